@@ -1,0 +1,3 @@
+"""Restcomm-compatible communications platform."""
+
+__version__ = "0.1.0"
