@@ -1,0 +1,5 @@
+import sys
+
+from restcomm.cli import main
+
+sys.exit(main())

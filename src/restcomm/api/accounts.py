@@ -1,0 +1,241 @@
+"""Accounts: the authenticated account, its sub-accounts, status changes that cascade."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, insert, select, update
+from starlette.responses import Response
+
+from restcomm.api.errors import ApiError, forbidden
+from restcomm.api.framework import Call, Param, operation
+from restcomm.api.passwords import is_strong
+from restcomm.api.shapes import Shape, col, computed
+from restcomm.security import hash_password, new_auth_token
+from restcomm.store import schema as t
+from restcomm.util import API_VERSION, new_sid, rfc2822
+
+STATUSES = ("active", "suspended", "inactive", "closed", "uninitialized")
+MAX_DEPTH = 3  # top-level, child, grandchild
+
+
+SUBRESOURCES = (
+    ("available_phone_numbers", "AvailablePhoneNumbers", "AvailablePhoneNumbers"),
+    ("calls", "Calls", "Calls"),
+    ("conferences", "Conferences", "Conferences"),
+    ("incoming_phone_numbers", "IncomingPhoneNumbers", "IncomingPhoneNumbers"),
+    ("notifications", "Notifications", "Notifications"),
+    ("outgoing_caller_ids", "OutgoingCallerIds", "OutgoingCallerIds"),
+    ("recordings", "Recordings", "Recordings"),
+    ("sandbox", "Sandbox", "Sandbox"),
+    ("sms_messages", "SMSMessages", "SMS/Messages"),
+    ("transcriptions", "Transcriptions", "Transcriptions"),
+    ("audit_log", "AuditLog", "AuditLog"),
+    ("keys", "Keys", "Keys"),
+)
+
+
+def _subresource_field(json: str, xml: str, path: str) -> object:
+    return computed(json, xml, lambda r: f"/{API_VERSION}/Accounts/{r['sid']}/{path}", is_uri=True)
+
+
+SUBRESOURCE_URIS = Shape(
+    name="SubresourceUris",
+    list_name="",
+    items_key="",
+    fields=tuple(_subresource_field(j, x, p) for j, x, p in SUBRESOURCES),  # type: ignore[misc]
+)
+
+ACCOUNT = Shape(
+    name="Account",
+    list_name="Accounts",
+    items_key="accounts",
+    fields=(
+        col("sid", "Sid"),
+        col("organization", "organization", column="organization_sid"),
+        col("friendly_name", "FriendlyName"),
+        col("email_address", "EmailAddress", column="email"),
+        col("type", "Type"),
+        col("status", "Status"),
+        col("role", "Role"),
+        computed("date_created", "DateCreated", lambda r: rfc2822(r["date_created"])),
+        computed("date_updated", "DateUpdated", lambda r: rfc2822(r["date_updated"])),
+        col("auth_token", "AuthToken"),
+        col("parent_sid", "ParentSid", description="the owning account (null for a top-level account)"),
+        computed("uri", "Uri", lambda r: f"/{API_VERSION}/Accounts/{r['sid']}", is_uri=True),
+        computed("subresource_uris", "SubresourceUris", lambda r: r, type="object", nested=SUBRESOURCE_URIS),
+    ),
+)
+
+CREATE = (
+    Param("EmailAddress", "email", required=True, description="login email; unique"),
+    Param("Password", required=True, secret=True, max_length=256),
+    Param("FriendlyName", max_length=255),
+    Param("Status", "enum", enum=("active", "suspended", "inactive", "uninitialized")),
+    Param("Role", max_length=64),
+)
+
+UPDATE = (
+    Param("FriendlyName", max_length=255),
+    Param("Password", secret=True, max_length=256),
+    Param("Status", "enum", enum=STATUSES),
+    Param("Role", max_length=64),
+)
+
+
+def _check_password(password: str) -> None:
+    if not is_strong(password):
+        raise ApiError(400, 22001, "Password too weak")
+
+
+def ha1(login: str, realm: str, password: str) -> str:
+    import hashlib
+
+    return hashlib.md5(f"{login}:{realm}:{password}".encode()).hexdigest()
+
+
+@operation("GET", "/Accounts", summary="List the sub-accounts of the authenticated account", tag="Accounts",
+           shape=ACCOUNT, kind="list")
+async def list_accounts(call: Call) -> Response:
+    rows = await call.fetch_all(
+        select(t.accounts).where(t.accounts.c.parent_sid == call.me.sid).order_by(t.accounts.c.date_created)
+    )
+    return call.bare_list(ACCOUNT, rows)
+
+
+@operation("POST", "/Accounts", summary="Create a sub-account of the authenticated account", tag="Accounts",
+           shape=ACCOUNT, form=CREATE)
+async def create_account(call: Call) -> Response:
+    me = call.me.account
+    f = call.form
+    depth = len([s for s in me["lineage"].split("/") if s]) + 1
+    if depth >= MAX_DEPTH:
+        raise ApiError(400, 22002, "This account is not allowed to have sub-accounts")
+    _check_password(f["Password"])
+    if me["status"] != "active":
+        raise ApiError(403, 20005, "Only an active account can create sub-accounts")
+    role = me["role"]
+    if "Role" in f:
+        if not call.me.is_administrator:
+            raise forbidden("Only Administrator allowed")
+        role = f["Role"]
+    email = f["EmailAddress"]
+    now = call.services.clock()
+    sid = new_sid("AC")
+    row = {
+        "sid": sid,
+        "parent_sid": me["sid"],
+        "lineage": me["lineage"] + me["sid"] + "/",
+        "organization_sid": me["organization_sid"],
+        "email": email,
+        "friendly_name": f.get("FriendlyName") or email,
+        "status": f.get("Status", "active"),
+        "role": role,
+        "type": "Full",
+        "auth_token": new_auth_token(),
+        "secondary_auth_token": None,
+        "password_hash": hash_password(f["Password"]),
+        "api_version": API_VERSION,
+        "date_created": now,
+        "date_updated": now,
+    }
+    async with call.write() as conn:
+        taken = (await conn.execute(select(t.accounts.c.sid).where(t.accounts.c.email == email))).first()
+        if taken:
+            raise ApiError(409, 20010, "The email address used for the new account is already in use.")
+        await conn.execute(insert(t.accounts).values(**row))
+        # Restcomm also creates a SIP client named after the email's local part.
+        login = email.split("@", 1)[0]
+        exists = (
+            await conn.execute(
+                select(t.clients.c.sid).where(
+                    t.clients.c.organization_sid == me["organization_sid"], t.clients.c.login == login
+                )
+            )
+        ).first()
+        if not exists:
+            await conn.execute(
+                insert(t.clients).values(
+                    sid=new_sid("CL"),
+                    account_sid=sid,
+                    organization_sid=me["organization_sid"],
+                    login=login,
+                    friendly_name=row["friendly_name"],
+                    password=ha1(login, call.settings.domain, f["Password"]),
+                    password_algorithm="MD5",
+                    status=1,
+                    voice_method="POST",
+                    voice_fallback_method="POST",
+                    api_version=API_VERSION,
+                    date_created=now,
+                    date_updated=now,
+                )
+            )
+        await call.audit(conn, "create", "Account", sid, sid, f.keys() - {"Password"})
+    return call.item(ACCOUNT, row)
+
+
+@operation("GET", "/Accounts/{AccountSid}", summary="Read an account (itself or a descendant)", tag="Accounts",
+           shape=ACCOUNT)
+async def get_account(call: Call) -> Response:
+    return call.item(ACCOUNT, await call.account())
+
+
+async def _purge(conn: object, sids: list[str]) -> None:
+    """Closing an account deletes what it provisioned; message and call records are kept."""
+    for table in (t.clients, t.applications, t.incoming_phone_numbers, t.outgoing_caller_ids, t.api_keys):
+        await conn.execute(delete(table).where(table.c.account_sid.in_(sids)))  # type: ignore[attr-defined]
+
+
+@operation("POST", "/Accounts/{AccountSid}", summary="Update an account (POST and PUT alike)", tag="Accounts",
+           shape=ACCOUNT, form=UPDATE)
+async def update_account(call: Call) -> Response:
+    target = await call.account(write=True)
+    f = call.form
+    values: dict[str, object] = {}
+    if "FriendlyName" in f:
+        values["friendly_name"] = f["FriendlyName"]
+    if "Password" in f and f["Password"] is not None:
+        _check_password(f["Password"])
+        values["password_hash"] = hash_password(f["Password"])
+        if target["status"] == "uninitialized":
+            values["status"] = "active"
+    if "Role" in f:
+        if not call.me.is_administrator:
+            raise forbidden("Only Administrator allowed")
+        values["role"] = f["Role"]
+    new_status = f.get("Status")
+    if new_status is not None and new_status != target["status"]:
+        if target["sid"] == call.me.sid:
+            raise forbidden("An account cannot change its own status; its parent can")
+        values["status"] = new_status
+    if not values:
+        return call.item(ACCOUNT, target)
+    values["date_updated"] = call.services.clock()
+    async with call.write() as conn:
+        await conn.execute(update(t.accounts).where(t.accounts.c.sid == target["sid"]).values(**values))
+        if new_status is not None and "status" in values:
+            subtree = t.accounts.c.lineage.contains(target["sid"] + "/")
+            await conn.execute(
+                update(t.accounts).where(subtree).values(status=new_status, date_updated=values["date_updated"])
+            )
+            if new_status == "closed":
+                sids = [target["sid"]] + list(
+                    (await conn.execute(select(t.accounts.c.sid).where(subtree))).scalars()
+                )
+                await _purge(conn, sids)
+        if "FriendlyName" in f:
+            login = target["email"].split("@", 1)[0]
+            await conn.execute(
+                update(t.clients)
+                .where(t.clients.c.account_sid == target["sid"], t.clients.c.login == login)
+                .values(friendly_name=f["FriendlyName"])
+            )
+        await call.audit(conn, "update", "Account", target["sid"], target["sid"], f.keys())
+        row = (await conn.execute(select(t.accounts).where(t.accounts.c.sid == target["sid"]))).mappings().one()
+    return call.item(ACCOUNT, row)
+
+
+@operation("DELETE", "/Accounts/{AccountSid}", summary="Not supported: close the account instead", tag="Accounts",
+           kind="empty")
+async def delete_account(call: Call) -> Response:
+    raise ApiError(405, 20004, "Accounts cannot be deleted; set Status=closed instead")
+

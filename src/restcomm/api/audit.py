@@ -1,0 +1,108 @@
+"""The audit log of management changes: who changed what, when. Readable by the account it
+concerns (and its ancestors), written in the same transaction as the change itself."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import orjson
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from restcomm.api.framework import Call, Param, operation
+from restcomm.api.shapes import Shape, col, computed
+from restcomm.store.schema import audit_log
+from restcomm.util import API_VERSION, new_sid, rfc2822
+
+if TYPE_CHECKING:
+    from restcomm.app import Services
+
+
+async def record(
+    conn: AsyncConnection,
+    *,
+    services: Services,
+    account_sid: str,
+    actor_sid: str,
+    credential_sid: str,
+    action: str,
+    resource_type: str,
+    resource_sid: str | None,
+    changed: list[str],
+    remote_addr: str | None,
+    request_id: str | None,
+) -> None:
+    await conn.execute(
+        insert(audit_log).values(
+            sid=new_sid("AL"),
+            account_sid=account_sid,
+            actor_sid=actor_sid,
+            credential_sid=credential_sid,
+            action=action,
+            resource_type=resource_type,
+            resource_sid=resource_sid,
+            changes=orjson.dumps(changed).decode(),
+            remote_addr=remote_addr,
+            request_id=request_id,
+            date_created=services.clock(),
+        )
+    )
+
+
+AUDIT = Shape(
+    name="AuditEvent",
+    list_name="AuditEvents",
+    items_key="audit_events",
+    fields=(
+        col("sid", "Sid"),
+        col("account_sid", "AccountSid"),
+        col("actor_sid", "ActorSid", description="the account that made the change"),
+        col("credential_sid", "CredentialSid", description="the account or API key used"),
+        col("action", "Action"),
+        col("resource_type", "ResourceType"),
+        col("resource_sid", "ResourceSid"),
+        computed("changed_parameters", "ChangedParameters", lambda r: ",".join(orjson.loads(r["changes"]))),
+        col("remote_addr", "RemoteAddr"),
+        col("request_id", "RequestId"),
+        computed("date_created", "DateCreated", lambda r: rfc2822(r["date_created"])),
+        computed(
+            "uri",
+            "Uri",
+            lambda r: f"/{API_VERSION}/Accounts/{r['account_sid']}/AuditLog/{r['sid']}",
+            is_uri=True,
+        ),
+    ),
+)
+
+
+@operation(
+    "GET",
+    "/Accounts/{AccountSid}/AuditLog",
+    summary="List the account's audit events, newest first",
+    tag="AuditLog",
+    shape=AUDIT,
+    kind="page",
+    query=(Param("ResourceType"), Param("Action"), Param("StartTime", "date"), Param("EndTime", "date")),
+)
+async def list_audit(call: Call) -> object:
+    account = await call.account()
+    page, size = call.paging()
+    cond = [audit_log.c.account_sid == account["sid"]]
+    q = call.query
+    if "ResourceType" in q:
+        cond.append(audit_log.c.resource_type == q["ResourceType"])
+    if "Action" in q:
+        cond.append(audit_log.c.action == q["Action"])
+    if "StartTime" in q:
+        cond.append(audit_log.c.date_created >= q["StartTime"])
+    if "EndTime" in q:
+        cond.append(audit_log.c.date_created < q["EndTime"])
+    total = (await call.fetch_one(select(func.count().label("n")).select_from(audit_log).where(*cond)))["n"]
+    rows = await call.fetch_all(
+        select(audit_log)
+        .where(*cond)
+        .order_by(audit_log.c.date_created.desc(), audit_log.c.sid)
+        .offset(page * size)
+        .limit(size)
+    )
+    return call.page(AUDIT, rows, total, page, size)

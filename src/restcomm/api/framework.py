@@ -1,0 +1,445 @@
+"""API conventions in one place: operations declared once (routes, parameters, wire shape) and
+used for routing, validation, rendering and the OpenAPI description alike.
+
+A resource module declares its operations with ``@operation(...)``; a handler receives a ``Call``
+that carries the validated parameters, the authenticated principal, a database connection and
+helpers to render items, bare lists and paged lists in the negotiated format.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.requests import Request
+from starlette.responses import Response
+
+from restcomm.api.errors import ApiError, invalid, missing, more_info_path, not_found
+from restcomm.api.shapes import Row, Shape, dumps, to_json_obj, to_xml, xml_document, xml_list
+from restcomm.store.schema import accounts
+from restcomm.util import API_VERSION, parse_date
+
+if TYPE_CHECKING:
+    from restcomm.app import Services
+
+API_ROOT = f"/restcomm/{API_VERSION}"
+JSON = "application/json"
+XML = "application/xml"
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameters
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str = "string"  # string | integer | boolean | url | url_or_path | method | enum | email | date
+    required: bool = False
+    enum: tuple[str, ...] = ()
+    description: str = ""
+    code: int | None = None  # error code when the value is invalid
+    missing_code: int | None = None  # error code when a required value is absent
+    max_length: int = 4096
+    secret: bool = False  # never written to the audit log or logs
+    minimum: int | None = None
+    maximum: int | None = None
+
+    def openapi_schema(self) -> dict[str, Any]:
+        kinds = {
+            "integer": {"type": "integer"},
+            "boolean": {"type": "string", "enum": ["true", "false", "True", "False"]},
+            "method": {"type": "string", "enum": ["GET", "POST", "get", "post"]},
+            "url": {"type": "string", "format": "uri"},
+            "email": {"type": "string", "format": "email"},
+            "date": {"type": "string", "format": "date"},
+        }
+        schema: dict[str, Any] = dict(kinds.get(self.type, {"type": "string"}))
+        if self.type == "enum":
+            schema["enum"] = list(self.enum)
+        if self.type == "integer":
+            if self.minimum is not None:
+                schema["minimum"] = self.minimum
+            if self.maximum is not None:
+                schema["maximum"] = self.maximum
+        elif schema["type"] == "string" and "enum" not in schema:
+            schema["maxLength"] = self.max_length
+        return schema
+
+
+_EMAIL = re.compile(r"^[^@\s?=]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+
+
+def _check_url(p: Param, v: str, allow_path: bool) -> str | None:
+    if v == "":
+        return None  # an empty URL clears the field
+    if allow_path and v.startswith("/") and not v.startswith("//"):
+        return v
+    parts = urlsplit(v)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise invalid(p.name, "must be an absolute http or https URL", p.code or 20001)
+    return v
+
+
+def coerce(p: Param, raw: str) -> Any:
+    """Validate one raw value; raise ApiError(400) with a clear message when it is wrong."""
+    if len(raw) > p.max_length:
+        raise invalid(p.name, f"longer than {p.max_length} characters", p.code or 20001)
+    if "\x00" in raw:
+        raise invalid(p.name, "contains a NUL character", p.code or 20001)
+    t = p.type
+    if t == "string":
+        return raw
+    if t == "integer":
+        try:
+            n = int(raw.strip())
+        except ValueError:
+            raise invalid(p.name, "must be an integer", p.code or 20001) from None
+        if (p.minimum is not None and n < p.minimum) or (p.maximum is not None and n > p.maximum):
+            raise invalid(p.name, f"must be between {p.minimum} and {p.maximum}", p.code or 20001)
+        return n
+    if t == "boolean":
+        low = raw.strip().lower()
+        if low in ("true", "false"):
+            return low == "true"
+        raise invalid(p.name, "must be true or false", p.code or 20001)
+    if t == "method":
+        up = raw.strip().upper()
+        if up in ("GET", "POST"):
+            return up
+        raise invalid(p.name, "must be GET or POST", p.code or 20001)
+    if t == "enum":
+        for choice in p.enum:
+            if raw.strip().lower() == choice.lower():
+                return choice
+        raise invalid(p.name, "must be one of " + ", ".join(p.enum), p.code or 20001)
+    if t == "url":
+        return _check_url(p, raw.strip(), allow_path=False)
+    if t == "url_or_path":
+        return _check_url(p, raw.strip(), allow_path=True)
+    if t == "email":
+        value = raw.strip().lower()
+        if not _EMAIL.match(value) or len(value) > 320:
+            raise invalid(p.name, f"{raw!r} is not a valid email address", p.code or 20001)
+        return value
+    if t == "date":
+        try:
+            return parse_date(raw)
+        except ValueError:
+            raise invalid(p.name, "must be a date (YYYY-MM-DD)", p.code or 20001) from None
+    raise AssertionError(f"unknown parameter type {t}")
+
+
+def validate(spec: Sequence[Param], raw: Mapping[str, str]) -> dict[str, Any]:
+    """Only declared parameters are kept (unknown ones are ignored, as Restcomm does)."""
+    out: dict[str, Any] = {}
+    for p in spec:
+        if p.name in raw:
+            out[p.name] = coerce(p, raw[p.name])
+        if p.required and (out.get(p.name) in (None, "")):
+            raise missing(p.name, p.missing_code or 20002)
+    return out
+
+
+def parse_form(data: bytes) -> dict[str, str]:
+    """application/x-www-form-urlencoded; the first of repeated names wins; invalid UTF-8 is a 400."""
+    try:
+        text = data.decode("ascii")
+        pairs = parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise ApiError(400, 20001, "The request is not valid UTF-8 form data") from None
+    out: dict[str, str] = {}
+    for k, v in pairs:
+        out.setdefault(k, v)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Operations
+
+
+@dataclass
+class Operation:
+    method: str
+    path: str  # relative to API_ROOT, e.g. "/Accounts/{AccountSid}/Clients"
+    handler: Callable[[Call], Awaitable[Response]]
+    summary: str
+    tag: str
+    form: tuple[Param, ...] = ()
+    query: tuple[Param, ...] = ()
+    shape: Shape | None = None
+    kind: str = "item"  # item | list | page | empty
+    status: int = 200
+    auth: bool = True
+    root: str = API_ROOT
+    responses: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def full_path(self) -> str:
+        return self.root + self.path
+
+
+REGISTRY: list[Operation] = []
+
+PAGING_PARAMS = (
+    Param("Page", "integer", minimum=0, maximum=10**9, code=20007, description="0-based page index"),
+    Param("PageSize", "integer", minimum=1, maximum=1000, code=20007, description="items per page"),
+)
+
+
+def operation(
+    method: str,
+    path: str,
+    *,
+    summary: str,
+    tag: str,
+    form: Iterable[Param] = (),
+    query: Iterable[Param] = (),
+    shape: Shape | None = None,
+    kind: str = "item",
+    status: int = 200,
+    auth: bool = True,
+    root: str = API_ROOT,
+    responses: dict[int, str] | None = None,
+) -> Callable[[Callable[[Call], Awaitable[Response]]], Callable[[Call], Awaitable[Response]]]:
+    def register(fn: Callable[[Call], Awaitable[Response]]) -> Callable[[Call], Awaitable[Response]]:
+        q = tuple(query) + (PAGING_PARAMS if kind == "page" else ())
+        REGISTRY.append(
+            Operation(method, path, fn, summary, tag, tuple(form), q, shape, kind, status, auth, root, responses or {})
+        )
+        return fn
+
+    return register
+
+
+# ---------------------------------------------------------------------------------------------
+# The principal and tenancy
+
+
+@dataclass
+class Principal:
+    account: Row  # the authenticated account
+    credential_sid: str  # the account SID or the API key SID used
+
+    @property
+    def sid(self) -> str:
+        return self.account["sid"]
+
+    @property
+    def is_administrator(self) -> bool:
+        return self.account["role"] == "Administrator"
+
+    @property
+    def is_super_admin(self) -> bool:
+        return self.account["parent_sid"] is None and self.account["status"] == "active"
+
+
+def can_act_on(principal_sid: str, target: Row) -> bool:
+    """An account acts on itself and its descendants."""
+    return target["sid"] == principal_sid or principal_sid in target["lineage"].split("/")
+
+
+# ---------------------------------------------------------------------------------------------
+# The per-request context
+
+
+class Call:
+    def __init__(self, request: Request, op: Operation, services: Services, fmt: str):
+        self.request = request
+        self.op = op
+        self.services = services
+        self.settings = services.settings
+        self.fmt = fmt
+        self.path = request.path_params
+        self.principal: Principal | None = None
+        self.form: dict[str, Any] = {}
+        self.query: dict[str, Any] = {}
+        self.raw_query: dict[str, str] = {}
+        self._conn: AsyncConnection | None = None
+
+    # -- database ----------------------------------------------------------------------------
+
+    async def conn(self) -> AsyncConnection:
+        if self._conn is None:
+            self._conn = await self.services.engine.connect()
+        return self._conn
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction (it takes SQLite's write lock up front); committed on success."""
+        conn = await self.conn()
+        if conn.in_transaction():
+            await conn.commit()
+        await conn.execution_options(sqlite_immediate=True)
+        async with conn.begin():
+            yield conn
+        await conn.execution_options(sqlite_immediate=False)
+
+    async def fetch_one(self, stmt: Any) -> Row | None:
+        conn = await self.conn()
+        row = (await conn.execute(stmt)).mappings().first()
+        return row
+
+    async def fetch_all(self, stmt: Any) -> list[Row]:
+        conn = await self.conn()
+        return list((await conn.execute(stmt)).mappings().all())
+
+    # -- tenancy -----------------------------------------------------------------------------
+
+    @property
+    def me(self) -> Principal:
+        assert self.principal is not None
+        return self.principal
+
+    async def account(self, *, write: bool = False) -> Row:
+        """The account named by {AccountSid} (a SID or an email), if the principal may act on it.
+
+        Missing: 404. Someone else's: 403 when addressed by SID, 404 when addressed by email (so
+        emails cannot be probed). A closed account can be read but not changed.
+        """
+        ident = self.path["AccountSid"]
+        me = self.me
+        if ident == me.sid:
+            target: Row | None = me.account
+        else:
+            column = accounts.c.email if "@" in ident else accounts.c.sid
+            target = await self.fetch_one(select(accounts).where(column == ident.lower() if "@" in ident else column == ident))
+        if target is None:
+            raise not_found("The account")
+        if not can_act_on(me.sid, target):
+            if "@" in ident:
+                raise not_found("The account")
+            raise ApiError(403, 20006, "This account may not act on the requested account")
+        if write and target["status"] == "closed":
+            raise ApiError(400, 22003, "Account is closed")
+        return target
+
+    async def owned(self, table: Any, sid_param: str, what: str, *, write: bool = False) -> tuple[Row, Row]:
+        """The operated account and one of its resources, addressed by a path SID."""
+        account = await self.account(write=write)
+        row = await self.fetch_one(select(table).where(table.c.sid == self.path[sid_param]))
+        if row is None:
+            raise not_found(what)
+        if row["account_sid"] != account["sid"]:
+            # The resource exists but belongs elsewhere: say so only if the principal could see it.
+            owner = await self.fetch_one(select(accounts).where(accounts.c.sid == row["account_sid"]))
+            if owner is not None and can_act_on(self.me.sid, owner):
+                raise ApiError(403, 20006, f"{what} does not belong to account {account['sid']}")
+            raise not_found(what)
+        return account, row
+
+    # -- audit -------------------------------------------------------------------------------
+
+    async def audit(
+        self,
+        conn: AsyncConnection,
+        action: str,
+        resource_type: str,
+        resource_sid: str | None,
+        account_sid: str,
+        changed: Iterable[str] = (),
+    ) -> None:
+        from restcomm.api.audit import record
+
+        client = self.request.client
+        await record(
+            conn,
+            services=self.services,
+            account_sid=account_sid,
+            actor_sid=self.me.sid,
+            credential_sid=self.me.credential_sid,
+            action=action,
+            resource_type=resource_type,
+            resource_sid=resource_sid,
+            changed=sorted(changed),
+            remote_addr=client.host if client else None,
+            request_id=self.request.headers.get("x-request-id"),
+        )
+
+    # -- paging ------------------------------------------------------------------------------
+
+    def paging(self) -> tuple[int, int]:
+        page = self.query.get("Page", 0)
+        size = self.query.get("PageSize", self.settings.default_page_size)
+        if size > self.settings.max_page_size:
+            raise ApiError(400, 20007, f"PageSize must not exceed {self.settings.max_page_size}")
+        return page, size
+
+    # -- responses ---------------------------------------------------------------------------
+
+    def respond(self, body: bytes, status: int | None = None, headers: dict[str, str] | None = None) -> Response:
+        return Response(body, status or self.op.status, headers=headers, media_type=JSON if self.fmt == "json" else XML)
+
+    def item(self, shape: Shape, row: Row, status: int | None = None, headers: dict[str, str] | None = None) -> Response:
+        if self.fmt == "json":
+            return self.respond(dumps(to_json_obj(shape, row)), status, headers)
+        return self.respond(xml_document(to_xml(shape, row)), status, headers)
+
+    def bare_list(self, shape: Shape, rows: Sequence[Row]) -> Response:
+        if self.fmt == "json":
+            return self.respond(dumps([to_json_obj(shape, r) for r in rows]))
+        return self.respond(xml_document(xml_list(shape, rows)))
+
+    def empty(self, status: int = 200) -> Response:
+        if status == 204:
+            return Response(status_code=204)
+        return Response(b"", status, media_type=JSON if self.fmt == "json" else XML)
+
+    def page(self, shape: Shape, rows: Sequence[Row], total: int, page: int, size: int) -> Response:
+        """Restcomm's paging envelope; the page URIs keep the filters so they lead where they say."""
+        num_pages = max(1, math.ceil(total / size))
+        start = page * size
+        end = start + max(len(rows) - 1, 0)
+        base = self.request.url.path  # the path as the client sent it (with any .json suffix)
+        filters = {k: v for k, v in self.raw_query.items() if k not in ("Page", "PageSize", "AfterSid", "PageToken")}
+
+        def uri(p: int) -> str:
+            return base + "?" + urlencode({**filters, "Page": p, "PageSize": size})
+
+        envelope: dict[str, Any] = {
+            "page": page,
+            "num_pages": num_pages,
+            "page_size": size,
+            "total": total,
+            "start": str(start),
+            "end": str(end),
+            "uri": base,
+            "first_page_uri": uri(0),
+            "previous_page_uri": uri(page - 1) if page > 0 else None,
+            "next_page_uri": uri(page + 1) if start + len(rows) < total else None,
+            "last_page_uri": uri(num_pages - 1),
+        }
+        if self.fmt == "json":
+            envelope[shape.items_key] = [to_json_obj(shape, r) for r in rows]
+            return self.respond(dumps(envelope))
+        attrs = {k.replace("_", ""): v for k, v in envelope.items()}
+        return self.respond(xml_document(xml_list(shape, rows, attrs)))
+
+
+def error_response(fmt: str, err: ApiError) -> Response:
+    more_info = more_info_path(err.code)
+    if fmt == "json":
+        body = orjson.dumps({"code": err.code, "message": err.message, "more_info": more_info, "status": err.status})
+        media = JSON
+    else:
+        from xml.sax.saxutils import escape
+
+        body = xml_document(
+            f"<RestException><Code>{err.code}</Code><Message>{escape(err.message)}</Message>"
+            f"<MoreInfo>{more_info}</MoreInfo><Status>{err.status}</Status></RestException>"
+        )
+        media = XML
+    return Response(body, err.status, headers=err.headers, media_type=media)

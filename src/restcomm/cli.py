@@ -1,0 +1,92 @@
+"""Command line: `restcomm serve`, `restcomm db upgrade`, `restcomm smsc-sim`, admin commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from restcomm.config import ConfigError, load_settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from restcomm.app import build_app
+
+    settings = load_settings(host=args.host, port=args.port)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    app = build_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=args.access_log,
+        timeout_graceful_shutdown=args.drain_seconds,
+        ssl_certfile=args.ssl_certfile,
+        ssl_keyfile=args.ssl_keyfile,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else 1
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from restcomm.store import db
+
+    settings = load_settings()
+
+    async def run() -> str | None:
+        engine = db.create_engine(settings)
+        try:
+            await db.upgrade(engine)
+            return await db.current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    rev = asyncio.run(run())
+    print(f"database at revision {rev}")
+    return 0
+
+
+def _smsc_sim(argv: list[str]) -> int:
+    from restcomm.smpp.simulator import main as sim_main
+
+    return sim_main(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["smsc-sim"]:
+        return _smsc_sim(argv[1:])
+    parser = argparse.ArgumentParser(prog="restcomm", description="Restcomm-compatible communications platform")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the API server and its background services")
+    serve.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="listen port (default 8080)")
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument("--drain-seconds", type=int, default=30, help="graceful shutdown limit")
+    serve.add_argument("--ssl-certfile", default=None)
+    serve.add_argument("--ssl-keyfile", default=None)
+    dbp = sub.add_parser("db", help="database schema")
+    dbsub = dbp.add_subparsers(dest="db_command", required=True)
+    dbsub.add_parser("upgrade", help="apply schema migrations")
+    sub.add_parser("smsc-sim", help="run the SMSC simulator (see `restcomm smsc-sim --help`)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "db":
+            return _db_upgrade(args)
+    except ConfigError as exc:
+        print(f"restcomm: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""One settings object, read from the environment and an optional TOML file.
+
+Every setting is documented in docs/configuration.md. Precedence: environment variable, then the
+TOML file named by ``RESTCOMM_CONFIG``, then the default below.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message says which and why."""
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"not a boolean: {value!r}")
+
+
+@dataclass
+class Settings:
+    # Where the embedded database and other files live.
+    data_dir: Path = field(default_factory=lambda: Path.cwd() / "data")
+    # SQLAlchemy URL; empty means the embedded SQLite database in data_dir.
+    database_url: str = ""
+    # Administrator bootstrap (first start only).
+    admin_email: str = ""
+    admin_password: str = ""
+    # Address the API is reached at, used for absolute URLs (e.g. Link headers).
+    public_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Organization domain (Restcomm's default organization) and the Basic realm.
+    domain: str = "default.restcomm.com"
+    realm: str = "Restcomm realm"
+    # Paging: default and maximum PageSize.
+    default_page_size: int = 50
+    max_page_size: int = 1000
+    # Largest request body accepted, in bytes.
+    max_body_bytes: int = 1_000_000
+    # SQLite durability: FULL survives power loss, NORMAL only process crashes.
+    sqlite_synchronous: str = "FULL"
+    # Apply migrations automatically at start (always on for SQLite; opt-in for PostgreSQL).
+    auto_migrate: bool | None = None
+    # Database connection pool (PostgreSQL).
+    db_pool_size: int = 10
+    # Inventory of numbers that AvailablePhoneNumbers searches (TOML: [[available_phone_numbers]]).
+    available_phone_numbers: list[dict[str, Any]] = field(default_factory=list)
+    # Log format: "text" or "json".
+    log_format: str = "text"
+    log_level: str = "INFO"
+    # The raw TOML document, for subsystems that read their own sections (carriers, smtp, ...).
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'restcomm.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def should_auto_migrate(self) -> bool:
+        if self.auto_migrate is None:
+            return self.is_sqlite
+        return self.auto_migrate
+
+    def section(self, name: str) -> Any:
+        return self.raw.get(name)
+
+
+# Environment variable -> attribute name. Only these are read from the environment.
+ENV_VARS: dict[str, str] = {
+    "RESTCOMM_DATA_DIR": "data_dir",
+    "RESTCOMM_DATABASE_URL": "database_url",
+    "RESTCOMM_ADMIN_EMAIL": "admin_email",
+    "RESTCOMM_ADMIN_PASSWORD": "admin_password",
+    "RESTCOMM_PUBLIC_URL": "public_url",
+    "RESTCOMM_HOST": "host",
+    "RESTCOMM_PORT": "port",
+    "RESTCOMM_DOMAIN": "domain",
+    "RESTCOMM_MAX_PAGE_SIZE": "max_page_size",
+    "RESTCOMM_MAX_BODY_BYTES": "max_body_bytes",
+    "RESTCOMM_SQLITE_SYNCHRONOUS": "sqlite_synchronous",
+    "RESTCOMM_AUTO_MIGRATE": "auto_migrate",
+    "RESTCOMM_DB_POOL_SIZE": "db_pool_size",
+    "RESTCOMM_LOG_FORMAT": "log_format",
+    "RESTCOMM_LOG_LEVEL": "log_level",
+}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kinds = {f.name: f.type for f in fields(Settings)}
+    kind = str(kinds[name])
+    try:
+        if name == "data_dir":
+            return Path(value).expanduser().resolve()
+        if kind == "int":
+            return int(value)
+        if kind.startswith("bool"):
+            return _bool(value)
+        if kind == "str":
+            return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name}: {exc}") from exc
+    return value
+
+
+def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build Settings from the TOML file (if any), the environment, then explicit overrides."""
+    env = dict(os.environ if env is None else env)
+    raw: dict[str, Any] = {}
+    config_path = env.get("RESTCOMM_CONFIG")
+    if config_path:
+        try:
+            raw = tomllib.loads(Path(config_path).read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"RESTCOMM_CONFIG names {config_path}, which does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"RESTCOMM_CONFIG {config_path}: {exc}") from exc
+    values: dict[str, Any] = {}
+    known = {f.name for f in fields(Settings)} - {"raw"}
+    for key, value in raw.items():
+        if key in known:
+            values[key] = value if key == "available_phone_numbers" else _coerce(key, value)
+    for var, name in ENV_VARS.items():
+        if var in env and env[var] != "":
+            values[name] = _coerce(name, env[var])
+    for name, value in overrides.items():
+        if value is not None:
+            values[name] = _coerce(name, value)
+    settings = Settings(**values, raw=raw)
+    if settings.sqlite_synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
+        raise ConfigError("sqlite_synchronous must be FULL, NORMAL or EXTRA")
+    if settings.max_page_size < 1 or settings.default_page_size < 1:
+        raise ConfigError("page sizes must be positive")
+    return settings

@@ -1,0 +1,278 @@
+"""Shared fixtures: a real server process per database backend, reached over real HTTP.
+
+`server` is parametrized over SQLite (embedded default) and PostgreSQL (127.0.0.1:5432, a
+throwaway database created here and dropped afterwards). Without a reachable PostgreSQL the
+PostgreSQL runs are skipped with a clear message, except in CI (CI=true), where they fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+API = "/restcomm/2012-04-24"
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "Adm1n-Pa55word!"
+PG_ADMIN_URL = os.environ.get("RESTCOMM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pg_reachable() -> str | None:
+    try:
+        import asyncpg
+    except ImportError:
+        return "asyncpg is not installed"
+
+    async def probe() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_URL, timeout=3)
+        await conn.close()
+
+    try:
+        asyncio.run(probe())
+    except Exception as exc:  # any failure to connect means "not reachable"
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def pg_create_database() -> tuple[str, str]:
+    import asyncpg
+
+    name = "restcomm_test_" + uuid.uuid4().hex[:12]
+
+    async def run() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_URL)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    return name, base.replace("postgresql://", "postgresql+asyncpg://") + "/" + name
+
+
+def pg_drop_database(name: str) -> None:
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_URL)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+@dataclass
+class Server:
+    backend: str
+    base_url: str
+    env: dict[str, str]
+    data_dir: Path
+    proc: subprocess.Popen[bytes] | None = None
+    admin_sid: str = ""
+    admin_token: str = ""
+    log_path: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def api(self) -> str:
+        return self.base_url + API
+
+    def client(self, user: str | None = None, password: str | None = None, **kw: Any) -> httpx.Client:
+        auth = (user or self.admin_sid, password or self.admin_token)
+        return httpx.Client(base_url=self.api, auth=auth, timeout=30, **kw)
+
+    def admin(self) -> httpx.Client:
+        return self.client()
+
+
+def start_server(env: dict[str, str], data_dir: Path, port: int | None = None, wait: bool = True) -> tuple[
+    subprocess.Popen[bytes], str, Path
+]:
+    port = port or free_port()
+    log_path = data_dir / f"server-{port}.log"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = open(log_path, "ab")  # noqa: SIM115 - the process owns it
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "restcomm", "serve", "--port", str(port), "--drain-seconds", "5"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=str(data_dir),
+    )
+    base = f"http://127.0.0.1:{port}"
+    if wait:
+        wait_ready(proc, base, log_path)
+    return proc, base, log_path
+
+
+def wait_ready(proc: subprocess.Popen[bytes], base: str, log_path: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{log_path.read_text()[-4000:]}")
+        try:
+            if httpx.get(base + "/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"server did not become ready:\n{log_path.read_text()[-4000:]}")
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def base_env(data_dir: Path, database_url: str | None = None, config: Path | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESTCOMM_")}
+    env.update(
+        RESTCOMM_DATA_DIR=str(data_dir),
+        RESTCOMM_ADMIN_EMAIL=ADMIN_EMAIL,
+        RESTCOMM_ADMIN_PASSWORD=ADMIN_PASSWORD,
+        RESTCOMM_LOG_LEVEL="WARNING",
+        PYTHONUNBUFFERED="1",
+    )
+    if database_url:
+        env["RESTCOMM_DATABASE_URL"] = database_url
+    if config:
+        env["RESTCOMM_CONFIG"] = str(config)
+    return env
+
+
+TEST_CONFIG = """
+[[available_phone_numbers]]
+phone_number = "+15105550100"
+friendly_name = "(510) 555-0100"
+region = "CA"
+iso_country = "US"
+type = "local"
+
+[[available_phone_numbers]]
+phone_number = "+15105552255"
+friendly_name = "(510) 555-2255"
+region = "CA"
+iso_country = "US"
+type = "local"
+
+[[available_phone_numbers]]
+phone_number = "+12125550199"
+friendly_name = "(212) 555-0199"
+region = "NY"
+iso_country = "US"
+type = "local"
+
+[[available_phone_numbers]]
+phone_number = "+18005550123"
+friendly_name = "(800) 555-0123"
+iso_country = "US"
+type = "tollfree"
+
+[[available_phone_numbers]]
+phone_number = "+447700900123"
+friendly_name = "07700 900123"
+iso_country = "GB"
+type = "mobile"
+"""
+
+
+def migrate(env: dict[str, str]) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "restcomm", "db", "upgrade"], env=env, capture_output=True, text=True, timeout=120
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"db upgrade failed: {out.stdout}\n{out.stderr}")
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    backend: str = request.param
+    data_dir = tmp_path_factory.mktemp(f"server-{backend}")
+    config = data_dir / "restcomm.toml"
+    config.write_text(TEST_CONFIG)
+    db_name = None
+    database_url = None
+    if backend == "postgres":
+        why = _pg_reachable()
+        if why:
+            if IN_CI:
+                pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is required in CI but not reachable: {why}")
+            pytest.skip(f"PostgreSQL at {PG_ADMIN_URL} not reachable ({why}); PostgreSQL tests skipped")
+        db_name, database_url = pg_create_database()
+    env = base_env(data_dir, database_url, config)
+    try:
+        if backend == "postgres":
+            migrate(env)
+        proc, base, log_path = start_server(env, data_dir)
+        srv = Server(backend, base, env, data_dir, proc, log_path=log_path)
+        if db_name:
+            srv.extra["db_name"] = db_name
+            srv.extra["database_url"] = database_url
+        r = httpx.get(f"{srv.api}/Accounts/{ADMIN_EMAIL}.json", auth=(ADMIN_EMAIL, ADMIN_PASSWORD), timeout=10)
+        r.raise_for_status()
+        srv.admin_sid, srv.admin_token = r.json()["sid"], r.json()["auth_token"]
+        yield srv
+        stop_server(proc)
+    finally:
+        if db_name:
+            pg_drop_database(db_name)
+
+
+@dataclass
+class Tenant:
+    """A fresh account (a child of the admin) with its own credentials, for isolated tests."""
+
+    sid: str
+    token: str
+    email: str
+    password: str
+    server: Server
+
+    def client(self, **kw: Any) -> httpx.Client:
+        return self.server.client(self.sid, self.token, **kw)
+
+    def sub(self, name: str = "") -> Tenant:
+        return make_tenant(self.server, parent=self, name=name)
+
+
+def make_tenant(server: Server, parent: Tenant | None = None, name: str = "") -> Tenant:
+    email = f"{name or 'tenant'}-{uuid.uuid4().hex[:10]}@example.com"
+    password = "Str0ng-Passw0rd!"
+    with (parent.client() if parent else server.admin()) as c:
+        r = c.post("/Accounts.json", data={"EmailAddress": email, "Password": password, "FriendlyName": name or email})
+        assert r.status_code == 200, r.text
+        body = r.json()
+    return Tenant(body["sid"], body["auth_token"], email, password, server)
+
+
+@pytest.fixture
+def tenant(server: Server) -> Tenant:
+    return make_tenant(server)
