@@ -47,12 +47,15 @@ class Services:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-# Imported for their @operation registrations.
 def _load_resources() -> None:
-    from restcomm.api import (  # noqa: F401
-        accounts,
-        audit,
-    )
+    """Import every module of restcomm.api, each registering its operations with @operation."""
+    import importlib
+    import pkgutil
+
+    import restcomm.api
+
+    for module in pkgutil.iter_modules(restcomm.api.__path__):
+        importlib.import_module(f"restcomm.api.{module.name}")
 
 
 # ---------------------------------------------------------------------------------------------
