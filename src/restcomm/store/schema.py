@@ -197,3 +197,117 @@ audit_log = Table(
     Column("date_created", DateTime, nullable=False),
 )
 Index("ix_audit_account_created", audit_log.c.account_sid, audit_log.c.date_created)
+
+# ---------------------------------------------------------------------------------------------
+# Messaging (revision 0002_messaging)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("sid", String(SID), primary_key=True),
+    Column("account_sid", String(SID), nullable=False),
+    Column("from_number", String(255), nullable=False),
+    Column("to_number", String(255), nullable=False),
+    Column("body", Text, nullable=False),
+    # queued | sending | sent | delivered | undelivered | failed | received
+    Column("status", String(16), nullable=False),
+    # outbound-api | outbound-reply | inbound
+    Column("direction", String(16), nullable=False),
+    Column("num_segments", Integer, nullable=False, default=1),
+    Column("num_media", Integer, nullable=False, default=0),
+    Column("encoding", String(8), nullable=False, default="GSM-7"),
+    Column("error_code", Integer),
+    Column("error_message", Text),
+    Column("price", String(16)),
+    Column("price_unit", String(8), nullable=False, default="USD"),
+    Column("api_version", String(16), nullable=False),
+    Column("status_callback", Text),
+    Column("status_callback_method", String(8)),
+    # Where it went: "internal" (a number hosted here), "carrier", or null before routing.
+    Column("route", String(16)),
+    Column("carrier", String(64)),
+    # Dispatch bookkeeping: the next time a worker may take it, and the lease of the one that did.
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime),
+    Column("lease_owner", String(64)),
+    Column("lease_until", DateTime),
+    # Inbound messages: the app run (pending | running | done | none).
+    Column("app_state", String(16)),
+    # How many app-to-app hops led here (loop cap), and the message that caused this one.
+    Column("hop", Integer, nullable=False, default=0),
+    Column("parent_sid", String(SID)),
+    Column("date_created", DateTime, nullable=False),
+    Column("date_updated", DateTime, nullable=False),
+    Column("date_sent", DateTime),
+)
+Index("ix_messages_account_created", messages.c.account_sid, messages.c.date_created)
+Index("ix_messages_dispatch", messages.c.status, messages.c.next_attempt_at)
+Index("ix_messages_app", messages.c.app_state)
+
+# One row per segment handed to a carrier, so receipts find their message by the carrier's id.
+message_segments = Table(
+    "message_segments",
+    metadata,
+    Column("message_sid", String(SID), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("carrier", String(64), nullable=False),
+    Column("carrier_message_id", String(128)),
+    Column("status", String(16), nullable=False),
+    Column("error_code", Integer),
+    Column("date_updated", DateTime, nullable=False),
+)
+Index("ix_segments_carrier_id", message_segments.c.carrier, message_segments.c.carrier_message_id)
+
+# Status callbacks as an outbox: delivered in order per message, retried with backoff.
+status_callbacks = Table(
+    "status_callbacks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_sid", String(SID), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("state", String(16), nullable=False),  # pending | done | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime, nullable=False),
+    Column("lease_owner", String(64)),
+    Column("lease_until", DateTime),
+    Column("date_created", DateTime, nullable=False),
+)
+Index("ix_callbacks_due", status_callbacks.c.state, status_callbacks.c.next_attempt_at)
+Index("ix_callbacks_message", status_callbacks.c.message_sid, status_callbacks.c.seq)
+
+# STOP/START: a recipient that opted out of messages from one of our senders.
+opt_outs = Table(
+    "opt_outs",
+    metadata,
+    Column("sender", String(255), primary_key=True),
+    Column("recipient", String(255), primary_key=True),
+    Column("account_sid", String(SID), nullable=False),
+    Column("date_created", DateTime, nullable=False),
+)
+
+emails = Table(
+    "emails",
+    metadata,
+    Column("sid", String(SID), primary_key=True),
+    Column("account_sid", String(SID), nullable=False, index=True),
+    Column("from_addr", String(320), nullable=False),
+    Column("to_addr", Text, nullable=False),
+    Column("cc", Text),
+    Column("bcc", Text),
+    Column("subject", String(255), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("content_type", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # queued | sending | sent | failed
+    Column("error_message", Text),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime),
+    Column("lease_owner", String(64)),
+    Column("lease_until", DateTime),
+    Column("date_created", DateTime, nullable=False),
+    Column("date_updated", DateTime, nullable=False),
+    Column("date_sent", DateTime),
+)
+Index("ix_emails_due", emails.c.status, emails.c.next_attempt_at)
