@@ -1,0 +1,190 @@
+"""Notification codes an SMS application can produce, and the exceptions that carry them.
+
+Restcomm records problems with an application as *Notifications* (``NO…`` sids) whose ``ErrorCode``
+is a Twilio-style number and whose ``Log`` is 0 for an error and 1 for a warning. The SMS pipeline
+looks codes up here instead of spelling messages inline, so that every entry point (SMPP, SIP, REST
+replies) writes the same text for the same problem.
+
+Where a code comes from matters when judging compatibility: ``origin="restcomm"`` codes are the ones
+Restcomm-Connect itself writes (``rcml.md`` §4); ``origin="twilio"`` codes are Twilio's, added where
+Restcomm stays silent or lumps failures together (11200 for a non-200 answer, 12100 for a document
+that does not parse, and so on). Both sets use Twilio's numbering, so a code means the same thing to an
+operator who knows either platform.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import IntEnum
+from types import MappingProxyType
+from typing import Literal
+
+
+class LogLevel(IntEnum):
+    """Values of the Notification ``Log`` field (Restcomm: 0 = error, 1 = warning)."""
+
+    ERROR = 0
+    WARNING = 1
+
+
+class Code(IntEnum):
+    """Named notification codes, so call sites read ``Code.INVALID_SMS_BODY`` rather than 14103."""
+
+    FEATURE_REFUSED = 11001
+    ACCOUNT_NOT_ACTIVE = 11005
+    INVALID_URL = 11100
+    HTTP_RETRIEVAL_FAILURE = 11200
+    HTTP_CONNECTION_FAILURE = 11205
+    HTTP_PROTOCOL_VIOLATION = 11206
+    HTTP_BAD_HOST_NAME = 11210
+    HTTP_TOO_MANY_REDIRECTS = 11215
+    RESPONSE_BODY_TOO_LARGE = 11750
+    NO_VALID_SMS_URL = 12003
+    DOCUMENT_PARSE_FAILURE = 12100
+    ROOT_MUST_BE_RESPONSE = 12102
+    SCHEMA_VALIDATION_WARNING = 12200
+    INVALID_CONTENT_TYPE = 12300
+    INVALID_REDIRECT_METHOD = 13710
+    INVALID_SMS_TO = 14101
+    INVALID_SMS_FROM = 14102
+    INVALID_SMS_BODY = 14103
+    INVALID_SMS_METHOD = 14104
+    INVALID_VERB_FOR_SMS = 14110
+
+
+Origin = Literal["restcomm", "twilio"]
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationCode:
+    """One row of the table: enough to write a Notification without further lookups."""
+
+    code: int
+    level: LogLevel
+    message: str
+    origin: Origin
+    when: str
+
+
+def _rows(*rows: NotificationCode) -> Mapping[int, NotificationCode]:
+    table = {row.code: row for row in rows}
+    if len(table) != len(rows):
+        raise ValueError("duplicate notification code in table")
+    return MappingProxyType(table)
+
+
+_E, _W = LogLevel.ERROR, LogLevel.WARNING
+
+SMS_NOTIFICATION_CODES: Mapping[int, NotificationCode] = _rows(
+    NotificationCode(Code.FEATURE_REFUSED, _W, "The SMS was refused by an access-control extension", "restcomm",
+                     "inbound or outbound SMS denied by an extension; the session ends"),
+    NotificationCode(Code.ACCOUNT_NOT_ACTIVE, _E, "Account is not active", "restcomm",
+                     "SMS to a number whose owning account is not active"),
+    NotificationCode(Code.INVALID_URL, _E, "Invalid URL", "restcomm",
+                     "action or Redirect URL cannot be resolved to an http(s) URL; the interpreter stops"),
+    NotificationCode(Code.HTTP_RETRIEVAL_FAILURE, _E, "HTTP retrieval failure", "twilio",
+                     "the application answered with a status other than 200"),
+    NotificationCode(Code.HTTP_CONNECTION_FAILURE, _E, "HTTP connection failure", "restcomm",
+                     "connection refused or reset, or the request timed out"),
+    NotificationCode(Code.HTTP_PROTOCOL_VIOLATION, _E, "HTTP protocol violation", "restcomm",
+                     "the application's answer is not valid HTTP (bad status line, truncated body, "
+                     "redirect without Location)"),
+    NotificationCode(Code.HTTP_BAD_HOST_NAME, _E, "HTTP bad host name", "twilio",
+                     "the host name of the URL does not resolve"),
+    NotificationCode(Code.HTTP_TOO_MANY_REDIRECTS, _E, "HTTP too many redirects", "twilio",
+                     "more redirects than the configured limit (Restcomm has no limit)"),
+    NotificationCode(Code.RESPONSE_BODY_TOO_LARGE, _E, "Response body too large", "twilio",
+                     "the RCML document is larger than the size cap (64 KiB, as Twilio)"),
+    NotificationCode(Code.NO_VALID_SMS_URL, _W, "No valid SMS Request URL", "restcomm",
+                     "the hosted SMS application could not be started"),
+    NotificationCode(Code.DOCUMENT_PARSE_FAILURE, _E, "Document parse failure", "twilio",
+                     "the document is not well-formed XML, or contains a DTD/entity declaration"),
+    NotificationCode(Code.ROOT_MUST_BE_RESPONSE, _E, "The root element must be Response", "twilio",
+                     "well-formed XML whose root element is not <Response>"),
+    NotificationCode(Code.SCHEMA_VALIDATION_WARNING, _W, "Schema validation warning", "twilio",
+                     "something in the document is understood but cannot be honoured (e.g. <Media> on an "
+                     "SMS-only route)"),
+    NotificationCode(Code.INVALID_CONTENT_TYPE, _W, "Invalid Content-Type", "restcomm",
+                     "200 answer whose Content-Type is not text/xml, application/xml or text/html"),
+    NotificationCode(Code.INVALID_REDIRECT_METHOD, _W, "Invalid method for Redirect, using POST", "restcomm",
+                     "<Redirect method> is neither GET nor POST"),
+    NotificationCode(Code.INVALID_SMS_TO, _E, "Invalid 'to' phone number", "restcomm",
+                     "<Sms>/<Message> 'to' cannot be normalised"),
+    NotificationCode(Code.INVALID_SMS_FROM, _E, "Invalid 'from' phone number", "restcomm",
+                     "<Sms>/<Message> 'from' cannot be normalised; the interpreter stops"),
+    NotificationCode(Code.INVALID_SMS_BODY, _E, "Invalid SMS body (empty)", "restcomm",
+                     "<Sms>/<Message> with no text; the interpreter stops"),
+    NotificationCode(Code.INVALID_SMS_METHOD, _W, "Invalid method, using POST", "restcomm",
+                     "<Sms>/<Message> method or a status-callback method is neither GET nor POST"),
+    NotificationCode(Code.INVALID_VERB_FOR_SMS, _W, "Invalid verb for SMS reply", "restcomm",
+                     "a verb other than Sms, Message, Redirect or Email in an SMS application; it is skipped"),
+)
+
+# Delivery error codes stored on the SMS record (``error_code``/``error_message``). They are message
+# fields, not notifications, and status callbacks send them as numbers (Restcomm sends enum names).
+MESSAGE_ERROR_CODES: Mapping[int, str] = MappingProxyType({
+    30001: "Queue overflow",
+    30002: "Account suspended",
+    30003: "Unreachable destination handset",
+    30004: "Message blocked",
+    30005: "Unknown destination handset",
+    30006: "Landline or unreachable carrier",
+    30007: "Carrier violation",
+    30008: "Unknown error",
+    30009: "Missing segment",
+    30010: "Message price exceeds max price",
+})
+
+
+def notification_code(code: int) -> NotificationCode:
+    """Return the table row for ``code``; a KeyError means a code nobody registered (a bug)."""
+    return SMS_NOTIFICATION_CODES[code]
+
+
+def more_info_url(error_dictionary_uri: str, code: int) -> str:
+    """The Notification ``MoreInfo`` value: Restcomm points at ``{error-dictionary-uri}/{code}.html``."""
+    return f"{error_dictionary_uri.rstrip('/')}/{int(code)}.html"
+
+
+class RcmlError(Exception):
+    """Base for RCML problems that end in a Notification; ``code`` is the notification code."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = int(code)
+        self.message = message
+
+    @property
+    def level(self) -> LogLevel:
+        return notification_code(self.code).level
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.code}, {self.message!r})"
+
+
+class RcmlParseError(RcmlError):
+    """The document cannot be used at all (12100 parse failure, 12102 wrong root, 11750 too large)."""
+
+
+class RcmlUrlError(RcmlError, ValueError):
+    """A URL in the document cannot be resolved to something fetchable (11100)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(Code.INVALID_URL, message)
+
+
+@dataclass(frozen=True, slots=True)
+class RcmlWarning:
+    """A problem inside an otherwise usable document, tied to the verb it belongs to.
+
+    ``verb_index`` lets the interpreter write the notification when it reaches that verb, as
+    Restcomm does: verbs after a ``<Redirect>`` are never reached and so never warn.
+    """
+
+    code: int
+    message: str
+    verb_index: int
+    verb: str
+    attribute: str | None = None
+    value: str | None = None

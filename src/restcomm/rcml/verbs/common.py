@@ -1,0 +1,78 @@
+"""Helpers every verb module uses to read an element the same way.
+
+The rules come from Restcomm's parser (``rcml.md`` §1.3) adjusted for TwiML (§6.4): names are
+case-sensitive local names, attribute values and text are trimmed of XML whitespace, unknown
+attributes are ignored, and a bad ``method`` falls back to POST with a warning instead of failing.
+"""
+
+from __future__ import annotations
+
+from xml.etree.ElementTree import Element
+
+from restcomm.rcml.errors import RcmlWarning
+
+# XML whitespace only. ``str.strip()`` would also eat NBSP and other Unicode spaces that a sender
+# may have put in a message on purpose; Restcomm (Java ``trim``) and Twilio leave those alone.
+XML_WHITESPACE = " \t\r\n"
+
+HTTP_METHODS = ("GET", "POST")
+
+
+def strip_xml(value: str) -> str:
+    return value.strip(XML_WHITESPACE)
+
+
+def local_name(tag: str) -> str:
+    """Drop a ``{namespace}`` prefix: Restcomm matches local names, so a TwiML namespace is harmless."""
+    return tag.rsplit("}", 1)[-1] if tag.startswith("{") else tag
+
+
+def attr(element: Element, name: str) -> str | None:
+    """Trimmed attribute value; missing and empty both mean "not given" (the verb's default applies)."""
+    value = element.get(name)
+    if value is None:
+        return None
+    value = strip_xml(value)
+    return value or None
+
+
+def own_text(element: Element) -> str:
+    """The element's own character data (its text plus the tails of its children), trimmed.
+
+    Restcomm keeps only the last text chunk, so ``Hi <b/> there`` became ``there``; joining the chunks
+    is what an author means. Children's own text is not included, and nothing here recurses, so a
+    deeply nested hostile document cannot exhaust the stack.
+    """
+    parts = [element.text or ""]
+    parts.extend(child.tail or "" for child in element)
+    return strip_xml("".join(parts))
+
+
+def method_attr(
+    element: Element,
+    *,
+    verb: str,
+    verb_index: int,
+    warning_code: int,
+    warnings: list[RcmlWarning],
+    name: str = "method",
+) -> str:
+    """GET or POST (any case); missing/empty gives POST; anything else gives POST plus a warning."""
+    value = attr(element, name)
+    if value is None:
+        return "POST"
+    # ASCII only: "poſt".upper() is "POST" in Unicode, and a method is an HTTP token, not prose.
+    upper = value.upper() if value.isascii() else value
+    if upper in HTTP_METHODS:
+        return upper
+    warnings.append(
+        RcmlWarning(
+            code=warning_code,
+            message=f"Invalid {name} {value!r} on <{verb}>, using POST",
+            verb_index=verb_index,
+            verb=verb,
+            attribute=name,
+            value=value,
+        )
+    )
+    return "POST"

@@ -1,0 +1,52 @@
+"""``<Email>``: Restcomm's e-mail verb (``rcml.md`` §2.5); not part of TwiML.
+
+Attribute names are lowercase and case-sensitive (``bcc``, ``subject``), whatever the Restcomm docs
+say. ``to`` and ``from`` are required, but a missing one is not a parse problem: Restcomm logs it when
+the verb runs and the SMS interpreter moves on, so they stay ``None`` here and ``is_sendable`` tells
+the interpreter which case it is in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+from xml.etree.ElementTree import Element
+
+from restcomm.rcml.errors import RcmlWarning
+from restcomm.rcml.verbs.common import attr, own_text, strip_xml
+
+DEFAULT_SUBJECT = "Restcomm Email Service"
+
+
+@dataclass(frozen=True, slots=True)
+class Email:
+    name: ClassVar[str] = "Email"
+
+    to: str | None
+    from_: str | None
+    body: str
+    subject: str = DEFAULT_SUBJECT
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
+
+    @property
+    def is_sendable(self) -> bool:
+        return bool(self.to and self.from_)
+
+
+def _address_list(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    return tuple(part for part in (strip_xml(p) for p in value.split(",")) if part)
+
+
+def from_element(element: Element, index: int, warnings: list[RcmlWarning]) -> Email:
+    del index, warnings  # Email has no attribute that Restcomm validates at parse time.
+    return Email(
+        to=attr(element, "to"),
+        from_=attr(element, "from"),
+        body=own_text(element),
+        subject=attr(element, "subject") or DEFAULT_SUBJECT,
+        cc=_address_list(attr(element, "cc")),
+        bcc=_address_list(attr(element, "bcc")),
+    )
