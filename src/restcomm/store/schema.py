@@ -142,6 +142,8 @@ incoming_phone_numbers = Table(
     Column("date_updated", DateTime, nullable=False),
     UniqueConstraint("organization_sid", "phone_number", name="uq_numbers_org_number"),
 )
+# Inbound routing reads an organization's few pattern numbers on every unmatched message.
+Index("ix_numbers_org_pattern", incoming_phone_numbers.c.organization_sid, incoming_phone_numbers.c.is_pattern)
 
 outgoing_caller_ids = Table(
     "outgoing_caller_ids",
