@@ -25,6 +25,7 @@ from restcomm.api.framework import API_ROOT, REGISTRY, Call, Operation, error_re
 from restcomm.config import ConfigError, Settings
 from restcomm.security import generate_password, hash_password, new_auth_token
 from restcomm.store import db
+from restcomm.store.reader import Reader, make_reader
 from restcomm.store.schema import accounts, instance
 from restcomm.util import API_VERSION, new_sid, utcnow
 
@@ -44,6 +45,7 @@ class Services:
     clock: Callable[[], datetime] = utcnow
     organization_sid: str = ""
     background: list[BackgroundService] = field(default_factory=list)
+    reader: Reader = field(init=False)
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -81,11 +83,9 @@ class Negotiation:
                 path = "/".join(segments)
             if len(path) > 1 and path.endswith("/"):
                 path = path.rstrip("/") or "/"
-            scope = dict(scope)
             scope["path"] = path
             scope["raw_path"] = path.encode()
-            scope.setdefault("state", {})
-            scope["state"]["fmt"] = fmt
+            scope.setdefault("state", {})["fmt"] = fmt
         await self.app(scope, receive, send)
 
 
@@ -258,6 +258,7 @@ def build_app(settings: Settings, services: Services | None = None, extra_servic
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await prepare_database(services)
+        services.reader = make_reader(engine)
         await bootstrap(services)
         from restcomm.services import build_background_services
 
@@ -274,6 +275,7 @@ def build_app(settings: Settings, services: Services | None = None, extra_servic
                     await svc.stop()
                 except Exception:
                     log.exception("stopping %r failed", svc)
+            services.reader.close()
             await engine.dispose()
 
     routes: list[Route] = []

@@ -6,12 +6,9 @@ from __future__ import annotations
 import base64
 import binascii
 
-from sqlalchemy import select
-
 from restcomm.api.errors import ApiError
 from restcomm.api.framework import Call, Principal
 from restcomm.security import constant_time_equals, hash_secret, verify_password
-from restcomm.store.schema import accounts, api_keys
 
 INACTIVE = ("closed", "suspended", "inactive")
 
@@ -43,17 +40,15 @@ async def authenticate(call: Call) -> Principal:
         raise unauthorized(realm)
     user, password = creds
     if user.startswith("SK") and len(user) == 34:
-        row = await call.fetch_one(
-            select(api_keys.c.secret_hash, accounts)
-            .join(accounts, accounts.c.sid == api_keys.c.account_sid)
-            .where(api_keys.c.sid == user)
-        )
+        row = await call.services.reader.api_key(user)
         if row is None or not constant_time_equals(hash_secret(password), row["secret_hash"]):
             raise unauthorized(realm)
         principal = Principal(account=row, credential_sid=user)
     else:
-        column = accounts.c.email if "@" in user else accounts.c.sid
-        row = await call.fetch_one(select(accounts).where(column == (user.lower() if "@" in user else user)))
+        if "@" in user:
+            row = await call.services.reader.account(email=user.lower())
+        else:
+            row = await call.services.reader.account(sid=user)
         if row is None:
             raise unauthorized(realm)
         ok = constant_time_equals(password, row["auth_token"]) or constant_time_equals(

@@ -1,0 +1,93 @@
+"""Point reads on the authentication hot path.
+
+Every request reads its account from the database (nothing is cached, so a password change or a
+suspension made on any node is honoured at once by all). On SQLite that read goes through a plain
+sqlite3 connection in the event-loop thread: a primary-key lookup takes microseconds, far less
+than handing the query to a worker thread as the async driver does. On PostgreSQL the pooled
+async engine is used.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from restcomm.store.schema import accounts, api_keys
+
+_ACCOUNT_COLUMNS = [c.name for c in accounts.columns]
+_DATE_COLUMNS = {"date_created", "date_updated"}
+
+
+def _account_row(values: tuple[Any, ...], columns: list[str]) -> dict[str, Any]:
+    row = dict(zip(columns, values, strict=True))
+    for key in _DATE_COLUMNS & row.keys():
+        if isinstance(row[key], str):
+            row[key] = datetime.fromisoformat(row[key])
+    return row
+
+
+class Reader:
+    async def account(self, *, sid: str | None = None, email: str | None = None) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    async def api_key(self, sid: str) -> dict[str, Any] | None:
+        """The key's secret_hash joined with its account's columns."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class EngineReader(Reader):
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+
+    async def account(self, *, sid: str | None = None, email: str | None = None) -> dict[str, Any] | None:
+        cond = accounts.c.sid == sid if sid is not None else accounts.c.email == email
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(accounts).where(cond))).mappings().first()
+        return dict(row) if row else None
+
+    async def api_key(self, sid: str) -> dict[str, Any] | None:
+        stmt = (
+            select(api_keys.c.secret_hash, accounts)
+            .join(accounts, accounts.c.sid == api_keys.c.account_sid)
+            .where(api_keys.c.sid == sid)
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(stmt)).mappings().first()
+        return dict(row) if row else None
+
+
+class SqliteReader(Reader):
+    def __init__(self, path: str):
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        self.conn.execute("PRAGMA query_only=ON")
+        cols = ", ".join(_ACCOUNT_COLUMNS)
+        self._by_sid = f"SELECT {cols} FROM accounts WHERE sid = ?"
+        self._by_email = f"SELECT {cols} FROM accounts WHERE email = ?"
+        acols = ", ".join(f"a.{c}" for c in _ACCOUNT_COLUMNS)
+        self._key = f"SELECT k.secret_hash, {acols} FROM api_keys k JOIN accounts a ON a.sid = k.account_sid WHERE k.sid = ?"
+
+    async def account(self, *, sid: str | None = None, email: str | None = None) -> dict[str, Any] | None:
+        query, arg = (self._by_sid, sid) if sid is not None else (self._by_email, email)
+        values = self.conn.execute(query, (arg,)).fetchone()
+        return _account_row(values, _ACCOUNT_COLUMNS) if values else None
+
+    async def api_key(self, sid: str) -> dict[str, Any] | None:
+        values = self.conn.execute(self._key, (sid,)).fetchone()
+        return _account_row(values, ["secret_hash", *_ACCOUNT_COLUMNS]) if values else None
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def make_reader(engine: AsyncEngine) -> Reader:
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return SqliteReader(url.database)
+    return EngineReader(engine)
