@@ -135,6 +135,9 @@ def make_endpoint(op: Operation, services: Services) -> Callable[[Request], Any]
         try:
             if op.auth:
                 call.principal = await authenticate(call)
+                if "AccountSid" in call.path:
+                    # Tenancy before validation: an intruder learns nothing from a 400.
+                    await call.account()
             call.raw_query = _query(request)
             call.query = validate(op.query, call.raw_query)
             if op.form:

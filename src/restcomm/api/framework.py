@@ -264,6 +264,7 @@ class Call:
         self.query: dict[str, Any] = {}
         self.raw_query: dict[str, str] = {}
         self._conn: AsyncConnection | None = None
+        self._account: Row | None = None  # the {AccountSid} account, once resolved
 
     # -- database ----------------------------------------------------------------------------
 
@@ -310,6 +311,11 @@ class Call:
         Missing: 404. Someone else's: 403 when addressed by SID, 404 when addressed by email (so
         emails cannot be probed). A closed account can be read but not changed.
         """
+        if self._account is not None:
+            target = self._account
+            if write and target["status"] == "closed":
+                raise ApiError(400, 22003, "Account is closed")
+            return target
         ident = self.path["AccountSid"]
         me = self.me
         if ident == me.sid:
@@ -323,6 +329,7 @@ class Call:
             if "@" in ident:
                 raise not_found("The account")
             raise ApiError(403, 20006, "This account may not act on the requested account")
+        self._account = target
         if write and target["status"] == "closed":
             raise ApiError(400, 22003, "Account is closed")
         return target

@@ -1,0 +1,129 @@
+"""The tenancy matrix over every operation the server publishes.
+
+An owner account provisions one of each resource. Every operation under /Accounts/{AccountSid} is
+then called on the owner's account and resources by a sibling and by the owner's child: each must
+be refused (403, or 404 where existence must not leak) and change nothing. The owner's parent must
+get through the tenancy check (no 403). Operations are read from the OpenAPI description, so a new
+resource is covered the day it is registered.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Server, Tenant, make_tenant
+
+REFUSED = (403, 404)
+
+
+def _provision(owner: Tenant) -> dict[str, str]:
+    """One of each resource; returns path-parameter name -> SID."""
+    sids: dict[str, str] = {"AccountSid": owner.sid}
+    with owner.client() as c:
+        r = c.post(f"/Accounts/{owner.sid}/Applications.json", data={"FriendlyName": "matrix app"})
+        if r.status_code == 200:
+            sids["ApplicationSid"] = r.json()["sid"]
+        r = c.post(f"/Accounts/{owner.sid}/Clients.json", data={"Login": f"m{owner.sid[-8:]}", "Password": "Cl1ent-Passw0rd!"})
+        if r.status_code == 200:
+            sids["ClientSid"] = r.json()["sid"]
+        r = c.post(
+            f"/Accounts/{owner.sid}/IncomingPhoneNumbers.json",
+            data={"PhoneNumber": f"+1999{owner.sid[-7:]}", "isSIP": "true"},
+        )
+        if r.status_code == 200:
+            sids["IncomingPhoneNumberSid"] = sids["PhoneNumberSid"] = r.json()["sid"]
+        r = c.post(f"/Accounts/{owner.sid}/OutgoingCallerIds.json", data={"PhoneNumber": "+14155550123"})
+        if r.status_code == 200:
+            sids["OutgoingCallerIdSid"] = sids["CallerIdSid"] = r.json()["sid"]
+        r = c.post(f"/Accounts/{owner.sid}/Keys.json", data={"FriendlyName": "matrix key"})
+        if r.status_code in (200, 201):
+            sids["KeySid"] = sids["ApiKeySid"] = r.json()["sid"]
+    return sids
+
+
+def _operations(server: Server) -> list[tuple[str, str]]:
+    doc = httpx.get(server.base_url + "/restcomm/openapi.json", timeout=10).json()
+    ops = []
+    for path, methods in doc["paths"].items():
+        if "{AccountSid}" not in path or not path.startswith("/restcomm/"):
+            continue
+        for method in methods:
+            ops.append((method.upper(), path.removeprefix("/restcomm/2012-04-24")))
+    return ops
+
+
+def _fill(path: str, sids: dict[str, str]) -> str:
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name in sids:
+            return sids[name]
+        for key, value in sids.items():  # e.g. {Sid} or another spelling of the resource's SID
+            if key.lower().startswith(name.lower().removesuffix("sid")) and name != "AccountSid":
+                return value
+        return {"IsoCountryCode": "US"}.get(name, "XX" + "0" * 32)
+
+    return re.sub(r"{([A-Za-z]+)}", sub, path)
+
+
+def _request(c: httpx.Client, method: str, path: str) -> httpx.Response:
+    data: dict[str, Any] | None = {"FriendlyName": "intruder"} if method in ("POST", "PUT") else None
+    return c.request(method, path, data=data)
+
+
+@pytest.fixture(scope="module")
+def world(server: Server) -> dict[str, Any]:
+    """owner and sibling are children of the administrator (owner's parent); child is owner's."""
+    owner = make_tenant(server, name="owner")
+    sibling = make_tenant(server, name="sibling")
+    child = owner.sub("child")
+    return {"owner": owner, "sibling": sibling, "child": child, "sids": _provision(owner)}
+
+
+def test_matrix_covers_the_resources(server: Server, world: dict[str, Any]) -> None:
+    paths = {p for _, p in _operations(server)}
+    for resource in ("Clients", "Applications", "IncomingPhoneNumbers", "AuditLog"):
+        assert any(resource in p for p in paths), resource
+
+
+@pytest.mark.parametrize("who", ["sibling", "child"])
+def test_others_are_refused_everywhere(server: Server, world: dict[str, Any], who: str) -> None:
+    intruder, target_sids = world[who], world["sids"]
+    failures = []
+    with intruder.client() as c:
+        for method, path in _operations(server):
+            if method == "DELETE" and path == "/Accounts/{AccountSid}.json":
+                continue  # 405 for everyone
+            url = _fill(path, target_sids)
+            r = _request(c, method, url)
+            if r.status_code not in REFUSED:
+                failures.append(f"{method} {url} -> {r.status_code} {r.text[:120]}")
+    assert not failures, "\n".join(failures)
+
+
+def test_parent_passes_the_tenancy_check(server: Server, world: dict[str, Any]) -> None:
+    failures = []
+    with server.admin() as c:
+        for method, path in _operations(server):
+            if method != "GET":
+                continue
+            url = _fill(path, world["sids"])
+            r = c.get(url)
+            if r.status_code == 403:
+                failures.append(f"GET {url} -> 403 {r.text[:120]}")
+    assert not failures, "\n".join(failures)
+
+
+def test_owner_resources_unchanged_by_intruders(server: Server, world: dict[str, Any]) -> None:
+    owner: Tenant = world["owner"]
+    with owner.client() as c:
+        assert c.get(f"/Accounts/{owner.sid}.json").json()["friendly_name"] != "intruder"
+        if "ClientSid" in world["sids"]:
+            r = c.get(f"/Accounts/{owner.sid}/Clients/{world['sids']['ClientSid']}.json")
+            assert r.status_code == 200 and r.json()["friendly_name"] != "intruder"
+        if "ApplicationSid" in world["sids"]:
+            r = c.get(f"/Accounts/{owner.sid}/Applications/{world['sids']['ApplicationSid']}.json")
+            assert r.status_code == 200 and r.json()["friendly_name"] != "intruder"
