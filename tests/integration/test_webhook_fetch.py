@@ -22,6 +22,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from restcomm.rcml.errors import Code
 from restcomm.rcml.parser import Message, parse_rcml
 from restcomm.webhooks.fetch import (
+    EXCERPT_BYTES,
     FetchOutcome,
     create_session,
     fetch_document,
@@ -305,7 +306,7 @@ async def test_outcomes(app_server: AppServer, session, path, options, outcome, 
     assert result.request.url == url and result.request.method == "POST"
     assert "From=%2B15551230000" in result.request.variables
     assert result.response is not None
-    assert len(result.response.body) <= 2048
+    assert len(result.response.body) <= EXCERPT_BYTES
     if not result.ok:
         assert result.body == b"" and result.error
 

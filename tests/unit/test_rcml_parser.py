@@ -11,7 +11,16 @@ from hypothesis import strategies as st
 from twilio.twiml.messaging_response import Body, Media, MessagingResponse
 from twilio.twiml.messaging_response import Message as TwimlMessage
 
-from restcomm.rcml.errors import Code, RcmlParseError, RcmlUrlError, RcmlWarning
+from restcomm.rcml.errors import (
+    SMS_NOTIFICATION_CODES,
+    Code,
+    LogLevel,
+    RcmlParseError,
+    RcmlUrlError,
+    RcmlWarning,
+    more_info_url,
+    notification_code,
+)
 from restcomm.rcml.parser import (
     MAX_DOCUMENT_BYTES,
     Email,
@@ -449,3 +458,51 @@ def test_resolve_url_invalid(relative: str) -> None:
 def test_resolve_url_needs_an_absolute_base() -> None:
     with pytest.raises(RcmlUrlError):
         resolve_url("/relative/base.xml", "next.xml")
+
+
+# --------------------------------------------------------------------------------------------
+# Notification code table
+# --------------------------------------------------------------------------------------------
+
+LEVELS = [
+    (11100, LogLevel.ERROR, "restcomm"),
+    (11200, LogLevel.ERROR, "twilio"),
+    (11205, LogLevel.ERROR, "restcomm"),
+    (11206, LogLevel.ERROR, "restcomm"),
+    (11215, LogLevel.ERROR, "twilio"),
+    (11750, LogLevel.ERROR, "twilio"),
+    (12100, LogLevel.ERROR, "twilio"),
+    (12102, LogLevel.ERROR, "twilio"),
+    (12300, LogLevel.WARNING, "restcomm"),
+    (13710, LogLevel.WARNING, "restcomm"),
+    (14101, LogLevel.ERROR, "restcomm"),
+    (14102, LogLevel.ERROR, "restcomm"),
+    (14103, LogLevel.ERROR, "restcomm"),
+    (14104, LogLevel.WARNING, "restcomm"),
+    (14110, LogLevel.WARNING, "restcomm"),
+]
+
+
+@pytest.mark.parametrize(("code", "level", "origin"), LEVELS)
+def test_notification_levels_follow_the_reference(code: int, level: LogLevel, origin: str) -> None:
+    row = notification_code(code)
+    assert (row.code, row.level, row.origin) == (code, level, origin)
+    assert row.message and row.when
+
+
+def test_every_named_code_has_a_row_and_log_values_match_restcomm() -> None:
+    assert set(SMS_NOTIFICATION_CODES) == {int(c) for c in Code}
+    assert (int(LogLevel.ERROR), int(LogLevel.WARNING)) == (0, 1)
+    with pytest.raises(KeyError):
+        notification_code(99999)
+
+
+def test_more_info_url() -> None:
+    assert more_info_url("https://h/restcomm/errors/", Code.INVALID_CONTENT_TYPE) == "https://h/restcomm/errors/12300.html"
+
+
+def test_exceptions_carry_code_and_level() -> None:
+    error = RcmlParseError(Code.ROOT_MUST_BE_RESPONSE, "x")
+    assert (error.code, error.level, str(error)) == (12102, LogLevel.ERROR, "x")
+    url_error = RcmlUrlError("bad")
+    assert url_error.code == 11100 and isinstance(url_error, ValueError)

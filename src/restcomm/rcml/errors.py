@@ -121,22 +121,6 @@ SMS_NOTIFICATION_CODES: Mapping[int, NotificationCode] = _rows(
                      "a verb other than Sms, Message, Redirect or Email in an SMS application; it is skipped"),
 )
 
-# Delivery error codes stored on the SMS record (``error_code``/``error_message``). They are message
-# fields, not notifications, and status callbacks send them as numbers (Restcomm sends enum names).
-MESSAGE_ERROR_CODES: Mapping[int, str] = MappingProxyType({
-    30001: "Queue overflow",
-    30002: "Account suspended",
-    30003: "Unreachable destination handset",
-    30004: "Message blocked",
-    30005: "Unknown destination handset",
-    30006: "Landline or unreachable carrier",
-    30007: "Carrier violation",
-    30008: "Unknown error",
-    30009: "Missing segment",
-    30010: "Message price exceeds max price",
-})
-
-
 def notification_code(code: int) -> NotificationCode:
     """Return the table row for ``code``; a KeyError means a code nobody registered (a bug)."""
     return SMS_NOTIFICATION_CODES[code]

@@ -45,7 +45,7 @@ RCML_CONTENT_TYPES: frozenset[str] = frozenset({"text/xml", "application/xml", "
 REDIRECT_STATUSES: frozenset[int] = frozenset({301, 302, 303, 307, 308})
 DEFAULT_TIMEOUT = 6.0  # seconds; restcomm.xml ships http-client/response-timeout = 6000 ms
 DEFAULT_MAX_REDIRECTS = 10
-EXCERPT_BYTES = 2048
+EXCERPT_BYTES = 4096  # what restcomm.notify keeps of a response body
 USER_AGENT = f"Restcomm-Python/{__version__}"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded; charset=UTF-8"
 

@@ -36,16 +36,19 @@ def attr(element: Element, name: str) -> str | None:
     return value or None
 
 
-def own_text(element: Element) -> str:
-    """The element's own character data (its text plus the tails of its children), trimmed.
+def raw_text(element: Element) -> str:
+    """The element's own character data: its text plus the tails of its children, untrimmed.
 
     Restcomm keeps only the last text chunk, so ``Hi <b/> there`` became ``there``; joining the chunks
     is what an author means. Children's own text is not included, and nothing here recurses, so a
     deeply nested hostile document cannot exhaust the stack.
     """
-    parts = [element.text or ""]
-    parts.extend(child.tail or "" for child in element)
-    return strip_xml("".join(parts))
+    return (element.text or "") + "".join(child.tail or "" for child in element)
+
+
+def own_text(element: Element) -> str:
+    """``raw_text`` trimmed of XML whitespace: the value of a verb's body or URL."""
+    return strip_xml(raw_text(element))
 
 
 def method_attr(

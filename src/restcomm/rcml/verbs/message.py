@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import ClassVar
 from xml.etree.ElementTree import Element
 
-from restcomm.rcml.errors import Code, RcmlWarning
-from restcomm.rcml.verbs.common import attr, local_name, method_attr, own_text, strip_xml
+from restcomm.rcml.errors import RcmlWarning
+from restcomm.rcml.verbs.common import local_name, own_text, raw_text, strip_xml
+from restcomm.rcml.verbs.sms import reply_attributes
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,25 +36,12 @@ def from_element(element: Element, index: int, warnings: list[RcmlWarning]) -> M
     for child in element:
         name = local_name(child.tag) if isinstance(child.tag, str) else ""
         if name == "Body":
-            bodies.append(_untrimmed_text(child))
+            # Several <Body> children are joined before trimming, so spacing between them survives.
+            bodies.append(raw_text(child))
         elif name == "Media":
             url = own_text(child)
             if url:
                 media.append(url)
     body = strip_xml("".join(bodies)) if bodies else own_text(element)
-    return Message(
-        body=body,
-        media=tuple(media),
-        to=attr(element, "to"),
-        from_=attr(element, "from"),
-        action=attr(element, "action"),
-        method=method_attr(
-            element, verb=Message.name, verb_index=index, warning_code=Code.INVALID_SMS_METHOD, warnings=warnings
-        ),
-        status_callback=attr(element, "statusCallback"),
-    )
+    return Message(body=body, media=tuple(media), **reply_attributes(element, Message.name, index, warnings))
 
-
-def _untrimmed_text(element: Element) -> str:
-    # Several <Body> children are joined before trimming, so inner spacing between them survives.
-    return (element.text or "") + "".join(child.tail or "" for child in element)

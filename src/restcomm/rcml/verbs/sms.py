@@ -10,7 +10,7 @@ the verb is *executed*, after earlier verbs have run.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, TypedDict
 from xml.etree.ElementTree import Element
 
 from restcomm.rcml.errors import Code, RcmlWarning
@@ -29,14 +29,26 @@ class Sms:
     status_callback: str | None = None
 
 
-def from_element(element: Element, index: int, warnings: list[RcmlWarning]) -> Sms:
-    return Sms(
-        body=own_text(element),
+class ReplyAttributes(TypedDict):
+    to: str | None
+    from_: str | None
+    action: str | None
+    method: str
+    status_callback: str | None
+
+
+def reply_attributes(element: Element, verb: str, index: int, warnings: list[RcmlWarning]) -> ReplyAttributes:
+    """The attributes ``<Sms>`` and ``<Message>`` share, read the same way for both."""
+    return ReplyAttributes(
         to=attr(element, "to"),
         from_=attr(element, "from"),
         action=attr(element, "action"),
         method=method_attr(
-            element, verb=Sms.name, verb_index=index, warning_code=Code.INVALID_SMS_METHOD, warnings=warnings
+            element, verb=verb, verb_index=index, warning_code=Code.INVALID_SMS_METHOD, warnings=warnings
         ),
         status_callback=attr(element, "statusCallback"),
     )
+
+
+def from_element(element: Element, index: int, warnings: list[RcmlWarning]) -> Sms:
+    return Sms(body=own_text(element), **reply_attributes(element, Sms.name, index, warnings))
