@@ -204,6 +204,90 @@ type = "mobile"
 """
 
 
+def smtp_section(port: int, **overrides: Any) -> str:
+    """An [smtp] section for a loopback SMTP server, with retries fast enough for tests."""
+    values: dict[str, Any] = {
+        "host": "127.0.0.1", "port": port, "from": "platform@example.com", "timeout_seconds": 5,
+        "max_attempts": 3, "retry_base_seconds": 0.1, "retry_max_seconds": 0.5, "poll_seconds": 0.2,
+    }
+    values.update(overrides)
+    lines = [f"{k} = {v!r}" if isinstance(v, int | float) and not isinstance(v, bool) else
+             f"{k} = {str(v).lower()}" if isinstance(v, bool) else f'{k} = "{v}"' for k, v in values.items()]
+    return "\n[smtp]\n" + "\n".join(lines) + "\n"
+
+
+@dataclass
+class ReceivedMail:
+    mail_from: str
+    rcpt_tos: list[str]
+    message: Any  # email.message.EmailMessage
+
+
+class SmtpSink:
+    """A real SMTP server (aiosmtpd) on a loopback port that keeps every message it accepts.
+
+    ``reject`` maps a recipient address to the SMTP reply it gets instead of 250 (e.g.
+    "550 5.1.1 no such user" for a permanent refusal, "451 4.3.0 try later" for a temporary one).
+    """
+
+    def __init__(self, port: int):
+        import threading
+
+        self.port = port
+        self.received: list[ReceivedMail] = []
+        self.reject: dict[str, str] = {}
+        self._cond = threading.Condition()
+        self._controller: Any = None
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:
+        reply = self.reject.get(address.lower())
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        import email
+        import email.policy
+
+        message = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
+        with self._cond:
+            self.received.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), message))
+            self._cond.notify_all()
+        return "250 Message accepted for delivery"
+
+    def start(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def wait_for(self, predicate: Any, count: int = 1, timeout: float = 15) -> list[ReceivedMail]:
+        """The received messages matching ``predicate`` once there are ``count`` of them (bounded wait)."""
+        def matching() -> list[ReceivedMail]:
+            return [m for m in self.received if predicate(m)]
+
+        with self._cond:
+            self._cond.wait_for(lambda: len(matching()) >= count, timeout=timeout)
+            found = matching()
+        assert len(found) >= count, f"expected {count} message(s), got {len(found)} of {len(self.received)}"
+        return found
+
+
+@pytest.fixture(scope="session")
+def smtp_sink(server: Server) -> Iterator[SmtpSink]:
+    """The SMTP server the shared `server` is configured to send email to."""
+    sink = SmtpSink(server.extra["smtp_port"])
+    sink.start()
+    yield sink
+    sink.stop()
+
+
 def migrate(env: dict[str, str]) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "restcomm", "db", "upgrade"], env=env, capture_output=True, text=True, timeout=120
@@ -217,7 +301,8 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     backend: str = request.param
     data_dir = tmp_path_factory.mktemp(f"server-{backend}")
     config = data_dir / "restcomm.toml"
-    config.write_text(TEST_CONFIG)
+    smtp_port = free_port()  # the `smtp_sink` fixture listens here when a test needs mail
+    config.write_text(TEST_CONFIG + smtp_section(smtp_port))
     db_name = None
     database_url = None
     if backend == "postgres":
@@ -233,6 +318,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             migrate(env)
         proc, base, log_path = start_server(env, data_dir)
         srv = Server(backend, base, env, data_dir, proc, log_path=log_path)
+        srv.extra["smtp_port"] = smtp_port
         if db_name:
             srv.extra["db_name"] = db_name
             srv.extra["database_url"] = database_url

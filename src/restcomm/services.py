@@ -9,4 +9,8 @@ if TYPE_CHECKING:
 
 
 def build_background_services(services: Services) -> list[Any]:
-    return []
+    from restcomm.messaging.email import build_email_sender
+
+    background: list[Any] = []
+    background.append(build_email_sender(services))  # the email outbox (messaging/email.py)
+    return background

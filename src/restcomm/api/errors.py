@@ -8,6 +8,7 @@ from __future__ import annotations
 
 # code -> (title, explanation). Served by the errors page and used as default messages.
 ERROR_CODES: dict[int, tuple[str, str]] = {
+    19001: ("Email delivery failed", "The SMTP server refused the email, or could not be reached within the retries."),
     20001: ("Invalid parameter", "A request parameter has a value the resource does not accept."),
     20002: ("Missing parameter", "A required request parameter is missing or empty."),
     20003: ("Authentication failed", "The credentials are missing or wrong."),
@@ -21,6 +22,7 @@ ERROR_CODES: dict[int, tuple[str, str]] = {
     20404: ("Not found", "The requested resource was not found."),
     20429: ("Too many requests", "The request rate limit was exceeded; retry later."),
     20500: ("Internal server error", "The server failed; nothing was changed."),
+    20503: ("Service unavailable", "The server is not configured for this service (e.g. no SMTP server for email)."),
     21211: ("Invalid 'To' phone number", "The destination is not a valid phone number."),
     21212: ("Invalid 'From' phone number", "The sender is not a valid phone number or alphanumeric id."),
     21401: ("Invalid phone number", "The phone number is not valid."),
