@@ -201,6 +201,40 @@ phone_number = "+447700900123"
 friendly_name = "07700 900123"
 iso_country = "GB"
 type = "mobile"
+
+# Area code 312 and +1 888: reserved for tests/integration/test_numbers.py and
+# test_available_numbers.py, which provision and release them (other tests: leave them alone).
+[[available_phone_numbers]]
+phone_number = "+13125550140"
+region = "IL"
+postal_code = "60601"
+rate_center = "CHICAGO"
+lata = 358
+latitude = 41.88
+longitude = -87.62
+cost = "1.00"
+iso_country = "US"
+type = "local"
+capabilities = ["voice", "sms", "mms"]
+
+[[available_phone_numbers]]
+phone_number = "+13125557328"
+friendly_name = "(312) 555-SEAT"
+region = "IL"
+iso_country = "US"
+type = "local"
+
+[[available_phone_numbers]]
+phone_number = "+13125550142"
+region = "IL"
+iso_country = "US"
+type = "local"
+capabilities = { voice = true, sms = false }
+
+[[available_phone_numbers]]
+phone_number = "+18885550140"
+iso_country = "US"
+type = "tollfree"
 """
 
 
