@@ -240,6 +240,7 @@ class SmscSimulator:
                 "rejected",
                 "dropped",
                 "delayed",
+                "delayed_sent",
                 "disconnects",
                 "receipts_sent",
                 "receipts_acked",
@@ -411,6 +412,7 @@ class SmscSimulator:
         elif isinstance(pdu, EnquireLink):
             self.stats["enquire_links"] += 1
             conn.write(EnquireLinkResp(seq).encode())
+            self._notify()
         elif isinstance(pdu, BindTransmitter | BindReceiver | BindTransceiver):
             self._on_bind(conn, pdu)
         elif isinstance(pdu, Unbind):
@@ -495,6 +497,8 @@ class SmscSimulator:
     def _late_write(self, conn: _Connection, data: bytes) -> None:
         conn.write(data)
         conn.flush()
+        self.stats["delayed_sent"] += 1
+        self._notify()
 
     def _record_message(self, conn: _Connection, pdu: SubmitSm, message_id: str) -> None:
         data = pdu.text_bytes
