@@ -48,18 +48,25 @@ def in_order(keys: list[str], reference: list[str]) -> bool:
     return all(k in reference for k in keys) and keys == sorted(keys, key=reference.index)
 
 
-def db_client(server: Server, sid: str) -> Any:
-    """The stored row, read straight from the server's database (the API never shows the hash)."""
+def sql(server: Server, stmt: Any) -> list[Any]:
+    """Run one statement against the server's own database (setup and checks the API cannot do)."""
 
-    async def run() -> Any:
+    async def run() -> list[Any]:
         engine = create_engine(load_settings(server.env))
         try:
-            async with engine.connect() as conn:
-                return (await conn.execute(select(clients).where(clients.c.sid == sid))).mappings().first()
+            async with engine.begin() as conn:
+                result = await conn.execute(stmt)
+                return list(result.mappings().all()) if result.returns_rows else []
         finally:
             await engine.dispose()
 
     return asyncio.run(run())
+
+
+def db_client(server: Server, sid: str) -> Any:
+    """The stored row (the API never shows the password hash)."""
+    (row,) = sql(server, select(clients).where(clients.c.sid == sid))
+    return row
 
 
 def create(c: httpx.Client, account: str, **params: str) -> httpx.Response:
