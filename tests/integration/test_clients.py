@@ -357,6 +357,10 @@ def test_missing_clients_are_404(tenant: Tenant) -> None:
                               if method in ("POST", "PUT") else None)
                 assert r.status_code == 404, (method, sid, r.text)
                 assert r.json()["code"] == 20404
+        # a NUL in the account part is an unknown account, not a database error (PostgreSQL)
+        for account in ("AC%00", "a%00@example.com"):
+            r = c.get(f"/Accounts/{account}/Clients.json")
+            assert r.status_code == 404 and r.json()["code"] == 20404, r.text
 
 
 def test_delete(tenant: Tenant) -> None:

@@ -320,6 +320,8 @@ class Call:
         me = self.me
         if ident == me.sid:
             target: Row | None = me.account
+        elif "\x00" in ident:  # no such account, and PostgreSQL cannot even compare text holding NUL
+            target = None
         else:
             column = accounts.c.email if "@" in ident else accounts.c.sid
             target = await self.fetch_one(select(accounts).where(column == ident.lower() if "@" in ident else column == ident))
