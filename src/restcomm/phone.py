@@ -43,6 +43,11 @@ def _parse(text: str, region: str | None) -> phonenumbers.PhoneNumber | None:
         return None
 
 
+def _is_possible(p: phonenumbers.PhoneNumber) -> bool:
+    # Not IS_POSSIBLE_LOCAL_ONLY: a 7-digit US number has no E.164 form.
+    return phonenumbers.is_possible_number_with_reason(p) == phonenumbers.ValidationResult.IS_POSSIBLE
+
+
 _FORMATTING = re.compile(r"[\s().\-/]")
 
 
@@ -67,7 +72,7 @@ def to_e164(number: str, region: str = DEFAULT_REGION) -> str | None:
     else:
         attempts = [("+" + digits, None), (digits, region)]
     parsed = [p for p in (_parse(t, r) for t, r in attempts) if p is not None]
-    for check in (phonenumbers.is_valid_number, phonenumbers.is_possible_number):
+    for check in (phonenumbers.is_valid_number, _is_possible):
         for p in parsed:
             if check(p):
                 return phonenumbers.format_number(p, phonenumbers.PhoneNumberFormat.E164)

@@ -30,6 +30,8 @@ class Field:
     nested: Shape | None = None  # object fields: value() returns a Row for this shape
     item: Shape | None = None  # array fields: value() returns rows of this shape
     description: str = ""
+    # JSON: leave the key out when null even in a json_nulls shape (Restcomm's *_application_name).
+    omit_null: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ def to_json_obj(shape: Shape, row: Row) -> dict[str, Any]:
     for f in shape.fields:
         v = f.value(row)
         if v is None:
-            if shape.json_nulls:
+            if shape.json_nulls and not f.omit_null:
                 out[f.json] = None
             continue
         if f.nested is not None:
