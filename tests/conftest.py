@@ -238,6 +238,22 @@ type = "tollfree"
 """
 
 
+# SMS pipeline settings for the shared server: quick polls and retries so tests finish fast, a low
+# hop limit for the loop test, and sender IDs allowed (tests/integration/test_sms_*.py).
+SMS_SECTION = """
+[sms]
+poll_interval = 0.2
+app_timeout = 3.0
+hop_limit = 4
+max_documents = 6
+alphanumeric_senders = true
+callback_backoff = 0.05
+callback_backoff_max = 0.2
+callback_max_attempts = 4
+help_reply = "Test help: reply STOP to stop."
+"""
+
+
 def smtp_section(port: int, **overrides: Any) -> str:
     """An [smtp] section for a loopback SMTP server, with retries fast enough for tests."""
     values: dict[str, Any] = {
@@ -336,7 +352,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     data_dir = tmp_path_factory.mktemp(f"server-{backend}")
     config = data_dir / "restcomm.toml"
     smtp_port = free_port()  # the `smtp_sink` fixture listens here when a test needs mail
-    config.write_text(TEST_CONFIG + smtp_section(smtp_port))
+    config.write_text(TEST_CONFIG + smtp_section(smtp_port) + SMS_SECTION)
     db_name = None
     database_url = None
     if backend == "postgres":

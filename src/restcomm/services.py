@@ -13,4 +13,10 @@ def build_background_services(services: Services) -> list[Any]:
 
     background: list[Any] = []
     background.append(build_email_sender(services))  # the email outbox (messaging/email.py)
+    from restcomm.messaging.service import Messaging
+
+    # SMS: group-commit writer, dispatcher, application runner, status-callback outbox.
+    messaging = Messaging(services)
+    services.extras["messaging"] = messaging
+    background.append(messaging)
     return background

@@ -1,0 +1,325 @@
+"""The outbound dispatcher: takes queued messages from the store and hands each one on.
+
+One loop per node. Each round is a single group-commit job that claims a batch of due messages and,
+in the same transaction, settles every one that needs nothing from outside:
+
+* To a number hosted here (``find_incoming_number`` in the sender's organization): the inbound
+  message is stored and the outbound one becomes ``delivered`` (callbacks ``sending``, ``sent``,
+  ``delivered``) in ONE commit, so a crash can neither lose the message nor deliver it twice.
+* Opted out since it was accepted: ``failed`` with 21610.
+* No hosted number and no carrier route: ``failed`` with 21612 and a notification.
+
+Messages for a carrier leave the transaction as ``sending`` with this node's lease. Before the
+transport is called the route is committed (``route = 'carrier'``): a message found later still
+``sending`` with an expired lease and a route is *in doubt* (the carrier may have it), and is
+failed rather than sent a second time. Then the transport's answer is recorded.
+
+The loop wakes at once when a commit queued new work on this node (``Messaging.outbound_ready``)
+and otherwise polls every ``poll_interval`` seconds for work committed by other nodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from restcomm.messaging import model as m
+from restcomm.messaging import store
+from restcomm.messaging.inbound import Arrival, store_arrivals
+from restcomm.messaging.transports import CarrierMessage, SendResult
+from restcomm.notify import ERROR, write_notification
+from restcomm.routing import find_incoming_number
+from restcomm.store.schema import accounts, message_segments, messages
+
+if TYPE_CHECKING:
+    from restcomm.messaging.service import Messaging
+
+log = logging.getLogger("restcomm.messaging.dispatcher")
+
+NO_ROUTE = 21612  # Twilio: "The 'To' phone number is not currently reachable via SMS"
+IN_DOUBT = 30008
+RETRY_BASE = 2.0
+RETRY_MAX = 300.0
+
+
+@dataclass
+class _Round:
+    carrier: list[dict[str, Any]] = field(default_factory=list)
+    full: bool = False
+    apps: bool = False
+    callbacks: bool = False
+
+
+class Dispatcher:
+    def __init__(self, messaging: Messaging):
+        self.messaging = messaging
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._carrier_tasks: set[asyncio.Task[None]] = set()
+        self.delivered = 0  # counters for the bench
+        self.handed_to_carriers = 0
+
+    async def start(self) -> None:
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name="sms-dispatcher")
+
+    async def stop(self) -> None:
+        """Stop claiming; finish the batch in hand and the carrier sends in flight."""
+        self._stopping = True
+        self.messaging.outbound_ready.set()
+        if self._task is not None:
+            await self._task
+        if self._carrier_tasks:
+            await asyncio.gather(*self._carrier_tasks, return_exceptions=True)
+
+    async def _run(self) -> None:
+        ms = self.messaging
+        event = ms.outbound_ready
+        while not self._stopping:
+            event.clear()
+            result = _Round()
+            try:
+                await ms.writer.run(partial(self._round, result=result))
+            except Exception:
+                log.exception("dispatch round failed")
+                await asyncio.sleep(ms.sms.poll_interval)
+                continue
+            ms.wake(apps=result.apps, callbacks=result.callbacks)
+            if result.carrier:
+                task = asyncio.create_task(self._to_carriers(result.carrier))
+                self._carrier_tasks.add(task)
+                task.add_done_callback(self._carrier_tasks.discard)
+            if result.full or self._stopping:
+                continue
+            try:
+                await asyncio.wait_for(event.wait(), ms.sms.poll_interval)
+            except TimeoutError:
+                pass
+
+    # -- one round: claim, and settle what needs nobody outside ------------------------------------
+
+    async def _round(self, conn: AsyncConnection, result: _Round) -> None:
+        ms = self.messaging
+        now = ms.clock()
+        claimed, in_doubt = await store.claim_outbound(conn, ms.node_id, now, ms.sms.lease_seconds, ms.sms.batch_size)
+        result.full = len(claimed) + len(in_doubt) >= ms.sms.batch_size
+        result.callbacks = bool(claimed or in_doubt)
+        if in_doubt:
+            await self._fail_in_doubt(conn, in_doubt, now)
+        if not claimed:
+            return
+        opted = await store.opt_out_times(conn, claimed)
+        orgs = await self._organizations(conn, {r["account_sid"] for r in claimed})
+        numbers: dict[tuple[str, str], Mapping[str, Any] | None] = {}
+        internal: list[tuple[dict[str, Any], Mapping[str, Any]]] = []
+        blocked: list[dict[str, Any]] = []
+        no_route: list[dict[str, Any]] = []
+        carrier: list[dict[str, Any]] = []
+        for row in claimed:
+            if store.blocked_by_opt_out(row, opted):
+                blocked.append(row)
+                continue
+            key = (orgs.get(row["account_sid"], ""), row["to_number"])
+            if key not in numbers:
+                numbers[key] = await find_incoming_number(conn, key[0], key[1])
+            number = numbers[key]
+            if number is not None:
+                internal.append((row, number))
+            elif ms.router.carrier_for(row["to_number"]) is not None:
+                carrier.append(row)
+            else:
+                no_route.append(row)
+        if internal:
+            result.apps = await self._deliver_internally(conn, internal, now)
+        if blocked:
+            await store.set_status(conn, blocked, m.FAILED, now, error_code=m.ERR_OPTED_OUT, seq=store.SEQ_FINAL)
+        if no_route:
+            await self._fail_no_route(conn, no_route, now)
+        result.carrier = carrier
+
+    async def _organizations(self, conn: AsyncConnection, sids: set[str]) -> dict[str, str]:
+        rows = await conn.execute(select(accounts.c.sid, accounts.c.organization_sid).where(accounts.c.sid.in_(sids)))
+        return {sid: org for sid, org in rows}
+
+    async def _deliver_internally(
+        self, conn: AsyncConnection, items: list[tuple[dict[str, Any], Mapping[str, Any]]], now: Any
+    ) -> bool:
+        """Store the arrivals and settle the outbound rows; True when an application has work."""
+        ms = self.messaging
+        arrivals = [
+            Arrival(
+                number=number,
+                from_number=row["from_number"],
+                to_number=number["phone_number"] if not number["is_pattern"] else row["to_number"],
+                body=row["body"],
+                hop=row["hop"] + 1,
+                parent_sid=row["sid"],
+                num_segments=row["num_segments"],
+                encoding=row["encoding"],
+            )
+            for row, number in items
+        ]
+        inbound = await store_arrivals(conn, arrivals, ms.sms, now)
+        await store.set_status(
+            conn,
+            [row for row, _ in items],
+            m.DELIVERED,
+            now,
+            seq=store.SEQ_FINAL,
+            extra_callbacks=[(m.SENT, store.SEQ_SENT)],
+            route=m.ROUTE_INTERNAL,
+        )
+        self.delivered += len(items)
+        # Keyword auto-replies are new outbound work; the loop runs again anyway when it has any.
+        return any(r["app_state"] == m.APP_PENDING for r in inbound)
+
+    async def _fail_no_route(self, conn: AsyncConnection, rows: list[dict[str, Any]], now: Any) -> None:
+        await store.set_status(conn, rows, m.FAILED, now, error_code=NO_ROUTE, seq=store.SEQ_FINAL)
+        for row in rows:
+            await write_notification(
+                conn,
+                account_sid=row["account_sid"],
+                error_code=NO_ROUTE,
+                log=ERROR,
+                message_text=(
+                    f"Message {row['sid']} to {row['to_number']} failed: the number is not hosted here and no "
+                    "carrier route ([[sms.routes]]) matches it."
+                ),
+                message_sid=row["sid"],
+                clock=lambda: now,
+            )
+
+    async def _fail_in_doubt(self, conn: AsyncConnection, rows: list[Any], now: Any) -> None:
+        await store.set_status(conn, rows, m.FAILED, now, error_code=IN_DOUBT)
+        for row in rows:
+            await write_notification(
+                conn,
+                account_sid=row["account_sid"],
+                error_code=IN_DOUBT,
+                log=ERROR,
+                message_text=(
+                    f"Message {row['sid']} was being handed to carrier {row['carrier']} when its node stopped; "
+                    "whether the carrier took it is unknown, so it is marked failed rather than sent twice."
+                ),
+                message_sid=row["sid"],
+                clock=lambda: now,
+            )
+
+    # -- carriers ---------------------------------------------------------------------------------
+
+    async def _to_carriers(self, rows: list[dict[str, Any]]) -> None:
+        ms = self.messaging
+        plan: list[tuple[dict[str, Any], str]] = []
+        missing: list[dict[str, Any]] = []
+        for row in rows:
+            name = ms.router.carrier_for(row["to_number"])
+            if name is not None and name in ms.router.transports:
+                plan.append((row, name))
+            else:
+                missing.append(row)
+
+        async def mark(conn: AsyncConnection) -> None:
+            now = ms.clock()
+            for row, name in plan:  # committed before the hand-off: from here on it is "in doubt"
+                await conn.execute(
+                    update(messages).where(messages.c.sid == row["sid"]).values(route=m.ROUTE_CARRIER, carrier=name)
+                )
+            if missing:
+                await _fail_unregistered(conn, missing, now, ms)
+
+        await ms.writer.run(mark)
+        results = await asyncio.gather(
+            *(self._send(row, name) for row, name in plan), return_exceptions=True
+        )
+
+        async def record(conn: AsyncConnection) -> None:
+            now = ms.clock()
+            for (row, name), result in zip(plan, results, strict=True):
+                if isinstance(result, BaseException):
+                    log.error("carrier %s raised for %s: %r", name, row["sid"], result)
+                    result = SendResult("rejected", error_code=m.ERR_UNKNOWN, error_message=repr(result))
+                await _record_send(conn, row, name, result, now)
+
+        await ms.writer.run(record)
+        ms.wake(callbacks=True, outbound=any(isinstance(r, SendResult) and r.status == "unavailable" for r in results))
+        self.handed_to_carriers += len(plan)
+
+    async def _send(self, row: dict[str, Any], name: str) -> SendResult:
+        transport = self.messaging.router.transports[name]
+        return await transport.send(
+            CarrierMessage(
+                sid=row["sid"],
+                account_sid=row["account_sid"],
+                source=row["from_number"],
+                destination=row["to_number"],
+                body=row["body"],
+                encoding=row["encoding"],
+                num_segments=row["num_segments"],
+            )
+        )
+
+
+async def _fail_unregistered(conn: AsyncConnection, rows: list[dict[str, Any]], now: Any, ms: Messaging) -> None:
+    await store.set_status(conn, rows, m.FAILED, now, error_code=NO_ROUTE, seq=store.SEQ_FINAL)
+    for row in rows:
+        await write_notification(
+            conn,
+            account_sid=row["account_sid"],
+            error_code=NO_ROUTE,
+            log=ERROR,
+            message_text=(
+                f"Message {row['sid']} to {row['to_number']} failed: it is routed to carrier "
+                f"{ms.router.carrier_for(row['to_number'])!r}, which is not configured on this node."
+            ),
+            message_sid=row["sid"],
+            clock=lambda: now,
+        )
+
+
+async def _record_send(conn: AsyncConnection, row: dict[str, Any], carrier: str, result: SendResult, now: Any) -> None:
+    if result.status == "accepted":
+        await store.set_status(conn, [row], m.SENT, now, seq=store.SEQ_SENT)
+        if result.message_ids:
+            await conn.execute(
+                insert(message_segments),
+                [
+                    {
+                        "message_sid": row["sid"],
+                        "seq": i,
+                        "carrier": carrier,
+                        "carrier_message_id": mid,
+                        "status": m.SENT,
+                        "error_code": None,
+                        "date_updated": now,
+                    }
+                    for i, mid in enumerate(result.message_ids)
+                ],
+            )
+    elif result.status == "unavailable":
+        # Nothing was handed on: back to the queue, later, and no longer in doubt.
+        delay = min(RETRY_BASE * (2 ** max(row["attempts"] - 1, 0)), RETRY_MAX)
+        await conn.execute(
+            update(messages)
+            .where(messages.c.sid == row["sid"])
+            .values(
+                status=m.QUEUED,
+                route=None,
+                carrier=None,
+                lease_owner=None,
+                lease_until=None,
+                next_attempt_at=now + timedelta(seconds=delay),
+                date_updated=now,
+            )
+        )
+    else:
+        await store.set_status(
+            conn, [row], m.FAILED, now, error_code=result.error_code or m.ERR_UNKNOWN, seq=store.SEQ_FINAL
+        )

@@ -1,0 +1,277 @@
+"""The messaging engine of one node: the entry points everyone calls, and the workers it runs.
+
+Entry points:
+
+* ``submit`` — an outbound message from the API or from an application's ``<Sms>``/``<Message>``:
+  checked, committed as ``queued``, then dispatched from the store.
+* ``receive`` — a message a carrier delivered to one of our numbers (SMPP ``deliver_sm``).
+* ``record_receipt`` — a carrier's delivery receipt for a message it accepted.
+* ``register_carrier`` — a carrier transport offering routes (see transports.py).
+
+Workers (started and stopped with the server, in this order): the group-commit writer, the
+dispatcher, the application runner, the status-callback outbox, and a lease keeper that renews this
+node's claims while it works on them. On SIGTERM they stop in reverse: nothing new is claimed, work
+in hand is finished, and the writer commits what is left before the process exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from restcomm.messaging import model as m
+from restcomm.messaging import store
+from restcomm.messaging.config import SmsSettings, load_sms_settings
+from restcomm.messaging.inbound import Arrival, store_arrivals
+from restcomm.messaging.transports import CarrierRouter, Transport
+from restcomm.messaging.validation import Outbound, Rejected, is_phone_number
+from restcomm.messaging.writer import GroupCommitWriter
+from restcomm.routing import find_incoming_number
+from restcomm.store.schema import message_segments, messages
+
+if TYPE_CHECKING:
+    from restcomm.app import Services
+
+log = logging.getLogger("restcomm.messaging")
+
+EPOCH = datetime(1970, 1, 1)
+
+# Delivery receipt states a carrier may report, and what the message becomes.
+RECEIPT_STATUSES = frozenset({m.SENT, m.DELIVERED, m.UNDELIVERED, m.FAILED})
+
+
+class Messaging:
+    def __init__(self, services: Services, sms: SmsSettings | None = None):
+        self.services = services
+        self.sms = sms or load_sms_settings(services.settings)
+        self.clock = services.clock
+        self.node_id = f"{socket.gethostname()[:24]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.writer = GroupCommitWriter(services.engine, is_sqlite=services.settings.is_sqlite)
+        self.router = CarrierRouter()
+        for route in self.sms.routes:
+            self.router.add_route(route.prefix, route.carrier)
+        self.outbound_ready = asyncio.Event()
+        self.apps_ready = asyncio.Event()
+        self.callbacks_ready = asyncio.Event()
+        self.http: aiohttp.ClientSession | None = None
+        # Set by the e-mail engineer's sender (restcomm.messaging.email), used by <Email>.
+        self.email_sender: Any = None
+
+        from restcomm.messaging.apps import AppRunner
+        from restcomm.messaging.dispatcher import Dispatcher
+        from restcomm.webhooks.callbacks import CallbackWorker
+
+        self.dispatcher = Dispatcher(self)
+        self.apps = AppRunner(self)
+        self.callbacks = CallbackWorker(self)
+        self._keeper: asyncio.Task[None] | None = None
+        self._running = False
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        from restcomm.webhooks.fetch import create_session
+
+        self.http = create_session(limit=max(self.sms.app_concurrency, self.sms.callback_concurrency) * 2,
+                                   limit_per_host=max(self.sms.app_concurrency, self.sms.callback_concurrency))
+        await self.writer.start()
+        if self.services.settings.is_sqlite:
+            # One node per SQLite file: every lease not ours was left by a process that died.
+            await self.writer.run(lambda conn: store.expire_foreign_leases(conn, self.node_id, EPOCH))
+        self._running = True
+        await self.dispatcher.start()
+        await self.apps.start()
+        await self.callbacks.start()
+        self._keeper = asyncio.create_task(self._keep_leases(), name="sms-lease-keeper")
+
+    async def stop(self) -> None:
+        self._running = False
+        await self.dispatcher.stop()
+        await self.apps.stop()
+        await self.callbacks.stop()
+        if self._keeper is not None:
+            self._keeper.cancel()
+            try:
+                await self._keeper
+            except asyncio.CancelledError:
+                pass
+        await self.writer.stop()
+        if self.http is not None:
+            await self.http.close()
+
+    async def _keep_leases(self) -> None:
+        interval = self.sms.lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.writer.run(
+                    lambda conn: store.renew_leases(conn, self.node_id, self.clock(), self.sms.lease_seconds)
+                )
+            except Exception:
+                log.exception("renewing leases failed")
+
+    def wake(self, *, outbound: bool = False, apps: bool = False, callbacks: bool = False) -> None:
+        """Call after a commit that created work, so the worker looks now rather than at its next poll."""
+        if outbound:
+            self.outbound_ready.set()
+        if apps:
+            self.apps_ready.set()
+        if callbacks:
+            self.callbacks_ready.set()
+
+    # -- carriers ---------------------------------------------------------------------------------
+
+    def register_carrier(self, transport: Transport, prefixes: tuple[str, ...] = ()) -> None:
+        self.router.register(transport, prefixes)
+        self.outbound_ready.set()
+
+    # -- submit -----------------------------------------------------------------------------------
+
+    async def check_sender(self, conn: AsyncConnection, account_sid: str, out: Outbound) -> None:
+        """21606 unless the account owns From (or it is an allowed alphanumeric sender); 21610 if
+        the recipient opted out of this sender."""
+        if is_phone_number(out.from_number):
+            if await store.owned_number(conn, account_sid, out.from_number) is None:
+                raise Rejected(21606, f"The From phone number {out.from_number} is not a valid, SMS-capable "
+                                      "inbound phone number or short code for your account.")
+        elif not self.sms.alphanumeric_senders:
+            raise Rejected(21606, f"The alphanumeric sender {out.from_number!r} is not allowed: set "
+                                  "[sms] alphanumeric_senders = true to permit sender IDs.")
+        if await store.opted_out(conn, out.from_number, out.to_number):
+            raise Rejected(21610, f"Attempt to send to unsubscribed recipient {out.to_number}: it replied STOP to "
+                                  f"{out.from_number}.")
+
+    async def submit(
+        self,
+        account_sid: str,
+        out: Outbound,
+        *,
+        direction: str = m.OUTBOUND_API,
+        status_callback: str | None = None,
+        status_callback_method: str | None = None,
+        hop: int = 0,
+        parent_sid: str | None = None,
+    ) -> dict[str, Any]:
+        """Commit a checked message as ``queued``; returns its row once it is durable."""
+        row = m.new_message(
+            account_sid=account_sid,
+            from_number=out.from_number,
+            to_number=out.to_number,
+            body=out.body,
+            direction=direction,
+            status=m.QUEUED,
+            num_segments=out.num_segments,
+            encoding=out.encoding,
+            now=self.clock(),
+            status_callback=status_callback,
+            status_callback_method=status_callback_method,
+            hop=hop,
+            parent_sid=parent_sid,
+        )
+        await self.writer.insert((messages, [row]))
+        self.outbound_ready.set()
+        return row
+
+    # -- carrier entry points -----------------------------------------------------------------------
+
+    async def receive(
+        self,
+        source: str,
+        destination: str,
+        body: str,
+        *,
+        organization_sid: str | None = None,
+        num_segments: int | None = None,
+        encoding: str | None = None,
+    ) -> dict[str, Any] | None:
+        """A message from a carrier to one of our numbers; stored (durably) before this returns.
+
+        Returns the inbound row, or None when no number matches (the carrier's message is dropped,
+        as Restcomm does, and logged).
+        """
+        org = organization_sid or self.services.organization_sid
+
+        async def job(conn: AsyncConnection) -> dict[str, Any] | None:
+            number = await find_incoming_number(conn, org, destination)
+            if number is None:
+                return None
+            arrival = Arrival(number=number, from_number=source,
+                              to_number=number["phone_number"] if not number["is_pattern"] else destination,
+                              body=body, num_segments=num_segments, encoding=encoding)
+            return (await store_arrivals(conn, [arrival], self.sms, self.clock()))[0]
+
+        row = await self.writer.run(job)
+        if row is None:
+            log.warning("message from %s to %s: no number matches, dropped", source, destination)
+            return None
+        self.wake(apps=True, outbound=True)
+        return row
+
+    async def record_receipt(self, carrier: str, carrier_message_id: str, status: str, error_code: int | None) -> bool:
+        """A delivery receipt for one segment; the message's status follows its segments.
+
+        The message is ``delivered`` when every segment is, and takes the first bad outcome
+        (``undelivered``/``failed``) as soon as one segment reports it. Returns False for an
+        unknown id (logged and ignored, as Restcomm does).
+        """
+        if status not in RECEIPT_STATUSES:
+            raise ValueError(f"receipt status must be one of {sorted(RECEIPT_STATUSES)}")
+
+        async def job(conn: AsyncConnection) -> bool:
+            seg = (
+                await conn.execute(
+                    select(message_segments).where(
+                        message_segments.c.carrier == carrier, message_segments.c.carrier_message_id == carrier_message_id
+                    )
+                )
+            ).mappings().first()
+            if seg is None:
+                return False
+            now = self.clock()
+            await conn.execute(
+                update(message_segments)
+                .where(message_segments.c.message_sid == seg["message_sid"], message_segments.c.seq == seg["seq"])
+                .values(status=status, error_code=error_code, date_updated=now)
+            )
+            segments = (
+                await conn.execute(
+                    select(message_segments.c.status).where(message_segments.c.message_sid == seg["message_sid"])
+                )
+            ).scalars().all()
+            message = (
+                await conn.execute(select(messages).where(messages.c.sid == seg["message_sid"]))
+            ).mappings().one()
+            new = _message_status(list(segments))
+            if new is not None and new != message["status"] and message["status"] not in (m.FAILED, m.UNDELIVERED):
+                await store.set_status(conn, [message], new, now, error_code=error_code if new != m.DELIVERED else None)
+            return True
+
+        found = await self.writer.run(job)
+        if found:
+            self.wake(callbacks=True)
+        else:
+            log.info("receipt from %s for unknown message id %s ignored", carrier, carrier_message_id)
+        return found
+
+    def public_base(self) -> str:
+        """This server's own URL, against which relative SmsUrl/RcmlUrl paths are resolved."""
+        settings = self.services.settings
+        return (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+
+
+def _message_status(segments: list[str]) -> str | None:
+    for bad in (m.FAILED, m.UNDELIVERED):
+        if bad in segments:
+            return bad
+    if segments and all(s == m.DELIVERED for s in segments):
+        return m.DELIVERED
+    return None

@@ -1,0 +1,178 @@
+"""The status-callback outbox worker: every queued callback is delivered, in order, with retries.
+
+Status changes queue their callbacks in the same transaction as the change (``messaging.store``),
+numbered per message (``seq``). This worker claims callbacks that are due and whose predecessors
+are all finished, so a message's ``delivered`` is never sent before its ``sent``, not even when
+``sent`` needed retries. Each request is signed with the message account's AuthToken.
+
+A failure the application may recover from (connection errors, timeouts, 5xx, 408/425/429) is
+retried after ``callback_backoff`` seconds, doubling each time up to ``callback_backoff_max``, for
+at most ``callback_max_attempts`` attempts. Then, or at once for an answer that retrying cannot
+change (other 4xx, bad URL), it is given up: ``failed`` plus an 11200 notification with the request
+and the answer's excerpt, and the next callback of the message may go.
+
+Delivery is at least once: a node that dies after the application answered but before ``done`` was
+committed leaves the callback to be sent again when its lease expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from restcomm.messaging import store
+from restcomm.notify import ERROR, write_notification
+from restcomm.rcml.errors import Code
+from restcomm.store.schema import accounts, messages, status_callbacks
+from restcomm.webhooks.fetch import FetchResult, post_callback
+
+if TYPE_CHECKING:
+    from restcomm.messaging.service import Messaging
+
+log = logging.getLogger("restcomm.webhooks.callbacks")
+
+
+class CallbackWorker:
+    def __init__(self, messaging: Messaging):
+        self.messaging = messaging
+        self._task: asyncio.Task[None] | None = None
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self.delivered = 0
+
+    async def start(self) -> None:
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name="sms-status-callbacks")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self.messaging.callbacks_ready.set()
+        if self._task is not None:
+            await self._task
+        if self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)
+
+    async def _run(self) -> None:
+        ms = self.messaging
+        event = ms.callbacks_ready
+        while not self._stopping:
+            event.clear()
+            capacity = ms.sms.callback_concurrency - len(self._inflight)
+            claimed: list[Any] = []
+            if capacity > 0:
+                try:
+                    claimed, tokens, due = await ms.writer.run(partial(self._claim, limit=capacity))
+                except Exception:
+                    log.exception("claiming status callbacks failed")
+                    await asyncio.sleep(ms.sms.poll_interval)
+                    continue
+                for row in claimed:
+                    task = asyncio.create_task(self._deliver(row, tokens.get(row["message_sid"])))
+                    self._inflight.add(task)
+                    task.add_done_callback(self._done)
+                if len(claimed) >= capacity:
+                    continue
+            else:
+                due = None
+            # Sleep until the next retry falls due; a finishing delivery (whose successor may now go)
+            # or a new commit wakes us earlier.
+            wait = ms.sms.poll_interval
+            if due is not None:
+                wait = min(wait, max((due - ms.clock()).total_seconds(), 0.001))
+            try:
+                await asyncio.wait_for(event.wait(), wait)
+            except TimeoutError:
+                pass
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self.messaging.callbacks_ready.set()
+
+    async def _claim(self, conn: AsyncConnection, limit: int) -> tuple[list[Any], dict[str, str], datetime | None]:
+        ms = self.messaging
+        now = ms.clock()
+        rows = await store.claim_callbacks(conn, ms.node_id, now, ms.sms.lease_seconds, limit)
+        tokens: dict[str, str] = {}
+        if rows:
+            sids = list({r["message_sid"] for r in rows})
+            found = await conn.execute(
+                select(messages.c.sid, accounts.c.auth_token, accounts.c.sid.label("account_sid"))
+                .join(accounts, accounts.c.sid == messages.c.account_sid)
+                .where(messages.c.sid.in_(sids))
+            )
+            for sid, token, _account in found:
+                tokens[sid] = token
+        due = None if rows else await store.next_callback_due(conn, now)
+        return rows, tokens, due
+
+    async def _deliver(self, row: Any, token: str | None) -> None:
+        ms = self.messaging
+        params = orjson.loads(row["params"])
+        assert ms.http is not None
+        try:
+            result = await post_callback(
+                ms.http, row["url"], params, token, method=row["method"],
+                timeout=ms.sms.callback_timeout, max_redirects=ms.sms.app_max_redirects,
+            )
+        except Exception as exc:  # a bug, not the application's doing: retry later like a failure
+            log.exception("status callback %s raised", row["id"])
+            result = None
+            error = repr(exc)
+        else:
+            error = result.error
+        try:
+            await ms.writer.run(lambda conn: self._record(conn, row, params, result, error))
+        except Exception:
+            log.exception("recording status callback %s failed", row["id"])
+        if result is not None and result.ok:
+            self.delivered += 1
+
+    async def _record(
+        self, conn: AsyncConnection, row: Any, params: dict[str, str], result: FetchResult | None, error: str | None
+    ) -> None:
+        ms = self.messaging
+        now = ms.clock()
+        sc = status_callbacks
+        if result is not None and result.ok:
+            await conn.execute(update(sc).where(sc.c.id == row["id"]).values(state="done", lease_owner=None,
+                                                                             lease_until=None, attempts=row["attempts"] + 1))
+            return
+        attempts = row["attempts"] + 1
+        retry = result is None or result.retryable
+        if retry and attempts < ms.sms.callback_max_attempts:
+            await conn.execute(
+                update(sc)
+                .where(sc.c.id == row["id"])
+                .values(attempts=attempts, lease_owner=None, lease_until=None,
+                        next_attempt_at=now + timedelta(seconds=ms.sms.callback_delay(attempts)))
+            )
+            return
+        await conn.execute(update(sc).where(sc.c.id == row["id"]).values(state="failed", attempts=attempts,
+                                                                         lease_owner=None, lease_until=None))
+        account_sid = params.get("AccountSid", "")
+        why = "giving up" if retry else "not retried: the answer will not change"
+        response = result.response if result is not None else None
+        await write_notification(
+            conn,
+            account_sid=account_sid,
+            error_code=Code.HTTP_RETRIEVAL_FAILURE if response is not None else Code.HTTP_CONNECTION_FAILURE,
+            log=ERROR,
+            message_text=(
+                f"Status callback {params.get('MessageStatus')} for message {row['message_sid']} to {row['url']} "
+                f"failed after {attempts} attempt(s) ({error}); {why}."
+            ),
+            request_url=row["url"],
+            request_method=row["method"],
+            request_variables=params,
+            response_headers=response.headers_text() if response else None,
+            response_body=response.body if response else None,
+            message_sid=row["message_sid"],
+            clock=lambda: now,
+        )
