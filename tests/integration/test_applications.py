@@ -3,9 +3,7 @@ validation, update, delete (404 when missing, unbinding numbers and clients), te
 
 from __future__ import annotations
 
-import re
 import uuid
-import xml.etree.ElementTree as ET
 from typing import Any
 
 import httpx
@@ -15,9 +13,8 @@ from sqlalchemy import insert, select
 from restcomm.store.schema import incoming_phone_numbers
 from restcomm.util import utcnow
 from tests.conftest import Server, Tenant, make_tenant
-from tests.integration.test_clients import STRONG, in_order, sql
+from tests.integration.test_clients import DATE, STRONG, family, in_order, sql, xml
 
-DATE = re.compile(r"^[A-Z][a-z]{2}, \d{1,2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} \+0000$")
 JSON_KEYS = [
     "sid", "date_created", "date_updated", "friendly_name", "account_sid", "api_version", "voice_caller_id_lookup",
     "uri", "rcml_url", "kind", "numbers",
@@ -61,13 +58,6 @@ def add_number(server: Server, t: Tenant, phone: str, **bindings: str) -> str:
 def number_row(server: Server, sid: str) -> Any:
     (row,) = sql(server, select(incoming_phone_numbers).where(incoming_phone_numbers.c.sid == sid))
     return row
-
-
-def xml(r: httpx.Response) -> ET.Element:
-    assert r.headers["content-type"] == "application/xml", r.headers
-    root = ET.fromstring(r.content)
-    assert root.tag == "RestcommResponse"
-    return root
 
 
 def unique_phone() -> str:
@@ -265,26 +255,15 @@ def test_delete_unbinds_numbers_and_clients(server: Server, tenant: Tenant) -> N
 # Tenancy
 
 
-@pytest.fixture
-def family(server: Server, tenant: Tenant) -> dict[str, tuple[str, str]]:
-    """Credentials of the owner (tenant), its parent (the admin), a sibling and a child."""
-    sibling, child = make_tenant(server), tenant.sub("child")
-    return {
-        "owner": (tenant.sid, tenant.token),
-        "parent": (server.admin_sid, server.admin_token),
-        "sibling": (sibling.sid, sibling.token),
-        "child": (child.sid, child.token),
-    }
-
-
 @pytest.mark.parametrize("actor", ["owner", "parent", "sibling", "child"])
-def test_tenancy(server: Server, tenant: Tenant, family: dict[str, tuple[str, str]], actor: str) -> None:
+def test_tenancy(server: Server, tenant: Tenant, actor: str) -> None:
+    credentials = family(server, tenant)[actor]
     allowed = actor in ("owner", "parent")
     expected = 200 if allowed else 403
     app = make_app(tenant, FriendlyName="original")
     item = f"/Accounts/{tenant.sid}/Applications/{app['sid']}.json"
     collection = f"/Accounts/{tenant.sid}/Applications.json"
-    with server.client(*family[actor]) as c:
+    with server.client(*credentials) as c:
         r = c.get(item)
         assert r.status_code == expected, r.text
         assert c.get(collection).status_code == expected

@@ -380,7 +380,6 @@ def test_delete(tenant: Tenant) -> None:
 # Tenancy
 
 
-@pytest.fixture
 def family(server: Server, tenant: Tenant) -> dict[str, tuple[str, str]]:
     """Credentials of the owner (tenant), its parent (the admin), a sibling and a child."""
     sibling, child = make_tenant(server), tenant.sub("child")
@@ -393,12 +392,13 @@ def family(server: Server, tenant: Tenant) -> dict[str, tuple[str, str]]:
 
 
 @pytest.mark.parametrize("actor", ["owner", "parent", "sibling", "child"])
-def test_tenancy(server: Server, tenant: Tenant, family: dict[str, tuple[str, str]], actor: str) -> None:
+def test_tenancy(server: Server, tenant: Tenant, actor: str) -> None:
+    credentials = family(server, tenant)[actor]
     allowed = actor in ("owner", "parent")
     body = make_client(tenant)
     item = f"/Accounts/{tenant.sid}/Clients/{body['sid']}.json"
     collection = f"/Accounts/{tenant.sid}/Clients.json"
-    with server.client(*family[actor]) as c:
+    with server.client(*credentials) as c:
         r = c.get(item)
         assert r.status_code == (200 if allowed else 403), r.text
         if allowed:
