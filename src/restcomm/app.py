@@ -296,11 +296,21 @@ def build_app(settings: Settings, services: Services | None = None, extra_servic
 
     async def error_page(request: Request) -> Response:
         code = request.path_params["code"]
+        from restcomm.rcml.errors import SMS_NOTIFICATION_CODES
+
         try:
-            title, text = ERROR_CODES[int(code.removesuffix(".html"))]
-        except (KeyError, ValueError):
+            number = int(code.removesuffix(".html"))
+        except ValueError:
             return HTMLResponse("<h1>Unknown error code</h1>", 404)
-        return HTMLResponse(f"<h1>{code.removesuffix('.html')}: {title}</h1><p>{text}</p>")
+        if number in ERROR_CODES:
+            title, text = ERROR_CODES[number]
+        elif number in SMS_NOTIFICATION_CODES:  # the more_info links of Notifications
+            title, text = SMS_NOTIFICATION_CODES[number].message, SMS_NOTIFICATION_CODES[number].when
+        else:
+            return HTMLResponse("<h1>Unknown error code</h1>", 404)
+        from html import escape
+
+        return HTMLResponse(f"<h1>{number}: {escape(title)}</h1><p>{escape(text)}</p>")
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})

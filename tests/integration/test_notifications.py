@@ -294,3 +294,13 @@ def test_parent_deletes_a_childs_notification(server: Server, tenant: Tenant) ->
         assert c.delete(f"/Accounts/{child.sid}/Notifications/{sid}").status_code == 200
     with child.client() as c:
         assert c.get(f"/Accounts/{child.sid}/Notifications/{sid}.json").status_code == 404
+
+
+def test_more_info_links_lead_to_a_description(server: Server, tenant: Tenant) -> None:
+    sids = write_notifications(server.env, note(tenant, error_code=11200), note(tenant, error_code=14101))
+    with tenant.client() as c:
+        links = [c.get(f"/Accounts/{tenant.sid}/Notifications/{s}.json").json()["more_info"] for s in sids]
+    pages = [httpx.get(server.base_url + link) for link in links]
+    assert [p.status_code for p in pages] == [200, 200]
+    assert "HTTP retrieval failure" in pages[0].text
+    assert "Invalid &#x27;to&#x27; phone number" in pages[1].text and "&lt;Sms&gt;" in pages[1].text
