@@ -68,7 +68,7 @@ async def list_caller_ids(call: Call) -> Response:
 
 
 @operation("POST", LIST_PATH, summary="Add an outgoing caller id", tag=TAG, shape=CALLER_ID,
-           form=(Param("PhoneNumber", required=True, max_length=64,
+           form=(Param("PhoneNumber", required=True, max_length=64, code=21401,
                        description="any format; stored in E.164 (US numbers may omit +1)"),
                  Param("FriendlyName", max_length=255, description="default: the national format")))
 async def create_caller_id(call: Call) -> Response:

@@ -166,7 +166,7 @@ COMMON = (
 )
 
 CREATE = (
-    Param("PhoneNumber", max_length=MAX_NUMBER_LENGTH,
+    Param("PhoneNumber", max_length=MAX_NUMBER_LENGTH, code=21401,
           description="the number; with isSIP=true any SIP number, a regex pattern or the catch-all '*'"),
     Param("AreaCode", max_length=3, code=21401,
           description="instead of PhoneNumber: take the first free inventory number of this 3-digit area code"),
