@@ -413,3 +413,19 @@ async def test_interop_with_smpp34_server() -> None:
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reader
+
+
+def test_runs_on_uvloop() -> None:
+    """Regression: uvloop's transports are not asyncio.Transport subclasses (an isinstance
+    assert in connection_made killed every bind). The app runs under uvicorn with uvloop."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def scenario() -> None:
+        inbox = Inbox()
+        async with simulator() as sim, carrier(sim.port, inbox) as c:
+            o = await c.submit(OutboundMessage("+1555", "+1666", "uv" * 100))
+            assert o.ok and o.segments == 2
+            await sim.inject_mo("+1555", "1666", "mo")
+            await inbox.wait(lambda: len(inbox.receipts) == 2 and len(inbox.mos) == 1)
+
+    uvloop.run(scenario())

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
-from restcomm.smpp.esme import CarrierConfig, TokenBucket, address_ton_npi, submit_error_code
-from restcomm.smpp.pdu import Status
+from restcomm.smpp.esme import Carrier, CarrierConfig, TokenBucket, address_ton_npi, submit_error_code
+from restcomm.smpp.pdu import BindTransceiverResp, Status
 
 
 @pytest.mark.parametrize(
@@ -76,3 +80,46 @@ def test_token_bucket_rate_over_a_second() -> None:
 def test_token_bucket_disabled() -> None:
     b = TokenBucket(rate=0, now=0.0)
     assert all(b.reserve(0.0) == 0.0 for _ in range(1000))
+
+
+class _FakeTransport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[bytes] = []
+        self.closing = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+
+async def test_bind_answered_before_create_connection_returns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: when the bind_resp was processed before create_connection() returned (seen
+    with the simulator in another process), the bind was not registered yet, so the Bound
+    wake-up was lost and wait_bound() and the dispatcher never saw the bind."""
+    loop = asyncio.get_running_loop()
+
+    async def create_connection(factory: Callable[[], Any], host: str, port: int) -> tuple[Any, Any]:
+        proto = factory()
+        transport = _FakeTransport()
+        proto.connection_made(transport)
+        proto.data_received(BindTransceiverResp(1, 0, "eager").encode())
+        await asyncio.sleep(0)
+        return transport, proto
+
+    monkeypatch.setattr(loop, "create_connection", create_connection)
+
+    async def ignore(item: object) -> None:
+        return None
+
+    c = Carrier(CarrierConfig(name="eager", host="x", binds=2, unbind_timeout=0.01, drain_timeout=0.01), ignore)
+    await c.start()
+    try:
+        await asyncio.wait_for(c.wait_bound(2), 1.0)
+    finally:
+        await c.close()

@@ -51,7 +51,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from ..messaging.encoding import (
     Encoding,
@@ -354,8 +354,8 @@ class _BindProtocol(asyncio.Protocol):
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # No isinstance check: uvloop's transports do not subclass asyncio.Transport.
+        self.transport = cast(asyncio.Transport, transport)
         self.session.connection_made(self.loop.time())
         self.pump()
 
@@ -782,17 +782,24 @@ class Carrier:
         delay = cfg.reconnect_initial
         while not self._stop.is_set():
             proto: _BindProtocol | None = None
+
+            def factory() -> _BindProtocol:
+                # Registered here, not after create_connection returns: the bind_resp can be
+                # processed before this coroutine resumes, and its wake-up must find the bind.
+                nonlocal proto
+                proto = self._binds[index] = _BindProtocol(self, index)
+                return proto
+
             try:
-                _, proto = await asyncio.wait_for(
-                    loop.create_connection(lambda: _BindProtocol(self, index), cfg.host, cfg.port),
-                    cfg.connect_timeout,
-                )
+                await asyncio.wait_for(loop.create_connection(factory, cfg.host, cfg.port), cfg.connect_timeout)
             except (OSError, TimeoutError) as exc:
                 self.counters["connect_failures"] += 1
                 log.warning("carrier %s bind %d: connect to %s:%d failed: %s", cfg.name, index, cfg.host, cfg.port, exc)
+                if proto is not None and proto.transport is not None:
+                    proto.transport.close()
+                proto = None
             if proto is not None:
                 self.counters["connects"] += 1
-                self._binds[index] = proto
                 await proto.closed
                 if proto.was_bound:
                     delay = cfg.reconnect_initial

@@ -42,7 +42,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, cast
 
 from ..messaging.encoding import (
     Encoding,
@@ -164,8 +164,8 @@ class _Connection(asyncio.Protocol):
         return self._seq
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # No isinstance check: uvloop's transports do not subclass asyncio.Transport.
+        self.transport = cast(asyncio.Transport, transport)
         self.sim._connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
