@@ -124,10 +124,8 @@ def _voice_values(f: dict[str, Any], values: dict[str, Any]) -> None:
         values["voice_application_sid"] = f["VoiceApplicationSid"] or None
 
 
-async def _by_login(call: Call, organization_sid: str, login: str) -> Row | None:
-    return await call.fetch_one(
-        select(t.clients).where(t.clients.c.organization_sid == organization_sid, t.clients.c.login == login)
-    )
+def _login_query(organization_sid: str, login: str) -> Any:
+    return select(t.clients).where(t.clients.c.organization_sid == organization_sid, t.clients.c.login == login)
 
 
 def _existing(call: Call, account: Row, row: Row) -> Response:
@@ -159,7 +157,7 @@ async def create_client(call: Call) -> Response:
     login: str = f["Login"]
     _check_login(login)
     org = account["organization_sid"]
-    found = await _by_login(call, org, login)
+    found = await call.fetch_one(_login_query(org, login))
     if found is not None:
         return _existing(call, account, found)
     _check_password(f["Password"])
@@ -190,18 +188,14 @@ async def create_client(call: Call) -> Response:
         async with call.write() as conn:
             # Checked again under the write lock (SQLite) or left to the unique constraint
             # (PostgreSQL): of many parallel creates of one login exactly one inserts.
-            taken = (
-                await conn.execute(
-                    select(t.clients).where(t.clients.c.organization_sid == org, t.clients.c.login == login)
-                )
-            ).mappings().first()
+            taken = (await conn.execute(_login_query(org, login))).mappings().first()
             if taken is None:
                 if row["voice_application_sid"]:
                     await check_application(conn, account["sid"], row["voice_application_sid"], "VoiceApplicationSid")
                 await conn.execute(insert(t.clients).values(**row))
                 await call.audit(conn, "create", "Client", sid, account["sid"], f.keys())
     except IntegrityError:
-        taken = await _by_login(call, org, login)
+        taken = await call.fetch_one(_login_query(org, login))
         if taken is None:  # not the login after all: let the framework answer 409
             raise
     if taken is not None:
