@@ -222,12 +222,18 @@ async def update_account(call: Call) -> Response:
                     (await conn.execute(select(t.accounts.c.sid).where(subtree))).scalars()
                 )
                 await _purge(conn, sids)
+        # The SIP client created with the account follows its name and password, as in Restcomm.
+        linked: dict[str, object] = {}
+        login = target["email"].split("@", 1)[0]
         if "FriendlyName" in f:
-            login = target["email"].split("@", 1)[0]
+            linked["friendly_name"] = f["FriendlyName"]
+        if "password_hash" in values:
+            linked["password"] = ha1(login, call.settings.domain, f["Password"])
+        if linked:
             await conn.execute(
                 update(t.clients)
                 .where(t.clients.c.account_sid == target["sid"], t.clients.c.login == login)
-                .values(friendly_name=f["FriendlyName"])
+                .values(**linked)
             )
         await call.audit(conn, "update", "Account", target["sid"], target["sid"], f.keys())
         row = (await conn.execute(select(t.accounts).where(t.accounts.c.sid == target["sid"]))).mappings().one()

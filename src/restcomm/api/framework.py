@@ -250,6 +250,9 @@ def can_act_on(principal_sid: str, target: Row) -> bool:
 # ---------------------------------------------------------------------------------------------
 # The per-request context
 
+# What a resource SID in a path can look like (anything else cannot exist: 404 without a query).
+_SID = re.compile(r"^[A-Za-z0-9-]{2,80}$")
+
 
 class Call:
     def __init__(self, request: Request, op: Operation, services: Services, fmt: str):
@@ -285,9 +288,11 @@ class Call:
         if conn.in_transaction():
             await conn.commit()
         await conn.execution_options(sqlite_immediate=True)
-        async with conn.begin():
-            yield conn
-        await conn.execution_options(sqlite_immediate=False)
+        try:
+            async with conn.begin():
+                yield conn
+        finally:
+            await conn.execution_options(sqlite_immediate=False)
 
     async def fetch_one(self, stmt: Any) -> Row | None:
         conn = await self.conn()
@@ -339,7 +344,10 @@ class Call:
     async def owned(self, table: Any, sid_param: str, what: str, *, write: bool = False) -> tuple[Row, Row]:
         """The operated account and one of its resources, addressed by a path SID."""
         account = await self.account(write=write)
-        row = await self.fetch_one(select(table).where(table.c.sid == self.path[sid_param]))
+        sid = self.path[sid_param]
+        if not _SID.match(sid):
+            raise not_found(what)
+        row = await self.fetch_one(select(table).where(table.c.sid == sid))
         if row is None:
             raise not_found(what)
         if row["account_sid"] != account["sid"]:
