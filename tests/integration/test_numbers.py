@@ -268,14 +268,14 @@ def test_available_countries(tenant: Tenant) -> None:
 def test_sip_numbers_and_patterns_stored_as_given(tenant: Tenant, suffix: str) -> None:
     number = "5" + str(uuid.uuid4().int)[:8] + suffix
     with tenant.client() as c:
-        r = create(c, tenant.sid, isSIP="true", PhoneNumber=number)
+        r = create(c, tenant.sid, isSIP="true", PhoneNumber=number, FriendlyName="")
         assert r.status_code == 200, r.text
-        assert r.json()["phone_number"] == number
+        assert r.json()["phone_number"] == number and r.json()["friendly_name"] == number
         again = create(c, tenant.sid, isSIP="true", PhoneNumber=number)
         assert again.status_code == 400 and again.json()["code"] == 21452
 
 
-@pytest.mark.parametrize("pattern", ["555[0-9", "+1(555", "(1+)+", "1*1*1*1*1*2", "(?=1)1"])
+@pytest.mark.parametrize("pattern", ["555[0-9", "+1(555", "(1+)+", "1*1*1*1*1*2", "(?=1)1", "12\t34"])
 def test_invalid_or_dangerous_patterns_are_refused(tenant: Tenant, pattern: str) -> None:
     with tenant.client() as c:
         r = create(c, tenant.sid, isSIP="true", PhoneNumber=pattern)

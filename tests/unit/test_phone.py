@@ -71,7 +71,7 @@ def test_to_e164(raw: str, e164: str) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["", "abc", "hello", "+1234", "12", "*", "+1234.*", "555[0-9]*", "alice", "+1510555010x", "1" * 80, "٥١٠٥٥٥٠١٠٠"],
+    ["", "abc", "hello", "+1234", "12", "5551234", "*", "+1234.*", "555[0-9]*", "alice", "+1510555010x", "1" * 80, "٥١٠٥٥٥٠١٠٠"],
 )
 def test_to_e164_refuses_what_is_not_a_phone_number(raw: str) -> None:
     assert to_e164(raw) is None

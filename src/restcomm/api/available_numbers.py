@@ -137,24 +137,26 @@ def parse_inventory(entries: Iterable[Mapping[str, Any]]) -> tuple[InventoryNumb
     return tuple(out)
 
 
-_CACHE: dict[int, tuple[object, tuple[InventoryNumber, ...]]] = {}
+_CACHE: dict[int, tuple[object, tuple[InventoryNumber, ...], dict[str, InventoryNumber]]] = {}
+
+
+def _parsed(settings: Settings) -> tuple[object, tuple[InventoryNumber, ...], dict[str, InventoryNumber]]:
+    entries = settings.available_phone_numbers
+    cached = _CACHE.get(id(entries))
+    if cached is None or cached[0] is not entries:
+        items = parse_inventory(entries or ())
+        cached = (entries, items, {n.phone_number: n for n in items})
+        _CACHE[id(entries)] = cached
+    return cached
 
 
 def inventory(settings: Settings) -> tuple[InventoryNumber, ...]:
     """The parsed inventory of these settings (parsed once per settings object)."""
-    entries = settings.available_phone_numbers
-    cached = _CACHE.get(id(entries))
-    if cached is None or cached[0] is not entries:
-        cached = (entries, parse_inventory(entries or ()))
-        _CACHE[id(entries)] = cached
-    return cached[1]
+    return _parsed(settings)[1]
 
 
 def inventory_entry(settings: Settings, e164: str) -> InventoryNumber | None:
-    for item in inventory(settings):
-        if item.phone_number == e164:
-            return item
-    return None
+    return _parsed(settings)[2].get(e164)
 
 
 @dataclass(frozen=True)

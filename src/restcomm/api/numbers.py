@@ -287,7 +287,8 @@ def _inventory_choices(call: Call, kind: str | None) -> list[InventoryNumber]:
         if has_area_code(n.phone_number, area) and (kind is None or n.type == kind)
     ]
     if not choices:
-        raise _unavailable(f"No {kind or ''} number with area code {area} is in this server's inventory".replace("  ", " "))
+        of_kind = f"{kind} number" if kind else "number"
+        raise _unavailable(f"No {of_kind} with area code {area} is in this server's inventory")
     return choices
 
 
@@ -298,8 +299,8 @@ async def create_number(call: Call, kind: str | None) -> Response:
     phone = (f.get("PhoneNumber") or "").strip()
     if not phone and (sip or not f.get("AreaCode")):
         raise missing("PhoneNumber")
-    if "\n" in phone or "\r" in phone:
-        raise ApiError(400, 21401, "Invalid parameter PhoneNumber: contains a line break")
+    if any(ch < " " or ch == "\x7f" for ch in phone):
+        raise ApiError(400, 21401, "Invalid parameter PhoneNumber: contains a control character")
     org = account["organization_sid"]
     pattern = sip and is_pattern(phone)
     if pattern:
@@ -328,6 +329,8 @@ async def create_number(call: Call, kind: str | None) -> Response:
             date_updated=now,
         )
         row.update(given)
+        if not row["friendly_name"]:  # an empty FriendlyName means the default, not ""
+            row["friendly_name"] = phone if item is None else item.friendly_name
         return row
 
     # Two requests racing for the same number: the unique index lets one win. With AreaCode the
