@@ -144,53 +144,44 @@ def test_who_may_read_an_audit_log(server: Server, tenant: Tenant) -> None:
 # -- other resources as they record changes -------------------------------------------------
 
 
-def test_clients_are_audited(tenant: Tenant) -> None:
-    login = f"audit-{uuid.uuid4().hex[:8]}"
+def _client() -> dict[str, str]:
+    return {"Login": f"audit-{uuid.uuid4().hex[:8]}", "Password": STRONG}
+
+
+def _application() -> dict[str, str]:
+    return {"FriendlyName": "app", "Kind": "sms"}
+
+
+def _number() -> dict[str, str]:
+    return {"PhoneNumber": "+1555" + str(uuid.uuid4().int)[:7], "isSIP": "true", "VoiceUrl": "http://127.0.0.1/v"}
+
+
+@pytest.mark.parametrize(
+    ("collection", "create", "change", "deleted", "resource_type", "created_with"),
+    [
+        ("Clients", _client, {"FriendlyName": "Al"}, 200, "Client", "Login,Password"),
+        ("Applications", _application, {"RcmlUrl": "http://127.0.0.1/app"}, 200, "Application", "FriendlyName,Kind"),
+        ("IncomingPhoneNumbers", _number, {"SmsUrl": "http://127.0.0.1/sms"}, 204, "IncomingPhoneNumber",
+         "PhoneNumber,VoiceUrl,isSIP"),
+    ],
+)
+def test_other_resources_are_audited(
+    tenant: Tenant, collection: str, create: Any, change: dict[str, str], deleted: int, resource_type: str,
+    created_with: str,
+) -> None:
+    base = f"/Accounts/{tenant.sid}/{collection}"
     with tenant.client() as c:
-        r = c.post(f"/Accounts/{tenant.sid}/Clients.json", data={"Login": login, "Password": STRONG})
+        r = c.post(f"{base}.json", data=create())
         assert r.status_code == 200, r.text
         sid = r.json()["sid"]
-        assert c.post(f"/Accounts/{tenant.sid}/Clients/{sid}.json", data={"FriendlyName": "Al"}).status_code == 200
-        assert c.delete(f"/Accounts/{tenant.sid}/Clients/{sid}.json").status_code == 200
+        r = c.post(f"{base}/{sid}.json", data=change)
+        assert r.status_code == 200, r.text
+        assert c.delete(f"{base}/{sid}.json").status_code == deleted
         trail = only(c, tenant.sid, sid)
     assert trail == [
-        ("create", "Client", "Login,Password"),
-        ("update", "Client", "FriendlyName"),
-        ("delete", "Client", ""),
-    ]
-
-
-def test_applications_are_audited(tenant: Tenant) -> None:
-    with tenant.client() as c:
-        r = c.post(f"/Accounts/{tenant.sid}/Applications.json", data={"FriendlyName": "app", "Kind": "sms"})
-        assert r.status_code == 200, r.text
-        sid = r.json()["sid"]
-        r = c.post(f"/Accounts/{tenant.sid}/Applications/{sid}.json", data={"RcmlUrl": "http://127.0.0.1/app"})
-        assert r.status_code == 200, r.text
-        assert c.delete(f"/Accounts/{tenant.sid}/Applications/{sid}.json").status_code == 200
-        trail = only(c, tenant.sid, sid)
-    assert trail == [
-        ("create", "Application", "FriendlyName,Kind"),
-        ("update", "Application", "RcmlUrl"),
-        ("delete", "Application", ""),
-    ]
-
-
-def test_incoming_numbers_are_audited(tenant: Tenant) -> None:
-    number = "+1555" + str(uuid.uuid4().int)[:7]
-    with tenant.client() as c:
-        r = c.post(f"/Accounts/{tenant.sid}/IncomingPhoneNumbers.json",
-                   data={"PhoneNumber": number, "isSIP": "true", "VoiceUrl": "http://127.0.0.1/voice"})
-        assert r.status_code == 200, r.text
-        sid = r.json()["sid"]
-        r = c.post(f"/Accounts/{tenant.sid}/IncomingPhoneNumbers/{sid}.json", data={"SmsUrl": "http://127.0.0.1/sms"})
-        assert r.status_code == 200, r.text
-        assert c.delete(f"/Accounts/{tenant.sid}/IncomingPhoneNumbers/{sid}.json").status_code == 204
-        trail = only(c, tenant.sid, sid)
-    assert trail == [
-        ("create", "IncomingPhoneNumber", "PhoneNumber,VoiceUrl,isSIP"),
-        ("update", "IncomingPhoneNumber", "SmsUrl"),
-        ("delete", "IncomingPhoneNumber", ""),
+        ("create", resource_type, created_with),
+        ("update", resource_type, ",".join(change)),
+        ("delete", resource_type, ""),
     ]
 
 
