@@ -42,6 +42,9 @@ class AppRunner:
         self.messaging = messaging
         self._task: asyncio.Task[None] | None = None
         self._sessions: set[asyncio.Task[None]] = set()
+        # The last session of each conversation (our number, their number): the next one waits for
+        # it, so an application sees one sender's messages in the order they arrived.
+        self._conversations: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._stopping = False
         self.completed = 0
 
@@ -74,9 +77,11 @@ class AppRunner:
                 await asyncio.sleep(ms.sms.poll_interval)
                 continue
             for row in claimed:
-                task = asyncio.create_task(self._session(row))
+                key = (row["to_number"], row["from_number"])
+                task = asyncio.create_task(self._session(row, self._conversations.get(key)))
+                self._conversations[key] = task
                 self._sessions.add(task)
-                task.add_done_callback(self._done)
+                task.add_done_callback(lambda t, key=key: self._done(t, key))
             if len(claimed) >= capacity or self._stopping:
                 continue
             try:
@@ -84,8 +89,10 @@ class AppRunner:
             except TimeoutError:
                 pass
 
-    def _done(self, task: asyncio.Task[None]) -> None:
+    def _done(self, task: asyncio.Task[None], key: tuple[str, str]) -> None:
         self._sessions.discard(task)
+        if self._conversations.get(key) is task:
+            del self._conversations[key]
         self.messaging.apps_ready.set()
 
     async def _claim(self, conn: AsyncConnection, limit: int) -> list[Any]:
@@ -108,9 +115,11 @@ class AppRunner:
             )
         return claimed
 
-    async def _session(self, inbound: Any) -> None:
+    async def _session(self, inbound: Any, previous: asyncio.Task[None] | None) -> None:
         ms = self.messaging
         state = m.APP_FAILED
+        if previous is not None:
+            await asyncio.wait([previous])
         try:
             async with ms.services.engine.connect() as conn:
                 account = (

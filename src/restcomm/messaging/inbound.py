@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, insert
@@ -67,7 +67,9 @@ async def store_arrivals(
     """Insert the inbound messages (and what their keywords cause); returns the inbound rows."""
     rows: list[dict[str, Any]] = []
     replies: list[dict[str, Any]] = []
-    for a in arrivals:
+    for i, a in enumerate(arrivals):
+        # Arrivals of one batch get distinct instants, so "oldest first" keeps their order.
+        at = now + timedelta(microseconds=i)
         number = a.number
         if a.num_segments is None or a.encoding is None:
             seg = segment(a.body)
@@ -84,7 +86,7 @@ async def store_arrivals(
             status=m.RECEIVED,
             num_segments=a.num_segments,
             encoding=a.encoding,
-            now=now,
+            now=at,
             hop=a.hop,
             parent_sid=a.parent_sid,
             app_state=app_state,
@@ -92,7 +94,7 @@ async def store_arrivals(
         rows.append(row)
         word = keyword(a.body)
         if word is not None:
-            reply = await _apply_keyword(conn, word, row, sms, now)
+            reply = await _apply_keyword(conn, word, row, sms, at)
             if reply is not None:
                 replies.append(reply)
     if rows:
