@@ -98,27 +98,18 @@ def test_toll_free_and_mobile_and_unknown_countries(tenant: Tenant) -> None:
             assert search(c, tenant.sid, country) == []
 
 
-def test_provisioned_numbers_disappear_and_come_back(tenant: Tenant) -> None:
-    with tenant.client() as c:
-        r = c.post(f"/Accounts/{tenant.sid}/IncomingPhoneNumbers/TollFree.json", data={"PhoneNumber": "+18885550140"})
-        assert r.status_code == 200, r.text
-        try:
-            assert "+18885550140" not in numbers(search(c, tenant.sid, kind="TollFree"))
-        finally:
-            assert c.delete(f"/Accounts/{tenant.sid}/IncomingPhoneNumbers/{r.json()['sid']}").status_code == 204
-        assert "+18885550140" in numbers(search(c, tenant.sid, kind="TollFree"))
-
-
-def test_a_number_held_by_another_account_is_not_offered(server: Server) -> None:
+@pytest.mark.parametrize(("number", "kind"), [("+13125557328", "Local"), ("+18885550140", "TollFree")])
+def test_a_held_number_is_offered_to_nobody_until_released(server: Server, number: str, kind: str) -> None:
     holder, searcher = make_tenant(server), make_tenant(server)
     with holder.client() as h, searcher.client() as s:
-        r = h.post(f"/Accounts/{holder.sid}/IncomingPhoneNumbers.json", data={"PhoneNumber": "+13125557328"})
+        r = h.post(f"/Accounts/{holder.sid}/IncomingPhoneNumbers/{kind}.json", data={"PhoneNumber": number})
         assert r.status_code == 200, r.text
         try:
-            assert "+13125557328" not in numbers(search(s, searcher.sid, AreaCode="312"))
+            for c, account in ((h, holder.sid), (s, searcher.sid)):
+                assert number not in numbers(search(c, account, kind=kind))
         finally:
             assert h.delete(f"/Accounts/{holder.sid}/IncomingPhoneNumbers/{r.json()['sid']}").status_code == 204
-        assert "+13125557328" in numbers(search(s, searcher.sid, AreaCode="312"))
+        assert number in numbers(search(s, searcher.sid, kind=kind))
 
 
 def test_xml_shape(tenant: Tenant) -> None:
