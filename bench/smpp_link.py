@@ -115,9 +115,10 @@ def main() -> None:
     p.add_argument("--text", default="Your verification code is 123456")
     p.add_argument("--receipts", action="store_true")
     p.add_argument("--no-uvloop", dest="uvloop", action="store_false")
+    p.add_argument("--sim-port", type=int, default=None, help="use a simulator already running on this port")
     args = p.parse_args()
-    port = free_port()
-    sim = start_simulator(port, args.receipts, args.uvloop)
+    port = args.sim_port or free_port()
+    sim = start_simulator(port, args.receipts, args.uvloop) if args.sim_port is None else None
     try:
         if args.uvloop:
             import uvloop
@@ -126,8 +127,9 @@ def main() -> None:
         else:
             asyncio.run(run(args, port))
     finally:
-        sim.terminate()
-        sim.wait(5)
+        if sim is not None:
+            sim.terminate()
+            sim.wait(5)
 
 
 if __name__ == "__main__":

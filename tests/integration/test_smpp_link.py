@@ -177,6 +177,23 @@ async def test_throttling_is_retried_not_failed() -> None:
         assert sim.stats["accepted"] == 60
 
 
+async def test_a_throttled_burst_pauses_once_not_per_answer() -> None:
+    inbox = Inbox()
+    async with simulator(throttle_every=1) as sim, carrier(
+        sim.port, inbox, throttle_initial=0.01, throttle_max=10.0, binds=1, window=20
+    ) as c:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        tasks = [asyncio.create_task(c.submit(OutboundMessage("+1555", "+1666", f"p{i}"))) for i in range(20)]
+        await until(sim, lambda: sim.stats["throttled"] >= 20)  # the whole window came back throttled
+        sim.config.throttle_every = 0
+        outcomes = await asyncio.wait_for(asyncio.gather(*tasks), WAIT)
+        assert all(o.ok for o in outcomes)
+        # one pause of ~0.01-0.02 s per round of answers; escalating per answer would reach seconds
+        assert loop.time() - t0 < 1.0
+        assert c.state().counters["throttle_pauses"] <= 3
+
+
 async def test_permanent_rejection() -> None:
     inbox = Inbox()
     async with simulator(reject_every=1) as sim, carrier(sim.port, inbox) as c:
@@ -429,3 +446,33 @@ def test_runs_on_uvloop() -> None:
             await inbox.wait(lambda: len(inbox.receipts) == 2 and len(inbox.mos) == 1)
 
     uvloop.run(scenario())
+
+
+async def test_simulator_cli_and_control_port() -> None:
+    """main() as the CLI runs it, in its own process: bind, MT, MO through the line protocol."""
+    port, control = _free_port(), _free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "restcomm.smpp.simulator", "--port", str(port), "--control-port", str(control),
+        "--receipt-delay", "0", "--system-id", "esme", "--password", "pw", "--no-uvloop",
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), WAIT)
+        assert f"listening on 127.0.0.1:{port}" in line.decode()
+        inbox = Inbox()
+        async with carrier(port, inbox, binds=1) as c:
+            assert (await c.submit(OutboundMessage("+1555", "+1666", "cli"))).ok
+            reader, writer = await asyncio.open_connection("127.0.0.1", control)
+            writer.write(b"MO +15550001111 15550002222 hello via control\nSTATS\nBOGUS\nQUIT\n")
+            replies = [(await asyncio.wait_for(reader.readline(), WAIT)).decode().strip() for _ in range(3)]
+            writer.close()
+            assert replies[0] == "OK 0"
+            assert json.loads(replies[1])["accepted"] == 1
+            assert replies[2].startswith("ERR")
+            await inbox.wait(lambda: len(inbox.mos) == 1 and len(inbox.receipts) == 1)
+            assert inbox.mos[0].body == "hello via control"
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), WAIT)
+    assert proc.returncode == 0

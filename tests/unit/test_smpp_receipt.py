@@ -86,6 +86,23 @@ def test_lenient_text_forms() -> None:
 
 
 @pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2311221530", datetime(2023, 11, 22, 15, 30)),
+        ("231122153007", datetime(2023, 11, 22, 15, 30, 7)),
+        ("20231122153007", datetime(2023, 11, 22, 15, 30, 7)),
+        ("2313221530", None),  # month 13
+        ("23112215", None),
+        ("23112215x0", None),
+        ("", None),
+    ],
+)
+def test_receipt_dates(value: str, expected: datetime | None) -> None:
+    r = parse_receipt(receipt(f"id:x submit date:{value} done date:{value} stat:DELIVRD"))
+    assert r is not None and r.submit_date == expected and r.done_date == expected
+
+
+@pytest.mark.parametrize(
     ("stat", "err", "status", "code"),
     [
         ("DELIVRD", "000", "delivered", None),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from restcomm.smpp.pdu import (
     BindTransceiver,
@@ -376,3 +378,21 @@ def test_split_bytes_are_reassembled() -> None:
         assert events(s) == []
     s.receive_data(wire[-1:], 1)
     assert events(s) == [SubmitResult(seq, "a", 0, "abc")]
+
+
+@settings(max_examples=300)
+@given(st.lists(st.binary(max_size=80), max_size=6), st.lists(st.floats(0, 100), max_size=4))
+def test_any_bytes_and_timers_never_raise(chunks: list[bytes], times: list[float]) -> None:
+    """Whatever the SMSC sends, the session either handles it or closes; it never raises."""
+    s, peer = bound_session()
+    submit(s, 0.5, "a")
+    for i, chunk in enumerate(chunks):
+        s.receive_data(chunk, 1.0 + i)
+        if times:
+            s.handle_timer(times[i % len(times)] + 1.0)
+    evs = events(s)
+    assert sum(isinstance(e, Closed) for e in evs) <= 1
+    if s.state is SessionState.CLOSED:
+        assert s.get_timer() is None and s.window_in_use == 0
+    else:
+        assert 0 <= s.window_in_use <= s.window

@@ -377,8 +377,12 @@ class _BindProtocol(asyncio.Protocol):
         job.in_flight = True
         job.attempts += 1
         self.session.send_submit(job.pdu, self.loop.time(), job)
+        self.schedule_flush()
+
+    def schedule_flush(self) -> None:
+        """Write on the next loop iteration, so every PDU queued in this one goes in one write
+        (one syscall per deliver_sm_resp cost more than everything else at a few thousand/s)."""
         if not self._flush_scheduled:
-            # Batch every submit the dispatcher pushes in this loop iteration into one write.
             self._flush_scheduled = True
             self.loop.call_soon(self.pump)
 
@@ -458,6 +462,7 @@ class Carrier:
                 "accepted",
                 "rejected",
                 "throttled",
+                "throttle_pauses",
                 "timeouts",
                 "retries",
                 "connects",
@@ -734,10 +739,14 @@ class Carrier:
             self._wake()
         elif isinstance(event, Throttled):
             self.counters["throttled"] += 1
-            cfg = self.config
-            self._throttle_backoff = min(cfg.throttle_max, max(cfg.throttle_initial, self._throttle_backoff * 2))
             now = asyncio.get_running_loop().time()
-            self._paused_until = max(self._paused_until, now + self._backoff(self._throttle_backoff))
+            if now >= self._paused_until:
+                # Escalate once per pause: the other answers to segments already in flight say
+                # the same thing and must not double the backoff a dozen times in one round trip.
+                cfg = self.config
+                self._throttle_backoff = min(cfg.throttle_max, max(cfg.throttle_initial, self._throttle_backoff * 2))
+                self._paused_until = now + self._backoff(self._throttle_backoff)
+                self.counters["throttle_pauses"] += 1
             self._retry(event.tag)
             self._wake()
         elif isinstance(event, Timeout):
@@ -834,7 +843,7 @@ class Carrier:
                 status = Status.ESME_RX_T_APPN
                 self.counters["deliver_errors"] += 1
         bind.session.send_deliver_sm_resp(pdu.sequence_number, status)
-        bind.pump()
+        bind.schedule_flush()
 
     def _interpret(self, pdu: DeliverSm) -> Inbound | None:
         if pdu.is_receipt:

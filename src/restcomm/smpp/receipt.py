@@ -164,16 +164,24 @@ def parse_receipt_text(text: str) -> dict[str, str]:
     return fields
 
 
-# Chosen by length: strptime is lenient about digit counts, so trying "%y%m%d%H%M%S" first would
-# read the 10-digit "2311221530" as 15:03:00.
-_DATE_FORMATS = {10: "%y%m%d%H%M", 12: "%y%m%d%H%M%S", 14: "%Y%m%d%H%M%S"}
-
-
 def _parse_date(value: str | None) -> datetime | None:
-    if not value or not value.isdigit() or len(value) not in _DATE_FORMATS:
+    """YYMMDDhhmm, YYMMDDhhmmss or YYYYMMDDhhmmss; anything else (or an impossible date) is None.
+
+    Sliced by hand: strptime is lenient about digit counts (it reads the 10-digit
+    "2311221530" as 15:03:00 under "%y%m%d%H%M%S") and costs ~25 us, a third of a receipt.
+    """
+    if not value or not value.isdigit():
+        return None
+    n = len(value)
+    if n == 14:
+        year, rest = int(value[:4]), value[4:]
+    elif n in (10, 12):
+        year, rest = 2000 + int(value[:2]), value[2:]
+    else:
         return None
     try:
-        return datetime.strptime(value, _DATE_FORMATS[len(value)])
+        return datetime(year, int(rest[0:2]), int(rest[2:4]), int(rest[4:6]), int(rest[6:8]),
+                        int(rest[8:10]) if len(rest) == 10 else 0)
     except ValueError:
         return None
 
