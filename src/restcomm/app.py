@@ -83,9 +83,11 @@ class Negotiation:
                 path = "/".join(segments)
             if len(path) > 1 and path.endswith("/"):
                 path = path.rstrip("/") or "/"
+            state = scope.setdefault("state", {})
+            state["fmt"] = fmt
+            state["client_path"] = scope["path"]  # as sent, for links that must lead back here
             scope["path"] = path
             scope["raw_path"] = path.encode()
-            scope.setdefault("state", {})["fmt"] = fmt
         await self.app(scope, receive, send)
 
 

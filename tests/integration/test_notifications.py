@@ -137,7 +137,7 @@ def test_list_is_newest_first(history: tuple[Tenant, list[str]]) -> None:
     body = r.json()
     assert body["total"] == 5 and body["page"] == 0 and body["page_size"] == 50
     assert [n["sid"] for n in body["notifications"]] == sids[::-1]
-    assert body["uri"] == f"{API}/Accounts/{tenant.sid}/Notifications"  # Restcomm: the request path
+    assert body["uri"] == f"{API}/Accounts/{tenant.sid}/Notifications.json"  # the request path, as sent
 
 
 @pytest.mark.parametrize(

@@ -194,6 +194,8 @@ async def update_account(call: Call) -> Response:
     if "FriendlyName" in f:
         values["friendly_name"] = f["FriendlyName"]
     if "Password" in f and f["Password"] is not None:
+        if call.me.credential_sid != call.me.sid:
+            raise forbidden("An API key cannot change account passwords; use the AuthToken")
         _check_password(f["Password"])
         values["password_hash"] = hash_password(f["Password"])
         if target["status"] == "uninitialized":

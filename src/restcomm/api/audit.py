@@ -106,3 +106,15 @@ async def list_audit(call: Call) -> object:
         .limit(size)
     )
     return call.page(AUDIT, rows, total, page, size)
+
+
+@operation(
+    "GET",
+    "/Accounts/{AccountSid}/AuditLog/{AuditEventSid}",
+    summary="Read one audit event",
+    tag="AuditLog",
+    shape=AUDIT,
+)
+async def get_audit(call: Call) -> object:
+    _, row = await call.owned(audit_log, "AuditEventSid", "The audit event")
+    return call.item(AUDIT, row)

@@ -420,7 +420,10 @@ class Call:
         num_pages = max(1, math.ceil(total / size))
         start = page * size
         end = start + max(len(rows) - 1, 0)
-        base = self.request.url.path  # the path as the client sent it (with any .json suffix)
+        # The path as the client sent it (with any .json/.xml suffix), so the links keep the format.
+        base = self.request.scope.get("state", {}).get("client_path") or self.request.url.path
+        if len(base) > 1:
+            base = base.rstrip("/")
         filters = {k: v for k, v in self.raw_query.items() if k not in ("Page", "PageSize", "AfterSid", "PageToken")}
 
         def uri(p: int) -> str:
@@ -435,7 +438,7 @@ class Call:
             "end": str(end),
             "uri": base,
             "first_page_uri": uri(0),
-            "previous_page_uri": uri(page - 1) if page > 0 else None,
+            "previous_page_uri": uri(min(page - 1, num_pages - 1)) if page > 0 else None,
             "next_page_uri": uri(page + 1) if start + len(rows) < total else None,
             "last_page_uri": uri(num_pages - 1),
         }
