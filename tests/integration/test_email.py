@@ -343,3 +343,49 @@ def test_without_smtp_configured_the_api_says_so(server: Server, tmp_path: Any) 
             assert c.get(f"/Accounts/{admin_sid}/Email/Messages.json").json()["total"] == 0
     finally:
         stop_server(proc)
+
+
+def test_two_server_processes_share_the_outbox_without_sending_twice(server: Server, tmp_path: Any) -> None:
+    """Two processes on one database drain the same outbox: every email arrives exactly once."""
+    smtp_port = free_port()
+    config = tmp_path / "restcomm.toml"
+    config.write_text(smtp_section(smtp_port, batch=3))
+    db_name = database_url = None
+    if server.backend == "postgres":
+        db_name, database_url = pg_create_database()
+    env = base_env(tmp_path / "data", database_url, config)
+    sink = SmtpSink(smtp_port)
+    sink.start()
+    procs = []
+    try:
+        if db_name:
+            migrate(env)
+        for _ in range(2):
+            procs.append(start_server(env, tmp_path))
+        auth = ("admin@example.com", "Adm1n-Pa55word!")
+        marker = tag()
+        clients = [httpx.Client(base_url=base + "/restcomm/2012-04-24", auth=auth, timeout=30) for _, base, _ in procs]
+        try:
+            admin_sid = clients[0].get("/Accounts/admin@example.com.json").json()["sid"]
+            for i in range(30):  # alternate the two processes, so both senders are woken
+                r = send(clients[i % 2], admin_sid, **{**VALID, "Subject": f"{marker} #{i}"})
+                assert r.status_code == 200, r.text
+            got = sink.wait_for(lambda m: (m.message["Subject"] or "").startswith(marker), count=30)
+            deadline = time.monotonic() + 15  # the SMTP server has them; wait (bounded) for the records
+            while True:
+                listing = clients[1].get(f"/Accounts/{admin_sid}/Email/Messages.json?PageSize=100&Status=sent").json()
+                if listing["total"] >= 30 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+        finally:
+            for c in clients:
+                c.close()
+        assert sorted(m.message["Subject"] for m in got) == sorted(f"{marker} #{i}" for i in range(30))
+        assert listing["total"] == 30
+        assert {e["attempts"] for e in listing["email_messages"]} == {1}
+    finally:
+        for proc, _, _ in procs:
+            stop_server(proc)
+        sink.stop()
+        if db_name:
+            pg_drop_database(db_name)

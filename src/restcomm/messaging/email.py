@@ -338,7 +338,8 @@ class EmailSender:
     async def _claim(self) -> list[Any]:
         now = self.clock()
         async with self.engine.connect() as conn:
-            await conn.execution_options(sqlite_immediate=True)
+            # Look first without the write lock: an idle outbox must not contend with SMS traffic
+            # for SQLite's single writer.
             async with conn.begin():
                 sids = list(
                     (
@@ -350,6 +351,10 @@ class EmailSender:
                         )
                     ).scalars()
                 )
+            if not sids:
+                return []
+            await conn.execution_options(sqlite_immediate=True)
+            async with conn.begin():
                 claimed: list[str] = []
                 for sid in sids:
                     # Conditional on still being due: of two processes racing for a row, one wins.
