@@ -194,6 +194,40 @@ async def test_a_throttled_burst_pauses_once_not_per_answer() -> None:
         assert c.state().counters["throttle_pauses"] <= 3
 
 
+async def test_generic_nack_transient_is_retried_permanent_is_not() -> None:
+    inbox = Inbox()
+    async with simulator(nack_every=3) as sim, carrier(sim.port, inbox) as c:
+        outcomes = await asyncio.gather(*(c.submit(OutboundMessage("+1555", "+1666", f"n{i}")) for i in range(12)))
+        assert all(o.ok for o in outcomes)  # generic_nack(ESME_RSYSERR): retried
+        assert sim.stats["nacked"] >= 4 and c.state().counters["retries"] >= sim.stats["nacked"]
+        sim.config.nack_every, sim.config.nack_status = 1, Status.ESME_RINVCMDID
+        o = await c.submit(OutboundMessage("+1555", "+1666", "bad"))
+        assert (o.status, o.smpp_status, o.error_code) == ("rejected", Status.ESME_RINVCMDID, 30008)
+
+
+async def test_receipts_sent_as_data_sm() -> None:
+    inbox = Inbox()
+    async with simulator(receipts_as_data_sm=True, undelivered_ratio=1.0) as sim, carrier(sim.port, inbox) as c:
+        o = await c.submit(OutboundMessage("+1555", "+1666", "via data_sm"))
+        await inbox.wait(lambda: len(inbox.receipts) == 1)
+        r = inbox.receipts[0].receipt
+        assert (r.message_id, r.status, r.error_code) == (o.message_ids[0], "undelivered", 30003)
+        await until(sim, lambda: sim.stats["receipts_acked"] == 1)
+
+
+async def test_hung_smsc_is_detected_by_enquire_link_and_replaced() -> None:
+    inbox = Inbox()
+    async with simulator() as sim, carrier(
+        sim.port, inbox, binds=1, enquire_link_interval=0.05, response_timeout=0.1
+    ) as c:
+        sim.config.mute = True  # TCP stays up, nothing is answered any more
+        await until(sim, lambda: sim.stats["ignored"] >= 1)  # the probe went unanswered
+        sim.config.mute = False
+        await asyncio.wait_for(c.wait_until(lambda st: st.counters["disconnects"] == 1 and st.bound == 1), WAIT)
+        assert c.state().counters["connects"] == 2
+        assert (await c.submit(OutboundMessage("+1555", "+1666", "after"))).ok
+
+
 async def test_permanent_rejection() -> None:
     inbox = Inbox()
     async with simulator(reject_every=1) as sim, carrier(sim.port, inbox) as c:

@@ -12,6 +12,8 @@ from restcomm.smpp.pdu import (
     BindTransceiverResp,
     BindTransmitter,
     CommandId,
+    DataSm,
+    DataSmResp,
     Decoder,
     DeliverSm,
     DeliverSmResp,
@@ -141,11 +143,27 @@ def test_deliver_sm_resp_encodes_empty_message_id() -> None:
     assert encode(DeliverSmResp(7)) == h("00000011 80000005 00000000 00000007 00")
 
 
+def test_data_sm_receipt() -> None:
+    wire = h(
+        "00000031 00000103 00000000 00000003"
+        "00 0000 3100 0000 3200"  # service_type, source 1, destination 2
+        "04 00 00"  # esm_class receipt, registered_delivery, data_coding
+        "0424 0011 69643a3120737461743a44454c49565244"  # message_payload "id:1 stat:DELIVRD"
+    )
+    pdu = decode_one(wire)
+    assert pdu == DataSm(3, source_addr="1", destination_addr="2", esm_class=4,
+                         tlvs={Tag.MESSAGE_PAYLOAD: b"id:1 stat:DELIVRD"})
+    assert isinstance(pdu, DataSm) and pdu.is_receipt and pdu.text_bytes == b"id:1 stat:DELIVRD"
+    assert encode(pdu) == wire
+    assert encode(DataSmResp(3)) == h("00000011 80000103 00000000 00000003 00")
+    assert decode_one(h("00000010 80000103 00000008 00000003")) == DataSmResp(3, Status.ESME_RSYSERR)
+
+
 def test_unknown_command_is_kept_not_fatal() -> None:
-    wire = h("00000014 00000103 00000000 0000000a deadbeef")  # data_sm: not implemented
+    wire = h("00000014 00000003 00000000 0000000a deadbeef")  # query_sm: not implemented
     pdu = decode_one(wire)
     assert isinstance(pdu, UnknownPdu)
-    assert pdu.raw_command_id == CommandId.DATA_SM and pdu.raw_body == h("deadbeef")
+    assert pdu.raw_command_id == CommandId.QUERY_SM and pdu.raw_body == h("deadbeef")
     assert not pdu.is_response
     assert encode(pdu) == wire
 

@@ -11,6 +11,8 @@ from restcomm.smpp.pdu import (
     BindTransceiverResp,
     BindTransmitter,
     BindTransmitterResp,
+    DataSm,
+    DataSmResp,
     Decoder,
     DeliverSm,
     DeliverSmResp,
@@ -284,6 +286,18 @@ def test_deliver_is_acked_only_when_the_app_says_so() -> None:
     assert peer.sent() == [DeliverSmResp(9, Status.ESME_RX_T_APPN)]
 
 
+def test_data_sm_is_delivered_and_acked_with_data_sm_resp() -> None:
+    s, peer = bound_session()
+    dsm = DataSm(11, esm_class=4, tlvs={})
+    assert peer.send(dsm, now=1) == [DeliverReceived(dsm)]
+    s.acknowledge(dsm)
+    assert peer.sent() == [DataSmResp(11)]
+    mo = DeliverSm(12)
+    peer.send(mo, now=1)
+    s.acknowledge(mo, Status.ESME_RX_T_APPN)
+    assert peer.sent() == [DeliverSmResp(12, Status.ESME_RX_T_APPN)]
+
+
 def test_transmitter_refuses_deliver() -> None:
     s, peer = new_session(bind_type=BindType.TRANSMITTER)
     s.connection_made(0)
@@ -294,7 +308,7 @@ def test_transmitter_refuses_deliver() -> None:
 
 
 @pytest.mark.parametrize(
-    "pdu", [UnknownPdu(7, 0, 0x00000103, b""), SubmitSm(7), BindTransceiver(7)]
+    "pdu", [UnknownPdu(7, 0, 0x00000007, b""), SubmitSm(7), BindTransceiver(7)]
 )
 def test_unexpected_requests_get_generic_nack(pdu: Pdu) -> None:
     s, peer = bound_session()
@@ -305,7 +319,7 @@ def test_unexpected_requests_get_generic_nack(pdu: Pdu) -> None:
 
 def test_unknown_response_is_ignored() -> None:
     s, peer = bound_session()
-    assert peer.send(UnknownPdu(7, 0, 0x80000103, b""), now=1) == []
+    assert peer.send(UnknownPdu(7, 0, 0x80000007, b""), now=1) == []
     assert peer.sent() == [] and s.state is SessionState.BOUND
 
 

@@ -64,7 +64,7 @@ from ..messaging.encoding import (
     parse_udh,
     segment,
 )
-from .pdu import ESM_UDHI, DeliverSm, Status, SubmitSm, Tag, status_name
+from .pdu import ESM_UDHI, InboundMessage, Status, SubmitSm, Tag, status_name
 from .receipt import DeliveryReceipt, parse_receipt
 from .session import (
     Bound,
@@ -115,7 +115,12 @@ def address_ton_npi(address: str) -> tuple[str, int, int]:
 
 @dataclass(frozen=True)
 class CarrierConfig:
-    """One carrier. The first ten fields are the operator-facing keys; the rest are tuning knobs."""
+    """One carrier. The first ten fields are the operator-facing keys; the rest are tuning knobs.
+
+    ``window`` is per bind; ``max_tps`` is for the whole carrier (all binds). ``prefixes`` is
+    for the router that picks a carrier for a destination; the Carrier itself does not use it.
+    Timeouts are in seconds.
+    """
 
     name: str
     host: str
@@ -426,7 +431,19 @@ class _BindProtocol(asyncio.Protocol):
 
 
 class Carrier:
-    """One carrier: its binds, its queue, its rate limit, and its inbound handling."""
+    """One carrier: its binds, its queue, its rate limit, and its inbound handling.
+
+    * ``await start()`` launches the binds and returns at once; a carrier that is down at boot
+      must not hold up the application. ``await wait_bound(n)`` is there for readiness checks.
+    * ``await submit(message)`` never raises for carrier trouble; it returns a
+      :class:`SubmitOutcome` (accepted / rejected / unavailable). Call it concurrently: the
+      window, the TPS bucket and the retries are shared by all callers.
+    * ``on_deliver(item)`` receives a :class:`MoMessage` or a :class:`ReceiptReceived`; the
+      SMSC is acknowledged after it returns, and asked to re-deliver if it raises. Receipts are
+      per segment: a 3-part message gets 3 receipts, one per id in ``SubmitOutcome.message_ids``.
+    * ``state()`` is cheap and synchronous (for a status endpoint or metrics).
+    * ``await close()`` drains, unbinds, and resolves anything left as ``unavailable``.
+    """
 
     def __init__(
         self,
@@ -496,7 +513,12 @@ class Carrier:
 
     async def wait_bound(self, count: int = 1) -> None:
         """Wait until at least ``count`` binds are bound; bound it with ``asyncio.wait_for``."""
-        while self.bound_count() < count:
+        await self.wait_until(lambda state: state.bound >= count)
+
+    async def wait_until(self, predicate: Callable[[CarrierState], bool]) -> None:
+        """Wait until ``predicate(self.state())`` holds, re-checked on every bind, answer,
+        timeout or disconnect; no polling. Bound it with ``asyncio.wait_for``."""
+        while not predicate(self.state()):
             fut = asyncio.get_running_loop().create_future()
             self._state_waiters.append(fut)
             await fut
@@ -771,6 +793,7 @@ class Carrier:
         else:  # BindFailed
             self.counters["bind_failures"] += 1
             log.warning("carrier %s bind %d failed: %s", self.config.name, bind.index, event)
+            self._wake()
 
     def _requeue_lost(self, job: _Job) -> None:
         if job.attempts >= self.config.max_attempts:
@@ -820,12 +843,12 @@ class Carrier:
 
     # --- inbound -----------------------------------------------------------------------------
 
-    def _spawn_deliver(self, bind: _BindProtocol, pdu: DeliverSm) -> None:
+    def _spawn_deliver(self, bind: _BindProtocol, pdu: InboundMessage) -> None:
         task = asyncio.create_task(self._handle_deliver(bind, pdu))
         self._deliver_tasks.add(task)
         task.add_done_callback(self._deliver_tasks.discard)
 
-    async def _handle_deliver(self, bind: _BindProtocol, pdu: DeliverSm) -> None:
+    async def _handle_deliver(self, bind: _BindProtocol, pdu: InboundMessage) -> None:
         assert self._deliver_sem is not None
         status = Status.ESME_ROK
         async with self._deliver_sem:
@@ -842,10 +865,10 @@ class Carrier:
                 log.exception("carrier %s: on_deliver failed; asking the SMSC to re-deliver", self.config.name)
                 status = Status.ESME_RX_T_APPN
                 self.counters["deliver_errors"] += 1
-        bind.session.send_deliver_sm_resp(pdu.sequence_number, status)
+        bind.session.acknowledge(pdu, status)
         bind.schedule_flush()
 
-    def _interpret(self, pdu: DeliverSm) -> Inbound | None:
+    def _interpret(self, pdu: InboundMessage) -> Inbound | None:
         if pdu.is_receipt:
             receipt = parse_receipt(pdu)
             if receipt is None:

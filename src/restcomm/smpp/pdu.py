@@ -536,6 +536,95 @@ class DeliverSmResp(_MessageIdResp):
 
 
 @dataclass(slots=True)
+class DataSm(Pdu, _TlvAccess):
+    """data_sm (3.4 section 4.7.1): no short_message, the text is in message_payload.
+
+    Some SMSCs (Jasmin by default) send delivery receipts and MOs as data_sm, so an ESME that
+    only understands deliver_sm loses them.
+    """
+
+    command_id: ClassVar[int] = CommandId.DATA_SM
+    service_type: str = ""
+    source_addr_ton: int = 0
+    source_addr_npi: int = 0
+    source_addr: str = ""
+    dest_addr_ton: int = 0
+    dest_addr_npi: int = 0
+    destination_addr: str = ""
+    esm_class: int = 0
+    registered_delivery: int = 0
+    data_coding: int = 0
+    tlvs: Tlvs = field(default_factory=dict)
+
+    def body(self) -> bytes:
+        return b"".join(
+            (
+                _cstr(self.service_type, 6, "service_type"),
+                bytes((self.source_addr_ton, self.source_addr_npi)),
+                _cstr(self.source_addr, 65, "source_addr"),
+                bytes((self.dest_addr_ton, self.dest_addr_npi)),
+                _cstr(self.destination_addr, 65, "destination_addr"),
+                bytes((self.esm_class, self.registered_delivery, self.data_coding)),
+                _encode_tlvs(self.tlvs),
+            )
+        )
+
+    @classmethod
+    def decode_body(cls, body: bytes, sequence_number: int, command_status: int) -> Pdu:
+        n = len(body)
+        service_type, i = _read_cstr(body, 0, "service_type")
+        if i + 2 > n:
+            raise PduError("truncated before source_addr_ton")
+        s_ton, s_npi = body[i], body[i + 1]
+        source_addr, i = _read_cstr(body, i + 2, "source_addr")
+        if i + 2 > n:
+            raise PduError("truncated before dest_addr_ton")
+        d_ton, d_npi = body[i], body[i + 1]
+        destination_addr, i = _read_cstr(body, i + 2, "destination_addr")
+        if i + 3 > n:
+            raise PduError("truncated before esm_class")
+        esm_class, rd, dc = body[i], body[i + 1], body[i + 2]
+        tlvs = _decode_tlvs(body, i + 3)
+        return cls(sequence_number, command_status, service_type, s_ton, s_npi, source_addr, d_ton, d_npi,
+                   destination_addr, esm_class, rd, dc, tlvs)
+
+    @property
+    def is_receipt(self) -> bool:
+        return bool(self.esm_class & ESM_MSG_TYPE_MASK)
+
+    @property
+    def short_message(self) -> bytes:
+        return b""
+
+    @property
+    def text_bytes(self) -> bytes:
+        return self.tlvs.get(Tag.MESSAGE_PAYLOAD, b"")
+
+
+@dataclass(slots=True)
+class DataSmResp(Pdu, _TlvAccess):
+    command_id: ClassVar[int] = CommandId.DATA_SM_RESP
+    message_id: str = ""
+    tlvs: Tlvs = field(default_factory=dict)
+
+    def body(self) -> bytes:
+        if self.command_status and not self.message_id and not self.tlvs:
+            return b""
+        return _cstr(self.message_id, 66, "message_id") + _encode_tlvs(self.tlvs)
+
+    @classmethod
+    def decode_body(cls, body: bytes, sequence_number: int, command_status: int) -> Pdu:
+        if not body:
+            return cls(sequence_number, command_status)
+        message_id, i = _read_cstr(body, 0, "message_id")
+        return cls(sequence_number, command_status, message_id, _decode_tlvs(body, i))
+
+
+#: The two PDUs an SMSC uses to hand a message or a receipt to an ESME.
+InboundMessage = DeliverSm | DataSm
+
+
+@dataclass(slots=True)
 class EnquireLink(Pdu):
     command_id: ClassVar[int] = CommandId.ENQUIRE_LINK
 
@@ -597,6 +686,8 @@ _BY_ID: dict[int, type[Pdu]] = {
         SubmitSmResp,
         DeliverSm,
         DeliverSmResp,
+        DataSm,
+        DataSmResp,
         EnquireLink,
         EnquireLinkResp,
         Unbind,

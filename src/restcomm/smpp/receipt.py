@@ -55,7 +55,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from .pdu import DeliverSm, MessageState, Tag
+from .pdu import InboundMessage, MessageState, Tag
 
 ReceiptStatus = Literal["delivered", "undelivered", "failed", "sent"]
 
@@ -205,8 +205,9 @@ def map_status(stat: str, err: str | None = None) -> tuple[ReceiptStatus, int | 
     return status, default
 
 
-def parse_receipt(pdu: DeliverSm) -> DeliveryReceipt | None:
-    """The receipt carried by ``pdu``, or ``None`` if it is not a receipt or names no message.
+def parse_receipt(pdu: InboundMessage) -> DeliveryReceipt | None:
+    """The receipt carried by ``pdu`` (deliver_sm or data_sm), or ``None`` if it is not a
+    receipt or names no message.
 
     Text is decoded as Latin-1: receipts are ASCII in practice, and Latin-1 never fails.
     """

@@ -40,12 +40,15 @@ from .pdu import (
     BindTransceiver,
     BindTransmitter,
     CommandId,
+    DataSm,
+    DataSmResp,
     Decoder,
     DeliverSm,
     DeliverSmResp,
     EnquireLink,
     EnquireLinkResp,
     GenericNack,
+    InboundMessage,
     Pdu,
     PduError,
     Status,
@@ -130,9 +133,9 @@ class Throttled(Event):
 
 @dataclass(frozen=True, slots=True)
 class DeliverReceived(Event):
-    """An MO or a receipt; answer it with ``send_deliver_sm_resp(pdu.sequence_number, ...)``."""
+    """An MO or a receipt (deliver_sm, or data_sm); answer it with ``acknowledge(pdu, status)``."""
 
-    pdu: DeliverSm
+    pdu: InboundMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +299,13 @@ class EsmeSession:
             return
         self._out.append(DeliverSmResp(sequence_number, status).encode())
 
+    def acknowledge(self, pdu: InboundMessage, status: int = Status.ESME_ROK) -> None:
+        """Answer a :class:`DeliverReceived` with the response type its request needs."""
+        if self.state is SessionState.CLOSED:
+            return
+        resp = DataSmResp if isinstance(pdu, DataSm) else DeliverSmResp
+        self._out.append(resp(pdu.sequence_number, status).encode())
+
     def unbind(self, now: float) -> None:
         """Start a graceful unbind; the session closes on unbind_resp or after ``unbind_timeout``."""
         if self.state is SessionState.BOUND:
@@ -389,16 +399,17 @@ class EsmeSession:
         # Requests from the SMSC.
         if isinstance(pdu, EnquireLink):
             self._out.append(EnquireLinkResp(seq).encode())
-        elif isinstance(pdu, DeliverSm):
+        elif isinstance(pdu, DeliverSm | DataSm):
             if self.state is SessionState.BINDING or not self.can_receive:
-                self._out.append(DeliverSmResp(seq, Status.ESME_RINVBNDSTS).encode())
+                resp = DataSmResp if isinstance(pdu, DataSm) else DeliverSmResp
+                self._out.append(resp(seq, Status.ESME_RINVBNDSTS).encode())
             else:
                 self._events.append(DeliverReceived(pdu))
         elif isinstance(pdu, Unbind):
             self._out.append(UnbindResp(seq).encode())
             self._close("unbound by SMSC", bind_failed=self.state is SessionState.BINDING)
         else:
-            # submit_sm, bind_*, data_sm, anything unknown: not something an SMSC sends an ESME.
+            # submit_sm, bind_*, anything unknown: not something an SMSC sends an ESME.
             self._out.append(GenericNack(seq, Status.ESME_RINVCMDID).encode())
 
     def _handle_response(self, pdu: Pdu, cmd: int, seq: int) -> None:

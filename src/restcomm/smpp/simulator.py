@@ -17,8 +17,9 @@ What it does:
   :attr:`SmscSimulator.messages`, so tests check what a handset would show;
 * injects MO messages (:meth:`SmscSimulator.inject_mo`), optionally in parts (UDH or SAR);
 * re-delivers a deliver_sm answered with ``ESME_RX_T_APPN`` (what real SMSCs do);
-* misbehaves: throttle or queue-full every Nth submit, reject every Nth, drop (never answer)
-  or delay the answer of every Nth, abort the TCP connection after N PDUs (once).
+* misbehaves: throttle or queue-full every Nth submit, reject or generic_nack every Nth, drop
+  (never answer) or delay the answer of every Nth, abort the TCP connection after N PDUs
+  (once), or go mute (a hung SMSC whose TCP link stays up); can send receipts as data_sm.
 
 Fault counters are global across connections, so "every 5th submit" means the 5th the
 simulator saw, whichever bind carried it.
@@ -61,12 +62,15 @@ from .pdu import (
     BindReceiver,
     BindTransceiver,
     BindTransmitter,
+    DataSm,
+    DataSmResp,
     Decoder,
     DeliverSm,
     DeliverSmResp,
     EnquireLink,
     EnquireLinkResp,
     GenericNack,
+    InboundMessage,
     Pdu,
     PduError,
     Status,
@@ -102,6 +106,10 @@ class SimulatorConfig:
     delay_every: int = 0
     delay: float = 0.0
     disconnect_after: int = 0  # abort the connection carrying the Nth PDU received (once)
+    nack_every: int = 0  # answer every Nth submit with generic_nack(nack_status)
+    nack_status: int = Status.ESME_RSYSERR
+    mute: bool = False  # read and ignore everything (a hung SMSC with the TCP link still up)
+    receipts_as_data_sm: bool = False  # send receipts as data_sm, as Jasmin does by default
     redeliver_delay: float = 0.5
     redeliver_attempts: int = 5
     record: bool = True
@@ -134,7 +142,7 @@ class SimMessage:
 
 @dataclass
 class _PendingDeliver:
-    pdu: DeliverSm
+    pdu: InboundMessage
     attempts: int
     future: asyncio.Future[int] | None = None
 
@@ -205,6 +213,10 @@ class _Connection(asyncio.Protocol):
             if self.transport is not None:
                 self.transport.close()
             return
+        if self.sim.config.mute:
+            self.sim.stats["ignored"] += len(pdus)
+            self.sim._notify()
+            return
         for pdu in pdus:
             if self.sim._count_pdu():
                 # Misbehave: vanish mid-stream without answering, like a crashed SMSC.
@@ -231,7 +243,7 @@ class SmscSimulator:
         self._pdu_count = 0
         self._submit_count = 0
         self._next_id = 0
-        self._pending_receipts: dict[str, list[DeliverSm]] = {}
+        self._pending_receipts: dict[str, list[InboundMessage]] = {}
         self._reassembler = Reassembler(timeout=300.0)
         self._part_ids: dict[tuple[object, ...], list[str]] = {}
         self.submits: deque[SubmitRecord] = deque(maxlen=self.config.max_records)
@@ -255,6 +267,8 @@ class SmscSimulator:
                 "deliver_errors",
                 "redeliveries",
                 "enquire_links",
+                "nacked",
+                "ignored",
             ),
             0,
         )
@@ -414,7 +428,7 @@ class SmscSimulator:
                 conn.write(SubmitSmResp(seq, Status.ESME_RINVBNDSTS).encode())
             else:
                 self._on_submit(conn, pdu)
-        elif isinstance(pdu, DeliverSmResp):
+        elif isinstance(pdu, DeliverSmResp | DataSmResp):
             self._on_deliver_resp(conn, pdu)
         elif isinstance(pdu, EnquireLink):
             self.stats["enquire_links"] += 1
@@ -472,6 +486,13 @@ class SmscSimulator:
         elif cfg.reject_every and n % cfg.reject_every == 0:
             status = cfg.reject_status
             self.stats["rejected"] += 1
+        elif cfg.nack_every and n % cfg.nack_every == 0:
+            self.stats["nacked"] += 1
+            conn.write(GenericNack(seq, cfg.nack_status).encode())
+            if cfg.record:
+                self.submits.append(SubmitRecord(conn.system_id, None, cfg.nack_status, pdu))
+            self._notify()
+            return
         elif cfg.drop_every and n % cfg.drop_every == 0:
             self.stats["dropped"] += 1
             if cfg.record:
@@ -541,30 +562,35 @@ class SmscSimulator:
                       submitted: datetime) -> None:
         done = datetime.now(UTC)
         text = format_receipt_text(message_id, stat, 0, submitted, done, "")
-        receipt = DeliverSm(
-            source_addr_ton=submit.dest_addr_ton,
-            source_addr_npi=submit.dest_addr_npi,
-            source_addr=submit.destination_addr,
-            dest_addr_ton=submit.source_addr_ton,
-            dest_addr_npi=submit.source_addr_npi,
-            destination_addr=submit.source_addr,
-            esm_class=ESM_DELIVERY_RECEIPT,
-            short_message=text.encode("latin-1"),
-            tlvs={
-                Tag.RECEIPTED_MESSAGE_ID: tlv_cstr(message_id),
-                Tag.MESSAGE_STATE: tlv_int(STAT_TO_STATE[stat], 1),
-            },
-        )
+        tlvs = {
+            Tag.RECEIPTED_MESSAGE_ID: tlv_cstr(message_id),
+            Tag.MESSAGE_STATE: tlv_int(STAT_TO_STATE[stat], 1),
+        }
+        receipt: InboundMessage
+        if self.config.receipts_as_data_sm:
+            receipt = DataSm(
+                source_addr_ton=submit.dest_addr_ton, source_addr_npi=submit.dest_addr_npi,
+                source_addr=submit.destination_addr, dest_addr_ton=submit.source_addr_ton,
+                dest_addr_npi=submit.source_addr_npi, destination_addr=submit.source_addr,
+                esm_class=ESM_DELIVERY_RECEIPT, tlvs={**tlvs, Tag.MESSAGE_PAYLOAD: text.encode("latin-1")},
+            )
+        else:
+            receipt = DeliverSm(
+                source_addr_ton=submit.dest_addr_ton, source_addr_npi=submit.dest_addr_npi,
+                source_addr=submit.destination_addr, dest_addr_ton=submit.source_addr_ton,
+                dest_addr_npi=submit.source_addr_npi, destination_addr=submit.source_addr,
+                esm_class=ESM_DELIVERY_RECEIPT, short_message=text.encode("latin-1"), tlvs=tlvs,
+            )
         target = conn if conn.can_receive else next(iter(self.bound_connections(conn.system_id)), None)
         if target is None:
             self._queue_receipt(conn.system_id, receipt)
             return
         self._send_deliver(target, receipt, None)
 
-    def _queue_receipt(self, system_id: str, receipt: DeliverSm) -> None:
+    def _queue_receipt(self, system_id: str, receipt: InboundMessage) -> None:
         self._pending_receipts.setdefault(system_id, []).append(receipt)
 
-    def _send_deliver(self, conn: _Connection, pdu: DeliverSm, future: asyncio.Future[int] | None,
+    def _send_deliver(self, conn: _Connection, pdu: InboundMessage, future: asyncio.Future[int] | None,
                       attempts: int = 1) -> None:
         seq = conn.next_seq()
         pdu.sequence_number = seq
@@ -573,7 +599,7 @@ class SmscSimulator:
             self.stats["receipts_sent"] += 1
         conn.write(pdu.encode())
 
-    def _on_deliver_resp(self, conn: _Connection, resp: DeliverSmResp) -> None:
+    def _on_deliver_resp(self, conn: _Connection, resp: DeliverSmResp | DataSmResp) -> None:
         pending = conn.pending.pop(resp.sequence_number, None)
         if pending is None:
             return
@@ -673,6 +699,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--msgqful-every", type=int, default=0, help="answer every Nth submit with ESME_RMSGQFUL")
     p.add_argument("--reject-every", type=int, default=0, help="answer every Nth submit with ESME_RSUBMITFAIL")
     p.add_argument("--drop-every", type=int, default=0, help="never answer every Nth submit")
+    p.add_argument("--nack-every", type=int, default=0, help="answer every Nth submit with generic_nack")
+    p.add_argument("--receipts-as-data-sm", action="store_true", help="send receipts as data_sm")
     p.add_argument("--delay-every", type=int, default=0, help="answer every Nth submit after --delay seconds")
     p.add_argument("--delay", type=float, default=0.0)
     p.add_argument("--disconnect-after", type=int, default=0, help="abort the connection at the Nth PDU (once)")
@@ -692,7 +720,8 @@ def main(argv: list[str] | None = None) -> int:
         receipt_delay=args.receipt_delay, undelivered_ratio=args.undelivered_ratio, seed=args.seed,
         throttle_every=args.throttle_every, msgqful_every=args.msgqful_every, reject_every=args.reject_every,
         drop_every=args.drop_every, delay_every=args.delay_every, delay=args.delay,
-        disconnect_after=args.disconnect_after, record=args.record,
+        disconnect_after=args.disconnect_after, record=args.record, nack_every=args.nack_every,
+        receipts_as_data_sm=args.receipts_as_data_sm,
     )
 
     async def run() -> None:
