@@ -357,6 +357,18 @@ async def test_close_drains_in_flight_then_unbinds() -> None:
         assert after.status == "unavailable"
 
 
+async def test_close_drains_segments_waiting_for_tps_tokens() -> None:
+    inbox = Inbox()
+    async with simulator() as sim:
+        c_cm = carrier(sim.port, inbox, max_tps=20)
+        c = await c_cm.__aenter__()
+        tasks = [asyncio.create_task(c.submit(OutboundMessage("+1555", "+1666", f"q{i}"))) for i in range(6)]
+        await until(sim, lambda: sim.stats["submits"] >= 1)
+        await c_cm.__aexit__(None, None, None)  # most segments are still queued or waiting for a token
+        assert [t.result().status for t in tasks] == ["accepted"] * 6
+        assert sim.stats["accepted"] == 6
+
+
 # --- MO --------------------------------------------------------------------------------------
 
 

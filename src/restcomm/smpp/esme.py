@@ -473,6 +473,7 @@ class Carrier:
         self._sent_times: deque[float] = deque()
         self._state_waiters: list[asyncio.Future[None]] = []
         self._live: set[_Message] = set()
+        self._held: _Job | None = None  # taken from the queue, waiting for a pause, a bind or a token
         self.counters: dict[str, int] = dict.fromkeys(
             (
                 "submitted",
@@ -551,7 +552,7 @@ class Carrier:
         self._live.add(msg)
         try:
             futures = [j.future for j in msg.jobs]
-            _, pending = await asyncio.wait(futures, timeout=self.config.submit_timeout)
+            await asyncio.wait(futures, timeout=self.config.submit_timeout)
         finally:
             self._live.discard(msg)
             if any(not j.future.done() for j in msg.jobs):
@@ -586,7 +587,11 @@ class Carrier:
         self._closing = True
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.drain_timeout
-        while (len(self._queue) or self._in_flight()) and loop.time() < deadline and self.bound_count():
+        while (
+            (len(self._queue) or self._in_flight() or self._held is not None)
+            and loop.time() < deadline
+            and self.bound_count()
+        ):
             fut = loop.create_future()
             self._state_waiters.append(fut)
             with contextlib.suppress(TimeoutError):
@@ -683,9 +688,13 @@ class Carrier:
         loop = asyncio.get_running_loop()
         assert self._room is not None and self._bucket is not None
         while True:
+            self._held = None
+            if self._closing:
+                self._wake()  # close() waits for the held segment to go out
             job = await self._queue.get()
             if job.message.failed or job.future.done():
                 continue
+            self._held = job
             delay = self._paused_until - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
