@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import signal
@@ -14,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
 
 from tests.conftest import (
     Server,
@@ -60,22 +58,10 @@ def final(body: dict[str, Any]) -> bool:
     return body["status"] in ("sent", "failed")
 
 
-def notifications_for(server: Server, account_sid: str) -> list[dict[str, Any]]:
-    """Rows of the notifications table for an account, read from the server's own database."""
-    from restcomm.config import load_settings
-    from restcomm.store.db import create_engine
-    from restcomm.store.schema import notifications
-
-    async def run() -> list[dict[str, Any]]:
-        engine = create_engine(load_settings(env=server.env))
-        try:
-            async with engine.connect() as conn:
-                rows = await conn.execute(select(notifications).where(notifications.c.account_sid == account_sid))
-                return [dict(r) for r in rows.mappings()]
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
+def notifications_for(client: httpx.Client, account_sid: str) -> list[dict[str, Any]]:
+    r = client.get(f"/Accounts/{account_sid}/Notifications.json")
+    assert r.status_code == 200, r.text
+    return r.json()["notifications"]
 
 
 # -- delivery --------------------------------------------------------------------------------
@@ -239,11 +225,13 @@ def test_permanent_refusal_fails_at_once_with_a_notification(
     with tenant.client() as c:
         sid = send(c, tenant.sid, **{**VALID, "To": victim}).json()["sid"]
         body = wait_email(c, tenant.sid, sid, final)
+        notes = notifications_for(c, tenant.sid)
     assert body["status"] == "failed" and body["attempts"] == 1, body
     assert "550" in body["error_message"]
-    (note,) = notifications_for(server, tenant.sid)
+    (note,) = notes
     assert note["error_code"] == 19001 and note["log"] == 0
     assert sid in note["message_text"] and "550" in note["message_text"]
+    assert note["more_info"].endswith("/19001.html")
 
 
 def test_temporary_refusal_is_retried_then_fails_with_a_notification(
@@ -254,8 +242,9 @@ def test_temporary_refusal_is_retried_then_fails_with_a_notification(
     with tenant.client() as c:
         sid = send(c, tenant.sid, **{**VALID, "To": busy}).json()["sid"]
         body = wait_email(c, tenant.sid, sid, final)
+        notes = notifications_for(c, tenant.sid)
     assert body["status"] == "failed" and body["attempts"] == 3, body  # max_attempts in the test config
-    (note,) = notifications_for(server, tenant.sid)
+    (note,) = notes
     assert note["error_code"] == 19001 and "after 3 attempts" in note["message_text"]
 
 
@@ -267,9 +256,10 @@ def test_smtp_down_retries_then_fails_and_recovers_when_back(
         with tenant.client() as c:
             sid = send(c, tenant.sid, **{**VALID, "Subject": f"down {tag()}"}).json()["sid"]
             body = wait_email(c, tenant.sid, sid, final)
+            notes = notifications_for(c, tenant.sid)
         assert body["status"] == "failed" and body["attempts"] == 3, body
         assert "unreachable" in body["error_message"]
-        (note,) = notifications_for(server, tenant.sid)
+        (note,) = notes
         assert note["error_code"] == 19001
     finally:
         smtp_sink.start()
