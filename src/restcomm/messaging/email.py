@@ -25,7 +25,7 @@ import re
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
@@ -240,7 +240,7 @@ def build_message(row: Any, from_addr: str, domain: str) -> EmailMessage:
     if row["cc"]:
         msg["Cc"] = row["cc"]
     msg["Subject"] = row["subject"]
-    msg["Date"] = format_datetime(row["date_created"].replace(tzinfo=None), usegmt=False)
+    msg["Date"] = format_datetime(row["date_created"].replace(tzinfo=UTC), usegmt=True)  # stored as naive UTC
     msg["Message-ID"] = f"<{row['sid']}@{domain}>"
     subtype = "html" if row["content_type"] == "text/html" else "plain"
     msg.set_content(row["body"], subtype=subtype, charset="utf-8")
