@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -80,12 +81,15 @@ async def run(args: argparse.Namespace, port: int) -> None:
             latencies.append(time.perf_counter() - t)
             failures += not outcome.ok
 
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(args.concurrency)))
     elapsed = time.perf_counter() - t0
     if args.receipts:
         await asyncio.wait_for(all_receipts.wait(), 60)
     elapsed_dlr = time.perf_counter() - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     state = carrier.state()
     await carrier.close()
 
@@ -98,6 +102,8 @@ async def run(args: argparse.Namespace, port: int) -> None:
           + (f"  (with all {args.n} receipts in: {args.n / elapsed_dlr:,.0f} msg/s)" if args.receipts else ""))
     print(f"latency ms: p50 {q[49] * 1e3:.2f}  p90 {q[89] * 1e3:.2f}  p99 {q[98] * 1e3:.2f}  "
           f"max {latencies[-1] * 1e3:.2f}")
+    print(f"client CPU: {cpu:.2f} s = {cpu / args.n * 1e6:.0f} us per message "
+          f"(machine-load independent; the simulator's CPU is not included)")
     print(f"counters: {state.counters}")
 
 
