@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from restcomm.messaging.encoding import Concat, UdhError
 from restcomm.smpp.pdu import (
     MAX_PDU_LENGTH,
     BindTransceiver,
@@ -31,6 +32,7 @@ from restcomm.smpp.pdu import (
     UnknownPdu,
     decode_one,
     encode,
+    split_user_data,
     status_name,
     tlv_cstr,
     tlv_int,
@@ -311,3 +313,28 @@ def test_random_bodies_only_raise_pdu_error(command_id: int, body: bytes) -> Non
         Decoder().feed(wire)
     except PduError:
         pass
+
+
+@pytest.mark.parametrize(
+    ("pdu", "data", "concat"),
+    [
+        (DeliverSm(esm_class=0x40, short_message=h("050003ab0201") + b"hi"), b"hi", Concat(0xAB, 2, 1, 8)),
+        (DeliverSm(esm_class=0x40, short_message=h("0608041234020268")), b"h", Concat(0x1234, 2, 2, 16)),
+        (DeliverSm(short_message=b"part", tlvs={Tag.SAR_MSG_REF_NUM: tlv_int(300, 2),
+                                                Tag.SAR_TOTAL_SEGMENTS: tlv_int(3, 1),
+                                                Tag.SAR_SEGMENT_SEQNUM: tlv_int(2, 1)}), b"part", Concat(300, 3, 2, 16)),
+        # SAR with seq > total is not concatenation
+        (DeliverSm(short_message=b"x", tlvs={Tag.SAR_MSG_REF_NUM: tlv_int(1, 2), Tag.SAR_TOTAL_SEGMENTS: tlv_int(1, 1),
+                                             Tag.SAR_SEGMENT_SEQNUM: tlv_int(2, 1)}), b"x", None),
+        # UDHI clear: a leading 05 00 03 is text, not a header
+        (DeliverSm(short_message=h("050003ab0201")), h("050003ab0201"), None),
+        (DataSm(esm_class=0x40, tlvs={Tag.MESSAGE_PAYLOAD: h("050003010101") + b"p"}), b"p", Concat(1, 1, 1, 8)),
+    ],
+)
+def test_split_user_data(pdu: DeliverSm | DataSm, data: bytes, concat: Concat | None) -> None:
+    assert split_user_data(pdu) == (data, concat)
+
+
+def test_split_user_data_broken_udh() -> None:
+    with pytest.raises(UdhError):
+        split_user_data(DeliverSm(esm_class=0x40, short_message=h("0a0003")))

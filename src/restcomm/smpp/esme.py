@@ -61,10 +61,9 @@ from ..messaging.encoding import (
     UdhError,
     build_udh,
     decode_data_coding,
-    parse_udh,
     segment,
 )
-from .pdu import ESM_UDHI, InboundMessage, Status, SubmitSm, Tag, status_name
+from .pdu import ESM_UDHI, InboundMessage, Status, SubmitSm, split_user_data, status_name
 from .receipt import DeliveryReceipt, parse_receipt
 from .session import (
     Bound,
@@ -885,27 +884,15 @@ class Carrier:
                 return None
             self.counters["receipts"] += 1
             return ReceiptReceived(self.config.name, receipt, pdu.source_addr, pdu.destination_addr)
-        data = pdu.text_bytes
-        concat: tuple[int, int, int] | None = None
-        if pdu.esm_class & ESM_UDHI:
-            udh, data = parse_udh(data)
-            if udh.concat is not None:
-                concat = (udh.concat.ref, udh.concat.total, udh.concat.seq)
-        else:
-            ref = pdu.tlv_int(Tag.SAR_MSG_REF_NUM)
-            total = pdu.tlv_int(Tag.SAR_TOTAL_SEGMENTS)
-            seq = pdu.tlv_int(Tag.SAR_SEGMENT_SEQNUM)
-            if ref is not None and total and seq and 1 <= seq <= total:
-                concat = (ref, total, seq)
+        data, concat = split_user_data(pdu)
         text, alphabet = decode_data_coding(data, pdu.data_coding)
-        if concat is None or concat[1] == 1:
+        if concat is None or concat.total == 1:
             self.counters["mo"] += 1
             return MoMessage(self.config.name, pdu.source_addr, pdu.destination_addr, text, alphabet)
         self.counters["mo_parts"] += 1
-        ref, total, seq = concat
-        key = (pdu.source_addr, pdu.destination_addr, ref, total, alphabet)
+        key = (pdu.source_addr, pdu.destination_addr, concat.ref, concat.total, alphabet)
         loop = asyncio.get_running_loop()
-        whole = self._reassembler.add(key, total, seq, text, loop.time())
+        whole = self._reassembler.add(key, concat.total, concat.seq, text, loop.time())
         self._arm_mo_timer()
         if whole is None:
             return None

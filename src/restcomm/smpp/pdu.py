@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import ClassVar
 
+from ..messaging.encoding import Concat, parse_udh
+
 HEADER = struct.Struct("!IIII")
 HEADER_LEN = 16
 #: Largest PDU we accept. 3.4 allows message_payload up to 64 KiB; anything longer is garbage.
@@ -276,6 +278,22 @@ def _read_cstr(body: bytes, i: int, name: str) -> tuple[str, int]:
     return body[i:j].decode("latin-1"), j + 1
 
 
+def _read_addresses(body: bytes) -> tuple[str, int, int, str, int, int, str, int]:
+    """service_type and the source/destination TON, NPI and address that open submit_sm,
+    deliver_sm and data_sm; returns them and the offset after them."""
+    n = len(body)
+    service_type, i = _read_cstr(body, 0, "service_type")
+    if i + 2 > n:
+        raise PduError("truncated before source_addr_ton")
+    s_ton, s_npi = body[i], body[i + 1]
+    source_addr, i = _read_cstr(body, i + 2, "source_addr")
+    if i + 2 > n:
+        raise PduError("truncated before dest_addr_ton")
+    d_ton, d_npi = body[i], body[i + 1]
+    destination_addr, i = _read_cstr(body, i + 2, "destination_addr")
+    return service_type, s_ton, s_npi, source_addr, d_ton, d_npi, destination_addr, i
+
+
 # --- PDU dataclasses ---------------------------------------------------------------------------
 
 
@@ -438,15 +456,7 @@ class _ShortMessage(Pdu, _TlvAccess):
     @classmethod
     def decode_body(cls, body: bytes, sequence_number: int, command_status: int) -> Pdu:
         n = len(body)
-        service_type, i = _read_cstr(body, 0, "service_type")
-        if i + 2 > n:
-            raise PduError("truncated before source_addr_ton")
-        s_ton, s_npi = body[i], body[i + 1]
-        source_addr, i = _read_cstr(body, i + 2, "source_addr")
-        if i + 2 > n:
-            raise PduError("truncated before dest_addr_ton")
-        d_ton, d_npi = body[i], body[i + 1]
-        destination_addr, i = _read_cstr(body, i + 2, "destination_addr")
+        service_type, s_ton, s_npi, source_addr, d_ton, d_npi, destination_addr, i = _read_addresses(body)
         if i + 3 > n:
             raise PduError("truncated before esm_class")
         esm_class, protocol_id, priority_flag = body[i], body[i + 1], body[i + 2]
@@ -571,17 +581,8 @@ class DataSm(Pdu, _TlvAccess):
 
     @classmethod
     def decode_body(cls, body: bytes, sequence_number: int, command_status: int) -> Pdu:
-        n = len(body)
-        service_type, i = _read_cstr(body, 0, "service_type")
-        if i + 2 > n:
-            raise PduError("truncated before source_addr_ton")
-        s_ton, s_npi = body[i], body[i + 1]
-        source_addr, i = _read_cstr(body, i + 2, "source_addr")
-        if i + 2 > n:
-            raise PduError("truncated before dest_addr_ton")
-        d_ton, d_npi = body[i], body[i + 1]
-        destination_addr, i = _read_cstr(body, i + 2, "destination_addr")
-        if i + 3 > n:
+        service_type, s_ton, s_npi, source_addr, d_ton, d_npi, destination_addr, i = _read_addresses(body)
+        if i + 3 > len(body):
             raise PduError("truncated before esm_class")
         esm_class, rd, dc = body[i], body[i + 1], body[i + 2]
         tlvs = _decode_tlvs(body, i + 3)
@@ -701,6 +702,25 @@ BIND_RESPONSES: dict[int, type[_BindResp]] = {
     CommandId.BIND_RECEIVER: BindReceiverResp,
     CommandId.BIND_TRANSCEIVER: BindTransceiverResp,
 }
+
+
+def split_user_data(pdu: SubmitSm | DeliverSm | DataSm) -> tuple[bytes, Concat | None]:
+    """The user data without its UDH, and which part of a concatenated message it is.
+
+    Concatenation comes either in a UDH (esm_class UDHI, IE 0x00 or 0x08) or in the SAR TLVs;
+    both sides of the link (ESME for MO, simulator for MT) read it the same way. A UDH whose
+    lengths overrun raises :class:`~restcomm.messaging.encoding.UdhError`.
+    """
+    data = pdu.text_bytes
+    if pdu.esm_class & ESM_UDHI:
+        udh, data = parse_udh(data)
+        return data, udh.concat
+    ref = pdu.tlv_int(Tag.SAR_MSG_REF_NUM)
+    total = pdu.tlv_int(Tag.SAR_TOTAL_SEGMENTS)
+    seq = pdu.tlv_int(Tag.SAR_SEGMENT_SEQNUM)
+    if ref is not None and total and seq and 1 <= seq <= total:
+        return data, Concat(ref, total, seq, 16)
+    return data, None
 
 
 def command_id_of(pdu: Pdu) -> int:

@@ -59,18 +59,6 @@ from .pdu import InboundMessage, MessageState, Tag
 
 ReceiptStatus = Literal["delivered", "undelivered", "failed", "sent"]
 
-#: Twilio error codes used here, with Twilio's titles.
-ERROR_MESSAGES: dict[int, str] = {
-    30001: "Queue overflow",
-    30003: "Unreachable destination handset",
-    30004: "Message blocked",
-    30005: "Unknown destination handset",
-    30006: "Landline or unreachable carrier",
-    30007: "Carrier violation",
-    30008: "Unknown error",
-    30009: "Missing segment",
-}
-
 _ERR_TABLE: dict[int, int] = {}
 for _code, _errs in {
     30005: (1, 2, 3, 38, 39, 232),
@@ -139,10 +127,6 @@ class DeliveryReceipt:
     @property
     def final(self) -> bool:
         return self.status != "sent"
-
-    @property
-    def error_message(self) -> str | None:
-        return ERROR_MESSAGES.get(self.error_code) if self.error_code is not None else None
 
 
 def parse_receipt_text(text: str) -> dict[str, str]:

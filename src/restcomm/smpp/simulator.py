@@ -52,7 +52,6 @@ from ..messaging.encoding import (
     build_udh,
     build_udh16,
     decode_data_coding,
-    parse_udh,
     segment,
 )
 from .pdu import (
@@ -79,6 +78,7 @@ from .pdu import (
     Tag,
     Unbind,
     UnbindResp,
+    split_user_data,
     tlv_cstr,
     tlv_int,
 )
@@ -528,27 +528,16 @@ class SmscSimulator:
         self._notify()
 
     def _record_message(self, conn: _Connection, pdu: SubmitSm, message_id: str) -> None:
-        data = pdu.text_bytes
-        concat: tuple[int, int, int] | None = None
-        if pdu.esm_class & ESM_UDHI:
-            try:
-                udh, data = parse_udh(data)
-            except UdhError:
-                udh = None
-            if udh is not None and udh.concat is not None:
-                concat = (udh.concat.ref, udh.concat.total, udh.concat.seq)
-        else:
-            ref = pdu.tlv_int(Tag.SAR_MSG_REF_NUM)
-            total = pdu.tlv_int(Tag.SAR_TOTAL_SEGMENTS)
-            part = pdu.tlv_int(Tag.SAR_SEGMENT_SEQNUM)
-            if ref is not None and total and part and 1 <= part <= total:
-                concat = (ref, total, part)
+        try:
+            data, concat = split_user_data(pdu)
+        except UdhError:  # recorded as sent: the test looking at it will see the garbage
+            data, concat = pdu.text_bytes, None
         text, alphabet = decode_data_coding(data, pdu.data_coding)
-        if concat is None or concat[1] == 1:
+        if concat is None or concat.total == 1:
             self.messages.append(SimMessage(conn.system_id, pdu.source_addr, pdu.destination_addr, text,
                                             alphabet, (message_id,), 1, pdu.data_coding))
             return
-        ref, total, part = concat
+        ref, total, part = concat.ref, concat.total, concat.seq
         key = (conn.system_id, pdu.source_addr, pdu.destination_addr, ref, total)
         ids = self._part_ids.setdefault(key, [""] * total)
         ids[part - 1] = message_id
