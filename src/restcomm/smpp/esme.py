@@ -665,8 +665,8 @@ class Carrier:
             # Some parts went out and others could not: retrying would duplicate the sent parts.
             return SubmitOutcome("rejected", ids, len(results), encoding, None, 30008,
                                  "only some segments were accepted before the carrier became unavailable")
-        status = next((s for k, s, _ in results if k == "unavailable"), None)
-        return SubmitOutcome("unavailable", (), len(results), encoding, status, None,
+        last = next((s for k, s, _ in results if k == "unavailable"), None)
+        return SubmitOutcome("unavailable", (), len(results), encoding, last, None,
                              "carrier unavailable (no bind, timeouts or throttling beyond submit_timeout)")
 
     # --- dispatch ----------------------------------------------------------------------------

@@ -367,11 +367,15 @@ class EsmeSession:
         if pdus:
             self._last_rx = now
         for pdu in pdus:
-            if self.state is SessionState.CLOSED:
-                break
             self._handle_pdu(pdu, now)
+            if self._is_closed():  # an unbind or a refused bind ends the stream here
+                break
 
     # --- internals -------------------------------------------------------------------------
+
+    def _is_closed(self) -> bool:
+        # A method, not an inline test: type checkers narrow self.state across _handle_pdu calls.
+        return self.state is SessionState.CLOSED
 
     def _allocate_seq(self) -> int:
         seq = self._next_seq

@@ -476,7 +476,7 @@ class SmscSimulator:
         n = self._submit_count
         self.stats["submits"] += 1
         seq = pdu.sequence_number
-        status = Status.ESME_ROK
+        status: int = Status.ESME_ROK
         if cfg.throttle_every and n % cfg.throttle_every == 0:
             status = Status.ESME_RTHROTTLED
             self.stats["throttled"] += 1
@@ -551,7 +551,7 @@ class SmscSimulator:
                       submitted: datetime) -> None:
         done = datetime.now(UTC)
         text = format_receipt_text(message_id, stat, 0, submitted, done, "")
-        tlvs = {
+        tlvs: dict[int, bytes] = {
             Tag.RECEIPTED_MESSAGE_ID: tlv_cstr(message_id),
             Tag.MESSAGE_STATE: tlv_int(STAT_TO_STATE[stat], 1),
         }
@@ -733,7 +733,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.no_uvloop:
         try:
-            import uvloop  # type: ignore[import-not-found]
+            import uvloop
         except ImportError:
             pass
         else:
