@@ -216,6 +216,9 @@ class MoMessage:
     alphabet: str
     segments: int = 1
     missing: tuple[int, ...] = ()
+    #: TON of the addresses as received (1 = international: the number is E.164 without its "+").
+    source_ton: int = 0
+    destination_ton: int = 0
 
     @property
     def error_code(self) -> int | None:
@@ -888,9 +891,11 @@ class Carrier:
         text, alphabet = decode_data_coding(data, pdu.data_coding)
         if concat is None or concat.total == 1:
             self.counters["mo"] += 1
-            return MoMessage(self.config.name, pdu.source_addr, pdu.destination_addr, text, alphabet)
+            return MoMessage(self.config.name, pdu.source_addr, pdu.destination_addr, text, alphabet,
+                             source_ton=pdu.source_addr_ton, destination_ton=pdu.dest_addr_ton)
         self.counters["mo_parts"] += 1
-        key = (pdu.source_addr, pdu.destination_addr, concat.ref, concat.total, alphabet)
+        key = (pdu.source_addr, pdu.destination_addr, concat.ref, concat.total, alphabet,
+               pdu.source_addr_ton, pdu.dest_addr_ton)
         loop = asyncio.get_running_loop()
         whole = self._reassembler.add(key, concat.total, concat.seq, text, loop.time())
         self._arm_mo_timer()
@@ -900,9 +905,9 @@ class Carrier:
         return self._mo_from(whole)
 
     def _mo_from(self, whole: Reassembled) -> MoMessage:
-        source, destination, _, _, alphabet = whole.key
+        source, destination, _, _, alphabet, source_ton, destination_ton = whole.key
         return MoMessage(self.config.name, str(source), str(destination), whole.text, str(alphabet),
-                         whole.total, whole.missing)
+                         whole.total, whole.missing, int(source_ton), int(destination_ton))
 
     def _arm_mo_timer(self) -> None:
         if self._mo_timer is not None:
