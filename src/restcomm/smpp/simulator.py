@@ -25,8 +25,8 @@ Fault counters are global across connections, so "every 5th submit" means the 5t
 simulator saw, whichever bind carried it.
 
 Run it: ``python -m restcomm.smpp.simulator --port 2775`` (``restcomm smsc-sim`` once wired).
-With ``--control-port`` it also listens for a line protocol: ``MO <from> <to> <text>``,
-``STATS``, ``QUIT``.
+With ``--control-port`` it also listens for a line protocol (see ``_control``): inject MO,
+read counters and the messages received, change faults on the fly, wait for a counter.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ import signal
 import sys
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Literal, cast
 
@@ -646,30 +646,93 @@ def _ton_npi(address: str) -> tuple[str, int, int]:
 
 
 async def _control(sim: SmscSimulator, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """``MO <from> <to> <text>`` -> ``OK <statuses>``; ``STATS`` -> JSON; ``QUIT`` closes."""
+    """One line in, one line out:
+
+    * ``MO <from> <to> <text>`` -> ``OK <statuses>``: inject an MO (parts by UDH when long);
+    * ``MOX <json>`` -> ``OK <statuses>``: the same with every :meth:`SmscSimulator.inject_mo`
+      option, e.g. ``{"source": "+1555", "destination": "1666", "text": "...", "concat": "sar",
+      "encoding": "UCS-2", "order": [1, 3], "ref": 7}``;
+    * ``STATS`` -> JSON counters;
+    * ``MESSAGES`` -> JSON list of the messages as a handset shows them (needs ``--record``);
+    * ``SET <setting> <json value>`` -> ``OK``: change a :class:`SimulatorConfig` knob on the
+      fly, e.g. ``SET throttle_every 5`` or ``SET mute true``;
+    * ``WAIT <counter> <n> [seconds]`` -> ``OK <stats>`` once ``STATS[counter] >= n``, or
+      ``ERR timeout <stats>`` (an event wait, no polling: scripts and tests need no sleeps);
+    * ``DISCONNECT`` -> ``OK``: abort every connection now;
+    * ``QUIT`` closes the control connection.
+    """
     try:
         while line := await reader.readline():
             cmd, _, rest = line.decode("utf-8", "replace").strip().partition(" ")
             cmd = cmd.upper()
-            if cmd == "MO":
-                parts = rest.split(" ", 2)
-                if len(parts) < 3:
-                    writer.write(b"ERR usage: MO <from> <to> <text>\n")
-                else:
-                    try:
-                        statuses = await asyncio.wait_for(sim.inject_mo(parts[0], parts[1], parts[2]), 10)
-                        writer.write(f"OK {','.join(str(s) for s in statuses)}\n".encode())
-                    except (RuntimeError, TimeoutError) as exc:
-                        writer.write(f"ERR {exc or 'timeout'}\n".encode())
+            reply: str | None = None
+            if cmd in ("MO", "MOX"):
+                try:
+                    if cmd == "MO":
+                        parts = rest.split(" ", 2)
+                        if len(parts) < 3:
+                            raise ValueError("usage: MO <from> <to> <text>")
+                        kwargs: dict[str, object] = {"source": parts[0], "destination": parts[1], "text": parts[2]}
+                    else:
+                        kwargs = json.loads(rest)
+                        if not isinstance(kwargs, dict):
+                            raise ValueError("MOX takes a JSON object")
+                    statuses = await asyncio.wait_for(sim.inject_mo(**kwargs), 10)  # type: ignore[arg-type]
+                    reply = f"OK {','.join(str(s) for s in statuses)}"
+                except (RuntimeError, TimeoutError, ValueError, TypeError) as exc:
+                    reply = f"ERR {exc or 'timeout'}"
             elif cmd == "STATS":
-                writer.write(json.dumps(sim.snapshot()).encode() + b"\n")
+                reply = json.dumps(sim.snapshot())
+            elif cmd == "MESSAGES":
+                reply = json.dumps([
+                    {"system_id": m.system_id, "source": m.source, "destination": m.destination, "text": m.text,
+                     "alphabet": m.alphabet, "message_ids": list(m.message_ids), "segments": m.segments,
+                     "data_coding": m.data_coding}
+                    for m in sim.messages
+                ])
+            elif cmd == "SET":
+                reply = _set(sim, rest)
+            elif cmd == "WAIT":
+                reply = await _wait(sim, rest)
+            elif cmd == "DISCONNECT":
+                sim.disconnect_all()
+                reply = "OK"
             elif cmd == "QUIT":
                 break
             elif cmd:
-                writer.write(b"ERR unknown command\n")
-            await writer.drain()
+                reply = "ERR unknown command"
+            if reply is not None:
+                writer.write(reply.encode() + b"\n")
+                await writer.drain()
     finally:
         writer.close()
+
+
+def _set(sim: SmscSimulator, rest: str) -> str:
+    name, _, raw = rest.strip().partition(" ")
+    known = {f.name: f for f in fields(SimulatorConfig)}
+    if name not in known or name in ("host", "port"):
+        return f"ERR no setting {name!r}"
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return "ERR the value must be JSON (5, 0.5, true, null, \"text\")"
+    setattr(sim.config, name, value)
+    sim._notify()
+    return "OK"
+
+
+async def _wait(sim: SmscSimulator, rest: str) -> str:
+    parts = rest.split()
+    if len(parts) not in (2, 3) or parts[0] not in sim.stats:
+        return "ERR usage: WAIT <counter> <n> [seconds]"
+    key, target = parts[0], int(parts[1])
+    timeout = float(parts[2]) if len(parts) == 3 else 30.0
+    try:
+        await asyncio.wait_for(sim.wait_for(lambda: sim.stats[key] >= target), timeout)
+    except TimeoutError:
+        return f"ERR timeout {json.dumps(sim.snapshot())}"
+    return f"OK {json.dumps(sim.snapshot())}"
 
 
 # --- CLI -------------------------------------------------------------------------------------
@@ -693,7 +756,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--delay-every", type=int, default=0, help="answer every Nth submit after --delay seconds")
     p.add_argument("--delay", type=float, default=0.0)
     p.add_argument("--disconnect-after", type=int, default=0, help="abort the connection at the Nth PDU (once)")
-    p.add_argument("--control-port", type=int, default=None, help="line protocol: MO <from> <to> <text>, STATS")
+    p.add_argument("--control-port", type=int, default=None, help="line protocol: MO, MOX, STATS, MESSAGES, SET, WAIT, DISCONNECT")
     p.add_argument("--record", action="store_true", help="keep received submits in memory (tests)")
     p.add_argument("--no-uvloop", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true")
