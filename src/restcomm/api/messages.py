@@ -97,10 +97,9 @@ async def send_message(call: Call) -> dict[str, Any]:
     encoding = "UCS-2" if f.get("Encoding") in ("UCS-2", "UCS_2", "UTF-8", "UTF_8") else None
     try:
         out = check_static(f["From"], f["To"], f["Body"], encoding)
-        await messaging.check_sender(await call.conn(), account["sid"], out)
+        await messaging.check_sender(account, out)
     except Rejected as r:
         raise ApiError(400, r.code, r.message) from None
-    await call.close()  # the reads are done; do not hold a connection while the commit happens
     callback = f.get("StatusCallback")
     return await messaging.submit(
         account["sid"],

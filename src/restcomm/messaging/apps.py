@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -37,15 +38,30 @@ if TYPE_CHECKING:
 log = logging.getLogger("restcomm.messaging.apps")
 
 
+@dataclass
+class _Claim:
+    rows: list[Any] = field(default_factory=list)
+    reserved: int = 0
+    full: bool = False
+
+
 class AppRunner:
     def __init__(self, messaging: Messaging):
         self.messaging = messaging
         self._task: asyncio.Task[None] | None = None
         self._sessions: set[asyncio.Task[None]] = set()
-        # The last session of each conversation (our number, their number): the next one waits for
-        # it, so an application sees one sender's messages in the order they arrived.
-        self._conversations: dict[tuple[str, str], asyncio.Task[None]] = {}
+        # Per conversation (our number, their number), the "first request answered" event of its
+        # latest session: the next session sends its first request only after that, so an
+        # application receives one sender's messages in the order they arrived, while the rest of
+        # each session (replies, redirects) overlaps with the next one.
+        self._conversations: dict[tuple[str, str], asyncio.Event] = {}
         self._stopping = False
+        self._reserved = 0
+        self._finished: list[tuple[str, str]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        # True while messages may be waiting as 'pending' (a claim came back full, or a transaction
+        # could not start all its arrivals): then arrivals are not started directly (see reserve).
+        self._backlog = True
         self.completed = 0
 
     async def start(self) -> None:
@@ -60,45 +76,86 @@ class AppRunner:
             await self._task
         if self._sessions:
             await asyncio.gather(*self._sessions, return_exceptions=True)
+        if self._flusher is not None:
+            await self._flusher
+
+    # -- capacity: sessions running + slots reserved by transactions not yet committed ----------
+
+    def free(self) -> int:
+        return max(self.messaging.sms.app_concurrency - len(self._sessions) - self._reserved, 0)
+
+    def reserve(self, wanted: int) -> int:
+        """Slots for sessions a transaction is about to store as 'running' (see store_arrivals).
+
+        None while pending messages wait to be claimed, so a newer message of a conversation never
+        starts before an older one.
+        """
+        if self._backlog or self._stopping:
+            return 0
+        n = min(wanted, self.free())
+        self._reserved += n
+        if n < wanted:
+            self._backlog = True  # some will be stored 'pending'; the claim loop takes them in order
+            self.messaging.apps_ready.set()
+        return n
+
+    def release(self, n: int) -> None:
+        self._reserved -= n
+
+    def adopt(self, rows: list[Any], reserved: int) -> None:
+        """Start sessions for rows committed as 'running' with this node's lease."""
+        self._reserved -= reserved
+        for row in rows:
+            key = (row["to_number"], row["from_number"])
+            admitted = asyncio.Event()
+            task = asyncio.create_task(self._session(row, self._conversations.get(key), admitted))
+            self._conversations[key] = admitted
+            self._sessions.add(task)
+            task.add_done_callback(lambda t, key=key, admitted=admitted: self._done(t, key, admitted))
 
     async def _run(self) -> None:
         ms = self.messaging
         event = ms.apps_ready
         while not self._stopping:
             event.clear()
-            capacity = ms.sms.app_concurrency - len(self._sessions)
-            if capacity <= 0:
+            if self.free() <= 0:
                 await event.wait()  # a finishing session sets it
                 continue
+            claim = _Claim()
             try:
-                claimed = await ms.writer.run(partial(self._claim, limit=capacity))
+                await ms.writer.run(partial(self._claim, claim=claim))
             except Exception:
                 log.exception("claiming application work failed")
+                self.release(claim.reserved)
                 await asyncio.sleep(ms.sms.poll_interval)
                 continue
-            for row in claimed:
-                key = (row["to_number"], row["from_number"])
-                task = asyncio.create_task(self._session(row, self._conversations.get(key)))
-                self._conversations[key] = task
-                self._sessions.add(task)
-                task.add_done_callback(lambda t, key=key: self._done(t, key))
-            if len(claimed) >= capacity or self._stopping:
+            self.adopt(claim.rows, claim.reserved)
+            if claim.full or self._stopping:
                 continue
             try:
                 await asyncio.wait_for(event.wait(), ms.sms.poll_interval)
             except TimeoutError:
                 pass
 
-    def _done(self, task: asyncio.Task[None], key: tuple[str, str]) -> None:
+    def _done(self, task: asyncio.Task[None], key: tuple[str, str], admitted: asyncio.Event) -> None:
         self._sessions.discard(task)
-        if self._conversations.get(key) is task:
+        admitted.set()
+        if self._conversations.get(key) is admitted:
             del self._conversations[key]
-        self.messaging.apps_ready.set()
+        if self._backlog:  # a slot opened for messages waiting as 'pending'
+            self.messaging.apps_ready.set()
 
-    async def _claim(self, conn: AsyncConnection, limit: int) -> list[Any]:
+    async def _claim(self, conn: AsyncConnection, claim: _Claim) -> None:
         ms = self.messaging
         now = ms.clock()
-        claimed, interrupted = await store.claim_apps(conn, ms.node_id, now, ms.sms.lease_seconds, limit)
+        limit = self.free()
+        self._reserved += limit
+        claim.reserved = limit
+        rows, interrupted = await store.claim_apps(conn, ms.node_id, now, ms.sms.lease_seconds, limit)
+        claim.rows = rows
+        claim.full = len(rows) >= limit
+        if not claim.full:
+            self._backlog = False  # everything pending is in hand: new arrivals may start directly
         for row in interrupted:
             await write_notification(
                 conn,
@@ -113,15 +170,12 @@ class AppRunner:
                 message_sid=row["sid"],
                 clock=lambda: now,
             )
-        return claimed
 
-    async def _session(self, inbound: Any, previous: asyncio.Task[None] | None) -> None:
+    async def _session(self, inbound: Any, previous: asyncio.Event | None, admitted: asyncio.Event) -> None:
         ms = self.messaging
         state = m.APP_FAILED
-        if previous is not None:
-            await asyncio.wait([previous])
         try:
-            async with ms.services.engine.connect() as conn:
+            async with ms.read() as conn:
                 account = (
                     await conn.execute(select(accounts).where(accounts.c.sid == inbound["account_sid"]))
                 ).mappings().first()
@@ -138,12 +192,29 @@ class AppRunner:
             if account is None or number is None:
                 state = m.APP_DONE  # the number was released since the message arrived: no app to run
             else:
-                state = await SmsSession(ms, inbound, number, account, application).run()
+                session = SmsSession(ms, inbound, number, account, application, after=previous, admitted=admitted)
+                state = await session.run()
         except Exception:
             log.exception("SMS application session for %s failed", inbound["sid"])
         finally:
-            try:
-                await ms.writer.run(lambda conn: store.finish_app(conn, inbound["sid"], state, ms.clock()))
-            except Exception:
-                log.exception("recording the end of the session for %s failed", inbound["sid"])
+            self._finish(inbound["sid"], state)
             self.completed += 1
+
+    def _finish(self, sid: str, state: str) -> None:
+        """Session ends are recorded together: one statement for all that ended meanwhile."""
+        self._finished.append((sid, state))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+
+    async def _flush(self) -> None:
+        ms = self.messaging
+        while self._finished:
+            batch, self._finished = self._finished, []
+            try:
+                await ms.writer.run(partial(_finish_apps, finished=batch, now=ms.clock()))
+            except Exception:
+                log.exception("recording the end of %d sessions failed", len(batch))
+
+
+async def _finish_apps(conn: AsyncConnection, finished: list[tuple[str, str]], now: Any) -> None:
+    await store.finish_apps(conn, finished, now)

@@ -51,10 +51,15 @@ RETRY_MAX = 300.0
 
 
 @dataclass
-class _Round:
-    carrier: list[dict[str, Any]] = field(default_factory=list)
+class Settled:
+    """What a settling transaction did, for the caller to act on once it has committed."""
+
+    carrier: list[dict[str, Any]] = field(default_factory=list)  # still 'sending': for a transport
+    started: list[dict[str, Any]] = field(default_factory=list)  # inbound, already 'running' here
+    slots: int = 0  # application-runner slots reserved for ``started``
     full: bool = False
     apps: bool = False
+    outbound: bool = False
     callbacks: bool = False
 
 
@@ -85,18 +90,15 @@ class Dispatcher:
         event = ms.outbound_ready
         while not self._stopping:
             event.clear()
-            result = _Round()
+            result = Settled()
             try:
                 await ms.writer.run(partial(self._round, result=result))
             except Exception:
                 log.exception("dispatch round failed")
+                self.committed(result, ok=False)
                 await asyncio.sleep(ms.sms.poll_interval)
                 continue
-            ms.wake(apps=result.apps, callbacks=result.callbacks)
-            if result.carrier:
-                task = asyncio.create_task(self._to_carriers(result.carrier))
-                self._carrier_tasks.add(task)
-                task.add_done_callback(self._carrier_tasks.discard)
+            self.committed(result)
             if result.full or self._stopping:
                 continue
             try:
@@ -104,25 +106,45 @@ class Dispatcher:
             except TimeoutError:
                 pass
 
+    def committed(self, result: Settled, ok: bool = True) -> None:
+        """After the settling transaction: start what it prepared (or give back what it reserved)."""
+        ms = self.messaging
+        if not ok:
+            ms.apps.release(result.slots)
+            return
+        ms.apps.adopt(result.started, reserved=result.slots)
+        ms.wake(apps=result.apps, callbacks=result.callbacks, outbound=result.outbound)
+        if result.carrier:
+            task = asyncio.create_task(self._to_carriers(result.carrier))
+            self._carrier_tasks.add(task)
+            task.add_done_callback(self._carrier_tasks.discard)
+
     # -- one round: claim, and settle what needs nobody outside ------------------------------------
 
-    async def _round(self, conn: AsyncConnection, result: _Round) -> None:
+    async def _round(self, conn: AsyncConnection, result: Settled) -> None:
         ms = self.messaging
         now = ms.clock()
         claimed, in_doubt = await store.claim_outbound(conn, ms.node_id, now, ms.sms.lease_seconds, ms.sms.batch_size)
         result.full = len(claimed) + len(in_doubt) >= ms.sms.batch_size
-        result.callbacks = bool(claimed or in_doubt)
+        result.callbacks = _wants_callbacks(claimed) or _wants_callbacks(in_doubt)
         if in_doubt:
             await self._fail_in_doubt(conn, in_doubt, now)
-        if not claimed:
-            return
+        if claimed:
+            await self.settle(conn, claimed, now, result)
+
+    async def settle(self, conn: AsyncConnection, claimed: list[dict[str, Any]], now: Any, result: Settled) -> None:
+        """Route messages this node holds as 'sending' and settle those that need nobody outside.
+
+        Used by the dispatcher's rounds and, for replies, right in the transaction that creates
+        them (``Messaging.submit(..., dispatch=True)``).
+        """
+        ms = self.messaging
         opted = await store.opt_out_times(conn, claimed)
         orgs = await self._organizations(conn, {r["account_sid"] for r in claimed})
         numbers: dict[tuple[str, str], Mapping[str, Any] | None] = {}
         internal: list[tuple[dict[str, Any], Mapping[str, Any]]] = []
         blocked: list[dict[str, Any]] = []
         no_route: list[dict[str, Any]] = []
-        carrier: list[dict[str, Any]] = []
         for row in claimed:
             if store.blocked_by_opt_out(row, opted):
                 blocked.append(row)
@@ -134,25 +156,25 @@ class Dispatcher:
             if number is not None:
                 internal.append((row, number))
             elif ms.router.carrier_for(row["to_number"]) is not None:
-                carrier.append(row)
+                result.carrier.append(row)
             else:
                 no_route.append(row)
         if internal:
-            result.apps = await self._deliver_internally(conn, internal, now)
+            await self._deliver_internally(conn, internal, now, result)
         if blocked:
             await store.set_status(conn, blocked, m.FAILED, now, error_code=m.ERR_OPTED_OUT, seq=store.SEQ_FINAL)
         if no_route:
             await self._fail_no_route(conn, no_route, now)
-        result.carrier = carrier
+        result.callbacks = result.callbacks or _wants_callbacks(claimed)
 
     async def _organizations(self, conn: AsyncConnection, sids: set[str]) -> dict[str, str]:
         rows = await conn.execute(select(accounts.c.sid, accounts.c.organization_sid).where(accounts.c.sid.in_(sids)))
         return {sid: org for sid, org in rows}
 
     async def _deliver_internally(
-        self, conn: AsyncConnection, items: list[tuple[dict[str, Any], Mapping[str, Any]]], now: Any
-    ) -> bool:
-        """Store the arrivals and settle the outbound rows; True when an application has work."""
+        self, conn: AsyncConnection, items: list[tuple[dict[str, Any], Mapping[str, Any]]], now: Any, result: Settled
+    ) -> None:
+        """Store the arrivals and settle the outbound rows, in this one transaction."""
         ms = self.messaging
         arrivals = [
             Arrival(
@@ -167,7 +189,11 @@ class Dispatcher:
             )
             for row, number in items
         ]
-        inbound = await store_arrivals(conn, arrivals, ms.sms, now)
+        # Sessions this node can start at once are stored 'running' (saves a claim round trip).
+        slots = ms.apps.reserve(len(arrivals))
+        result.slots += slots
+        stored = await store_arrivals(conn, arrivals, ms.sms, now, run_now=slots, owner=ms.node_id)
+        result.started.extend(stored.started)
         await store.set_status(
             conn,
             [row for row, _ in items],
@@ -178,8 +204,8 @@ class Dispatcher:
             route=m.ROUTE_INTERNAL,
         )
         self.delivered += len(items)
-        # Keyword auto-replies are new outbound work; the loop runs again anyway when it has any.
-        return any(r["app_state"] == m.APP_PENDING for r in inbound)
+        result.apps = result.apps or stored.pending_apps
+        result.outbound = result.outbound or stored.replies > 0
 
     async def _fail_no_route(self, conn: AsyncConnection, rows: list[dict[str, Any]], now: Any) -> None:
         await store.set_status(conn, rows, m.FAILED, now, error_code=NO_ROUTE, seq=store.SEQ_FINAL)
@@ -249,7 +275,8 @@ class Dispatcher:
                 await _record_send(conn, row, name, result, now)
 
         await ms.writer.run(record)
-        ms.wake(callbacks=True, outbound=any(isinstance(r, SendResult) and r.status == "unavailable" for r in results))
+        ms.wake(callbacks=_wants_callbacks(rows),
+                outbound=any(isinstance(r, SendResult) and r.status == "unavailable" for r in results))
         self.handed_to_carriers += len(plan)
 
     async def _send(self, row: dict[str, Any], name: str) -> SendResult:
@@ -265,6 +292,11 @@ class Dispatcher:
                 num_segments=row["num_segments"],
             )
         )
+
+
+def _wants_callbacks(rows: list[Any]) -> bool:
+    """Whether changing these messages queued status callbacks (only then is the outbox woken)."""
+    return any(r.get("status_callback") for r in rows)
 
 
 async def _fail_unregistered(conn: AsyncConnection, rows: list[dict[str, Any]], now: Any, ms: Messaging) -> None:

@@ -61,11 +61,34 @@ class Arrival:
     encoding: str | None = None
 
 
+@dataclass
+class Stored:
+    rows: list[dict[str, Any]]  # the inbound messages
+    started: list[dict[str, Any]]  # those already marked running for this node (see store_arrivals)
+    replies: int  # keyword auto-replies queued
+
+    @property
+    def pending_apps(self) -> bool:
+        return any(r["app_state"] == m.APP_PENDING for r in self.rows)
+
+
 async def store_arrivals(
-    conn: AsyncConnection, arrivals: list[Arrival], sms: SmsSettings, now: datetime
-) -> list[dict[str, Any]]:
-    """Insert the inbound messages (and what their keywords cause); returns the inbound rows."""
+    conn: AsyncConnection,
+    arrivals: list[Arrival],
+    sms: SmsSettings,
+    now: datetime,
+    *,
+    run_now: int = 0,
+    owner: str | None = None,
+) -> Stored:
+    """Insert the inbound messages (and what their keywords cause).
+
+    Up to ``run_now`` of them whose number has an application are stored directly as ``running``
+    with ``owner``'s lease, so this node can start their sessions right after the commit without
+    a separate claim (the commit still precedes any request to the application).
+    """
     rows: list[dict[str, Any]] = []
+    started: list[dict[str, Any]] = []
     replies: list[dict[str, Any]] = []
     for i, a in enumerate(arrivals):
         # Arrivals of one batch get distinct instants, so "oldest first" keeps their order.
@@ -91,6 +114,10 @@ async def store_arrivals(
             parent_sid=a.parent_sid,
             app_state=app_state,
         )
+        if app_state == m.APP_PENDING and len(started) < run_now:
+            row.update(app_state=m.APP_RUNNING, lease_owner=owner,
+                       lease_until=at + timedelta(seconds=sms.lease_seconds))
+            started.append(row)
         rows.append(row)
         word = keyword(a.body)
         if word is not None:
@@ -116,7 +143,7 @@ async def store_arrivals(
                 message_sid=row["sid"],
                 clock=lambda: now,
             )
-    return rows
+    return Stored(rows, started, len(replies))
 
 
 async def _apply_keyword(

@@ -21,20 +21,24 @@ import logging
 import os
 import socket
 import uuid
-from datetime import datetime
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
-from sqlalchemy import select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from restcomm.messaging import model as m
 from restcomm.messaging import store
 from restcomm.messaging.config import SmsSettings, load_sms_settings
+from restcomm.messaging.dispatcher import Settled
 from restcomm.messaging.inbound import Arrival, store_arrivals
+from restcomm.messaging.reads import EngineChecks, SendChecks, make_checks
 from restcomm.messaging.transports import CarrierRouter, Transport
 from restcomm.messaging.validation import Outbound, Rejected, is_phone_number
-from restcomm.messaging.writer import GroupCommitWriter
+from restcomm.messaging.writer import GroupCommitWriter, LoopConnection, sqlite_sync_engine
 from restcomm.routing import find_incoming_number
 from restcomm.store.schema import message_segments, messages
 
@@ -55,7 +59,14 @@ class Messaging:
         self.sms = sms or load_sms_settings(services.settings)
         self.clock = services.clock
         self.node_id = f"{socket.gethostname()[:24]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.writer = GroupCommitWriter(services.engine, is_sqlite=services.settings.is_sqlite)
+        settings = services.settings
+        # SQLite: the writer and the pipeline's reads run on synchronous connections in the loop
+        # thread (see writer.py); PostgreSQL uses the pooled async engine throughout.
+        self.sync_engine = (
+            sqlite_sync_engine(services.engine, settings.sqlite_synchronous) if settings.is_sqlite else None
+        )
+        self.writer = GroupCommitWriter(services.engine, sync_engine=self.sync_engine)
+        self._read_conn: Connection | None = None
         self.router = CarrierRouter()
         for route in self.sms.routes:
             self.router.add_route(route.prefix, route.carrier)
@@ -74,6 +85,7 @@ class Messaging:
         self.apps = AppRunner(self)
         self.callbacks = CallbackWorker(self)
         self._keeper: asyncio.Task[None] | None = None
+        self.checks: SendChecks = EngineChecks(services.engine)
         self._running = False
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -83,6 +95,7 @@ class Messaging:
 
         self.http = create_session(limit=max(self.sms.app_concurrency, self.sms.callback_concurrency) * 2,
                                    limit_per_host=max(self.sms.app_concurrency, self.sms.callback_concurrency))
+        self.checks = make_checks(self.services.engine)
         await self.writer.start()
         if self.services.settings.is_sqlite:
             # One node per SQLite file: every lease not ours was left by a process that died.
@@ -107,6 +120,11 @@ class Messaging:
         await self.writer.stop()
         if self.http is not None:
             await self.http.close()
+        self.checks.close()
+        if self._read_conn is not None:
+            self._read_conn.close()
+        if self.sync_engine is not None:
+            self.sync_engine.dispose()
 
     async def _keep_leases(self) -> None:
         interval = self.sms.lease_seconds / 3
@@ -118,6 +136,20 @@ class Messaging:
                 )
             except Exception:
                 log.exception("renewing leases failed")
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Any]:
+        """A connection for reads outside any write (application sessions)."""
+        if self.sync_engine is None:
+            async with self.services.engine.connect() as conn:
+                yield conn
+            return
+        if self._read_conn is None:
+            self._read_conn = self.sync_engine.connect()
+        try:
+            yield LoopConnection(self._read_conn)
+        finally:
+            self._read_conn.rollback()  # never keep a snapshot open between uses
 
     def wake(self, *, outbound: bool = False, apps: bool = False, callbacks: bool = False) -> None:
         """Call after a commit that created work, so the worker looks now rather than at its next poll."""
@@ -136,17 +168,20 @@ class Messaging:
 
     # -- submit -----------------------------------------------------------------------------------
 
-    async def check_sender(self, conn: AsyncConnection, account_sid: str, out: Outbound) -> None:
+    async def check_sender(self, account: Mapping[str, Any], out: Outbound) -> None:
         """21606 unless the account owns From (or it is an allowed alphanumeric sender); 21610 if
         the recipient opted out of this sender."""
         if is_phone_number(out.from_number):
-            if await store.owned_number(conn, account_sid, out.from_number) is None:
+            if not await self.checks.owns_number(account, out.from_number):
                 raise Rejected(21606, f"The From phone number {out.from_number} is not a valid, SMS-capable "
                                       "inbound phone number or short code for your account.")
         elif not self.sms.alphanumeric_senders:
             raise Rejected(21606, f"The alphanumeric sender {out.from_number!r} is not allowed: set "
                                   "[sms] alphanumeric_senders = true to permit sender IDs.")
-        if await store.opted_out(conn, out.from_number, out.to_number):
+        await self.check_opt_out(out)
+
+    async def check_opt_out(self, out: Outbound) -> None:
+        if await self.checks.opted_out(out.from_number, out.to_number):
             raise Rejected(21610, f"Attempt to send to unsubscribed recipient {out.to_number}: it replied STOP to "
                                   f"{out.from_number}.")
 
@@ -160,8 +195,16 @@ class Messaging:
         status_callback_method: str | None = None,
         hop: int = 0,
         parent_sid: str | None = None,
+        dispatch: bool = False,
     ) -> dict[str, Any]:
-        """Commit a checked message as ``queued``; returns its row once it is durable."""
+        """Commit a checked message; returns its row (as accepted: ``queued``) once it is durable.
+
+        ``dispatch=True`` (application replies) routes it in the same transaction: a reply to a
+        number hosted here is delivered, and the other application's session started, in one
+        commit instead of waiting for the dispatcher's next round. Replies are few per document
+        and latency is what an application conversation feels; bulk sends from the API go through
+        the dispatcher, whose rounds share their lookups across hundreds of messages.
+        """
         row = m.new_message(
             account_sid=account_sid,
             from_number=out.from_number,
@@ -177,8 +220,26 @@ class Messaging:
             hop=hop,
             parent_sid=parent_sid,
         )
-        await self.writer.insert((messages, [row]))
-        self.outbound_ready.set()
+        if not dispatch:
+            await self.writer.insert((messages, [row]))
+            self.outbound_ready.set()
+            return row
+        result = Settled()
+
+        async def job(conn: AsyncConnection) -> None:
+            now = row["date_created"]
+            claimed = {**row, "status": m.SENDING, "attempts": 1, "lease_owner": self.node_id,
+                       "lease_until": now + timedelta(seconds=self.sms.lease_seconds)}
+            await conn.execute(insert(messages).values(**claimed))
+            await store.enqueue_callbacks(conn, [(claimed, m.SENDING, None, store.SEQ_SENDING)], now)
+            await self.dispatcher.settle(conn, [claimed], now, result)
+
+        try:
+            await self.writer.run(job)
+        except BaseException:
+            self.dispatcher.committed(result, ok=False)
+            raise
+        self.dispatcher.committed(result)
         return row
 
     # -- carrier entry points -----------------------------------------------------------------------
@@ -200,6 +261,8 @@ class Messaging:
         """
         org = organization_sid or self.services.organization_sid
 
+        result = Settled()
+
         async def job(conn: AsyncConnection) -> dict[str, Any] | None:
             number = await find_incoming_number(conn, org, destination)
             if number is None:
@@ -207,13 +270,22 @@ class Messaging:
             arrival = Arrival(number=number, from_number=source,
                               to_number=number["phone_number"] if not number["is_pattern"] else destination,
                               body=body, num_segments=num_segments, encoding=encoding)
-            return (await store_arrivals(conn, [arrival], self.sms, self.clock()))[0]
+            result.slots = self.apps.reserve(1)
+            stored = await store_arrivals(conn, [arrival], self.sms, self.clock(), run_now=result.slots,
+                                          owner=self.node_id)
+            result.started = stored.started
+            result.apps = stored.pending_apps
+            result.outbound = stored.replies > 0
+            return stored.rows[0]
 
-        row = await self.writer.run(job)
+        try:
+            row = await self.writer.run(job)
+        except BaseException:
+            self.dispatcher.committed(result, ok=False)
+            raise
+        self.dispatcher.committed(result)
         if row is None:
             log.warning("message from %s to %s: no number matches, dropped", source, destination)
-            return None
-        self.wake(apps=True, outbound=True)
         return row
 
     async def record_receipt(self, carrier: str, carrier_message_id: str, status: str, error_code: int | None) -> bool:

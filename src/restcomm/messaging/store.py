@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -58,17 +58,20 @@ def number_forms(number: str) -> list[str]:
     return forms
 
 
-async def owned_number(conn: AsyncConnection, account_sid: str, number: str) -> Row | None:
-    """The account's own literal (non-pattern) IncomingPhoneNumber matching ``number``."""
+async def owned_number(conn: AsyncConnection, account: Row, number: str) -> Row | None:
+    """The account's own literal (non-pattern) IncomingPhoneNumber matching ``number``.
+
+    Looked up through the (organization, phone number) unique index, then checked for the owner.
+    """
     n = incoming_phone_numbers
-    row = (
+    rows = (
         await conn.execute(
-            select(n.c.sid, n.c.phone_number, n.c.sms_capable).where(
-                n.c.account_sid == account_sid, n.c.phone_number.in_(number_forms(number)), n.c.is_pattern.is_(False)
+            select(n.c.sid, n.c.account_sid, n.c.phone_number, n.c.is_pattern).where(
+                n.c.organization_sid == account["organization_sid"], n.c.phone_number.in_(number_forms(number))
             )
         )
-    ).mappings().first()
-    return row
+    ).mappings().all()
+    return next((r for r in rows if r["account_sid"] == account["sid"] and not r["is_pattern"]), None)
 
 
 async def opted_out(conn: AsyncConnection, sender: str, recipient: str) -> bool:
@@ -305,20 +308,29 @@ async def claim_apps(
     return [{**r, "app_state": m.APP_RUNNING} for r in pending], interrupted
 
 
-async def finish_app(conn: AsyncConnection, sid: str, state: str, now: datetime) -> None:
-    await conn.execute(
-        update(messages)
-        .where(messages.c.sid == sid)
-        .values(app_state=state, lease_owner=None, lease_until=None, date_updated=now)
-    )
+_FINISH_APP = (
+    update(messages)
+    .where(messages.c.sid == bindparam("b_sid"))
+    .values(app_state=bindparam("b_state"), lease_owner=None, lease_until=None, date_updated=bindparam("b_now"))
+)
+
+
+async def finish_apps(conn: AsyncConnection, finished: Sequence[tuple[str, str]], now: datetime) -> None:
+    """Record the end of application sessions: (inbound sid, final app_state) pairs, one statement."""
+    await conn.execute(_FINISH_APP, [{"b_sid": sid, "b_state": state, "b_now": now} for sid, state in finished])
 
 
 async def renew_leases(conn: AsyncConnection, owner: str, now: datetime, lease: float) -> None:
     """Keep this node's claims alive while it works on them (long application sessions, carriers)."""
     until = now + timedelta(seconds=lease)
-    await conn.execute(update(messages).where(messages.c.lease_owner == owner).values(lease_until=until))
+    # Each through an index (status / app_state / state), never a scan of the whole table.
+    mine = messages.c.lease_owner == owner
+    await conn.execute(update(messages).where(messages.c.status == m.SENDING, mine).values(lease_until=until))
+    await conn.execute(update(messages).where(messages.c.app_state == m.APP_RUNNING, mine).values(lease_until=until))
     await conn.execute(
-        update(status_callbacks).where(status_callbacks.c.lease_owner == owner).values(lease_until=until)
+        update(status_callbacks)
+        .where(status_callbacks.c.state == "pending", status_callbacks.c.lease_owner == owner)
+        .values(lease_until=until)
     )
 
 

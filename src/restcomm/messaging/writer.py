@@ -10,29 +10,83 @@ own commit before it answers (the API's durability promise), but a thousand call
 
 Two kinds of job:
 
-* ``insert(table, rows)``: the fast path (executemany per table per batch, no savepoint).
+* ``insert(table, rows)``: the fast path (executemany per table per batch).
 * ``run(fn)``: ``await fn(conn)`` inside a SAVEPOINT, so a job that fails is rolled back alone and
   its caller gets the exception; the rest of the batch commits.
 
-SQLite has one writer task (its single write lock makes more pointless). PostgreSQL runs several
-batches at once on separate connections (``concurrency``), since its row locks let them overlap.
+SQLite: one writer, and it runs in the event-loop thread on a plain (synchronous) sqlite3
+connection wrapped to look like an ``AsyncConnection`` (``LoopConnection``). SQLite statements take
+microseconds; handing each one to the async driver's worker thread cost far more (a thread round
+trip per statement, and the GIL traffic that comes with it), and the pipeline makes dozens per
+message. The one wait that could block the loop is the write lock held by another connection (the
+API's own transactions, another process), whose owner may need this very loop to finish: so the
+lock is taken with ``BEGIN IMMEDIATE`` under a zero busy timeout, retried asynchronously until free.
+
+PostgreSQL: several batches at once on separate pooled async connections (``concurrency``), since
+its row locks let them overlap.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, Table, create_engine, event, insert
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 log = logging.getLogger("restcomm.messaging.writer")
 
-JobFn = Callable[[AsyncConnection], Awaitable[Any]]
+JobFn = Callable[[Any], Awaitable[Any]]
+
+
+class LoopConnection:
+    """The slice of ``AsyncConnection`` the pipeline uses, over a synchronous connection.
+
+    Statements run right here in the event-loop thread; results are the same buffered
+    ``CursorResult`` objects an ``AsyncConnection`` returns.
+    """
+
+    def __init__(self, conn: Connection):
+        self.sync = conn
+
+    @property
+    def dialect(self) -> Any:
+        return self.sync.dialect
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        return self.sync.execute(statement, parameters)
+
+    @asynccontextmanager
+    async def begin_nested(self) -> AsyncIterator[None]:
+        with self.sync.begin_nested():
+            yield
+
+
+def sqlite_sync_engine(engine: AsyncEngine, synchronous: str) -> Engine:
+    """A synchronous engine on the same SQLite file, for the writer and the pipeline's reads."""
+    url = engine.url.set(drivername="sqlite")
+    sync = create_engine(url, connect_args={"check_same_thread": False})
+
+    @event.listens_for(sync, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
+        cur.execute("PRAGMA busy_timeout=0")  # never block the event loop on another writer
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(sync, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
+
+    return sync
 
 
 @dataclass
@@ -51,22 +105,22 @@ class GroupCommitWriter:
         self,
         engine: AsyncEngine,
         *,
-        is_sqlite: bool,
+        sync_engine: Engine | None = None,
         max_batch: int = 2000,
-        concurrency: int | None = None,
-        on_commit: Callable[[], None] | None = None,
+        concurrency: int = 4,
     ):
         self.engine = engine
-        self.is_sqlite = is_sqlite
+        self.sync_engine = sync_engine  # SQLite: the loop-thread path
         self.max_batch = max_batch
-        self.concurrency = 1 if is_sqlite else (concurrency or 4)
-        self.on_commit = on_commit
+        self.concurrency = 1 if sync_engine is not None else concurrency
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
+        self._sync_conn: Connection | None = None
         # Statistics, read by the bench and tests.
         self.batches = 0
         self.jobs = 0
+        self.lock_waits = 0
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -81,6 +135,8 @@ class GroupCommitWriter:
 
     async def start(self) -> None:
         self._closed = False
+        if self.sync_engine is not None:
+            self._sync_conn = self.sync_engine.connect().execution_options(write=True)
         for i in range(self.concurrency):
             self._tasks.append(asyncio.create_task(self._loop(), name=f"group-commit-{i}"))
 
@@ -95,6 +151,9 @@ class GroupCommitWriter:
             except Exception:
                 log.exception("group-commit task failed")
         self._tasks.clear()
+        if self._sync_conn is not None:
+            self._sync_conn.close()
+            self._sync_conn = None
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -129,17 +188,42 @@ class GroupCommitWriter:
             if stop_after:
                 return
 
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Any]:
+        if self._sync_conn is not None:
+            conn = self._sync_conn
+            delay = 0.0005
+            while True:
+                try:
+                    tx = conn.begin()
+                    break
+                except OperationalError as exc:
+                    if "locked" not in str(exc) and "busy" not in str(exc):
+                        raise
+                    self.lock_waits += 1
+                    await asyncio.sleep(delay)  # let whoever holds the lock (maybe on this loop) finish
+                    delay = min(delay * 2, 0.02)
+            try:
+                yield LoopConnection(conn)
+            except BaseException:
+                tx.rollback()
+                raise
+            # The fsync happens off the loop; nothing else touches this connection meanwhile (the
+            # writer is the only user, and it waits for this commit).
+            await asyncio.to_thread(tx.commit)
+            return
+        async with self.engine.connect() as aconn:
+            async with aconn.begin():
+                yield aconn
+
     async def _commit(self, batch: list[_Job]) -> None:
         results: list[tuple[_Job, Any, BaseException | None]] = []
         try:
-            async with self.engine.connect() as conn:
-                if self.is_sqlite:
-                    await conn.execution_options(sqlite_immediate=True)
-                async with conn.begin():
-                    await self._inserts(conn, [j for j in batch if j.inserts], results)
-                    for job in batch:
-                        if job.fn is not None:
-                            results.append(await self._savepoint(conn, job))
+            async with self._transaction() as conn:
+                await self._inserts(conn, [j for j in batch if j.inserts], results)
+                for job in batch:
+                    if job.fn is not None:
+                        results.append(await self._savepoint(conn, job))
         except BaseException as exc:  # the commit itself failed: nobody's work is durable
             for job in batch:
                 if not job.future.done():
@@ -157,11 +241,9 @@ class GroupCommitWriter:
                 job.future.set_exception(error)
             else:
                 job.future.set_result(value)
-        if self.on_commit is not None:
-            self.on_commit()
 
     async def _inserts(
-        self, conn: AsyncConnection, jobs: list[_Job], results: list[tuple[_Job, Any, BaseException | None]]
+        self, conn: Any, jobs: list[_Job], results: list[tuple[_Job, Any, BaseException | None]]
     ) -> None:
         if not jobs:
             return
@@ -180,7 +262,7 @@ class GroupCommitWriter:
             return
         results.extend((job, None, None) for job in jobs)
 
-    async def _savepoint(self, conn: AsyncConnection, job: _Job) -> tuple[_Job, Any, BaseException | None]:
+    async def _savepoint(self, conn: Any, job: _Job) -> tuple[_Job, Any, BaseException | None]:
         assert job.fn is not None
         try:
             async with conn.begin_nested():

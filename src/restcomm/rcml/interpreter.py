@@ -22,6 +22,7 @@ A session may fetch at most ``[sms] max_documents`` documents (14106): a Redirec
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -64,8 +65,15 @@ class SmsSession:
         number: Mapping[str, Any],
         account: Mapping[str, Any],
         application: Mapping[str, Any] | None = None,
+        *,
+        after: asyncio.Event | None = None,
+        admitted: asyncio.Event | None = None,
     ):
+        """``after``: wait for it before the first request; ``admitted``: set once the first request
+        has been answered (the application runner orders a conversation's sessions with them)."""
         self.ms = messaging
+        self.after = after
+        self.admitted = admitted
         self.inbound = inbound
         self.number = number
         self.account = account
@@ -137,7 +145,18 @@ class SmsSession:
 
     async def _fetch(self, url: str, method: str, params: Mapping[str, str]) -> FetchResult:
         assert self.ms.http is not None
+        if self.after is not None:
+            await self.after.wait()
+            self.after = None
         self.documents += 1
+        try:
+            return await self._request(url, method, params)
+        finally:
+            if self.admitted is not None:
+                self.admitted.set()
+
+    async def _request(self, url: str, method: str, params: Mapping[str, str]) -> FetchResult:
+        assert self.ms.http is not None
         return await fetch_document(
             self.ms.http,
             url,
@@ -207,11 +226,10 @@ class SmsSession:
             await self._notify_result(Code.INVALID_URL, exc.message, result)
             raise _Stop from None
         try:
-            async with self.ms.services.engine.connect() as conn:
-                if verb.from_:
-                    await self.ms.check_sender(conn, self.account["sid"], out)
-                elif await _opted_out(conn, out):
-                    raise Rejected(21610, f"{out.to_number} replied STOP to {out.from_number}: reply not sent")
+            if verb.from_:
+                await self.ms.check_sender(self.account, out)
+            else:  # our own number, which received the message
+                await self.ms.check_opt_out(out)
         except Rejected as r:
             # The other replies of the document still go (Restcomm sends each <Sms> on its own).
             await self._notify_result(r.code, r.message, result)
@@ -224,6 +242,7 @@ class SmsSession:
             status_callback_method=(verb.method if callback and callback == action else "POST") if callback else None,
             hop=self.inbound["hop"],
             parent_sid=self.inbound["sid"],
+            dispatch=True,
         )
         self.replies.append(row["sid"])
         if action is None:
@@ -316,8 +335,3 @@ def _level(code: int) -> int:
     except KeyError:
         return ERROR
 
-
-async def _opted_out(conn: Any, out: Any) -> bool:
-    from restcomm.messaging.store import opted_out
-
-    return await opted_out(conn, out.from_number, out.to_number)
