@@ -43,6 +43,14 @@ class Shape:
     json_nulls: bool = False
     extra_schema: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Rendering runs on every response: flatten each field into a tuple once.
+        plan = []
+        for f in self.fields:
+            kind = 2 if f.nested is not None else 3 if f.item is not None else 1 if f.is_uri else 0
+            plan.append((f.json, f.value, kind, f.nested or f.item, self.json_nulls and not f.omit_null))
+        object.__setattr__(self, "_plan", tuple(plan))
+
 
 def col(json: str, xml: str, type: str = "string", column: str | None = None, **kw: Any) -> Field:
     """A field read straight from a column (named like the JSON key unless told otherwise)."""
@@ -60,19 +68,19 @@ def computed(json: str, xml: str, fn: Callable[[Row], Any], type: str = "string"
 
 def to_json_obj(shape: Shape, row: Row) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for f in shape.fields:
-        v = f.value(row)
+    for key, value, kind, sub, write_null in shape._plan:  # type: ignore[attr-defined]
+        v = value(row)
         if v is None:
-            if shape.json_nulls and not f.omit_null:
-                out[f.json] = None
-            continue
-        if f.nested is not None:
-            v = to_json_obj(f.nested, v)
-        elif f.item is not None:
-            v = [to_json_obj(f.item, x) for x in v]
-        elif f.is_uri:
-            v = v + ".json"
-        out[f.json] = v
+            if write_null:
+                out[key] = None
+        elif kind == 0:
+            out[key] = v
+        elif kind == 1:
+            out[key] = v + ".json"
+        elif kind == 2:
+            out[key] = to_json_obj(sub, v)
+        else:
+            out[key] = [to_json_obj(sub, x) for x in v]
     return out
 
 
