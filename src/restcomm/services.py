@@ -19,4 +19,10 @@ def build_background_services(services: Services) -> list[Any]:
     messaging = Messaging(services)
     services.extras["messaging"] = messaging
     background.append(messaging)
+    # SMPP carriers ([[carriers]]): started after the pipeline, stopped before it (smpp/carriers.py).
+    from restcomm.smpp.carriers import build_carrier_service
+
+    carriers = build_carrier_service(services, messaging)
+    if carriers is not None:
+        background.append(carriers)
     return background

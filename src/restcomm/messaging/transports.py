@@ -14,6 +14,9 @@ message that was handed on:
 * ``unavailable``: nothing was handed on and trying again later is safe (no bind, throttled,
   queue full). The dispatcher puts the message back in the queue with a backoff.
 
+A transport may also have an ``available`` attribute: while it is False (an SMPP carrier with no
+bind up) the router passes over it for the next matching route (failover).
+
 Hosted numbers never reach a transport: the dispatcher delivers them internally first.
 """
 
@@ -74,12 +77,23 @@ class CarrierRouter:
         self.transports.pop(name, None)
 
     def carrier_for(self, destination: str) -> str | None:
-        """The carrier name routed for ``destination`` (which may not be registered), or None."""
+        """The carrier name routed for ``destination`` (which may not be registered), or None.
+
+        Failover: a registered transport whose ``available`` attribute is False (an SMPP carrier
+        with no bind up) is passed over for the next matching route; when none is available the
+        first match is returned.
+        """
         digits = destination.strip()
+        first: str | None = None
         for prefix, carrier in self._routes:
-            if _matches(prefix, digits):
-                return carrier
-        return None
+            if not _matches(prefix, digits):
+                continue
+            transport = self.transports.get(carrier)
+            if transport is not None and not getattr(transport, "available", True):
+                first = first or carrier  # down: try the next match, keep this one as the fallback
+                continue
+            return carrier
+        return first
 
 
 def _matches(prefix: str, number: str) -> bool:

@@ -313,3 +313,18 @@ emails = Table(
     Column("date_sent", DateTime),
 )
 Index("ix_emails_due", emails.c.status, emails.c.next_attempt_at)
+
+# SMPP delivery receipts that arrived before the submit_sm_resp they answer was recorded (the
+# carrier's id is not in message_segments yet); re-applied once it is (restcomm.smpp.mo).
+smpp_parked_receipts = Table(
+    "smpp_parked_receipts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("carrier", String(64), nullable=False),
+    Column("carrier_message_id", String(128), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("error_code", Integer),
+    Column("date_received", DateTime, nullable=False),
+)
+Index("ix_parked_receipts_id", smpp_parked_receipts.c.carrier, smpp_parked_receipts.c.carrier_message_id)
+Index("ix_parked_receipts_received", smpp_parked_receipts.c.date_received)

@@ -1,0 +1,86 @@
+"""Carriers: the state of this node's SMPP carriers ([[carriers]]), for the administrator.
+
+``GET /Accounts/{AccountSid}/Carriers`` answers only for the top-level administrator account
+(the one created at first start); any other account gets 403, since carriers are shared by the
+whole platform and their addresses and counters are the operator's business. The list is what
+*this* server process sees: with several nodes on one database each node has its own binds.
+
+Per carrier: whether it is ``up`` (every bind bound), ``degraded`` (some) or ``down`` (none), the
+binds, window use, the TPS limit and the rate of the last second, queued segments, counters of
+messages and segments, reconnects, and the error counters (refusals, throttling answers,
+response timeouts, connect and bind failures, disconnects, deliveries we failed to take).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+
+from restcomm.api.errors import ApiError
+from restcomm.api.framework import Call, operation
+from restcomm.api.shapes import Shape, col, computed
+
+TAG = "Carriers"
+
+_ERRORS = Shape(
+    name="ErrorCounts",
+    list_name="ErrorCounts",
+    items_key="error_counts",
+    fields=(
+        col("rejected", "Rejected", "integer", description="submit_sm refused for good"),
+        col("throttled", "Throttled", "integer", description="ESME_RTHROTTLED/ESME_RMSGQFUL answers (retried)"),
+        col("timeouts", "Timeouts", "integer", description="requests without a response in time"),
+        col("connect_failures", "ConnectFailures", "integer"),
+        col("bind_failures", "BindFailures", "integer"),
+        col("disconnects", "Disconnects", "integer", description="bound binds that dropped"),
+        col("deliver_errors", "DeliverErrors", "integer", description="deliver_sm we could not take"),
+        col("late_responses", "LateResponses", "integer", description="responses after their timeout"),
+    ),
+)
+
+_ROUTE = Shape(name="Route", list_name="Routes", items_key="routes",
+               fields=(col("prefix", "Prefix", description='destination prefix; "" is the default route'),))
+
+CARRIER = Shape(
+    name="Carrier",
+    list_name="Carriers",
+    items_key="carriers",
+    fields=(
+        col("name", "Name"),
+        col("status", "Status", description="up | degraded | down"),
+        col("host", "Host"),
+        col("port", "Port", "integer"),
+        col("system_id", "SystemId"),
+        computed("routes", "Routes", lambda r: [{"prefix": p} for p in r["prefixes"]], type="array", item=_ROUTE),
+        col("binds", "Binds", "integer", description="binds configured"),
+        col("bound", "Bound", "integer", description="binds bound now"),
+        col("window", "Window", "integer", description="outstanding submit_sm allowed per bind"),
+        col("window_in_use", "WindowInUse", "integer", description="submit_sm awaiting a response, all binds"),
+        col("queued", "Queued", "integer", description="segments waiting for a window slot or a TPS token"),
+        col("max_tps", "MaxTps", "number", description="0 = unlimited"),
+        col("tps", "Tps", "number", description="submit_sm sent in the last second"),
+        col("reconnects", "Reconnects", "integer"),
+        col("submitted", "Submitted", "integer", description="submit_sm sent, retries included"),
+        col("accepted", "Accepted", "integer", description="segments the carrier accepted"),
+        col("retries", "Retries", "integer"),
+        col("receipts", "Receipts", "integer"),
+        col("mo", "Mo", "integer", description="mobile-originated messages received"),
+        col("messages_sent", "MessagesSent", "integer"),
+        col("messages_refused", "MessagesRefused", "integer"),
+        col("messages_unavailable", "MessagesUnavailable", "integer", description="sends put back in the queue"),
+        col("errors", "Errors", "integer", description="sum of error_counts"),
+        computed("error_counts", "ErrorCounts", lambda r: r["error_counts"], type="object", nested=_ERRORS),
+    ),
+)
+
+
+@operation("GET", "/Accounts/{AccountSid}/Carriers", summary="State of this node's SMPP carriers (administrator only)",
+           tag=TAG, shape=CARRIER, kind="list", responses={403: "not the top-level administrator account"})
+async def list_carriers(call: Call) -> Response:
+    account = await call.account()
+    if account["parent_sid"] is not None or account["role"] != "Administrator" or call.me.sid != account["sid"]:
+        raise ApiError(403, 20006, "Only the administrator account can see the carriers")
+    service: Any = call.services.extras.get("carriers")
+    rows = service.state() if service is not None else []
+    return call.bare_list(CARRIER, rows)

@@ -1,0 +1,287 @@
+"""What a carrier delivers to us (``deliver_sm``/``data_sm``), handed to the messaging pipeline.
+
+:class:`InboundHandler` is the ``on_deliver`` of every configured :class:`~restcomm.smpp.esme.Carrier`.
+The Carrier acknowledges the SMSC only after it returns, and asks for re-delivery
+(``ESME_RX_T_APPN``) if it raises, so each branch below returns only once what it did is
+committed:
+
+* **Receipts** (text ``id:… stat:…`` form or ``receipted_message_id``/``message_state`` TLVs,
+  parsed by :mod:`restcomm.smpp.receipt`) go to ``Messaging.record_receipt``: the segment, then the
+  message, become ``delivered``/``undelivered``/``failed`` with Twilio's 30xxx code, and the status
+  callback is queued. ``ACCEPTD``/``ENROUTE`` are recorded per segment but change no message.
+* **A receipt that arrives before its submit_sm_resp was recorded** (the SMSC may answer the
+  submit and send the receipt in the same instant, while the dispatcher records the answers of a
+  whole batch in one transaction) finds no segment. It is *parked* in ``smpp_parked_receipts``
+  before the SMSC is acknowledged, and :class:`ParkedReceipts` re-applies it as soon as the
+  carrier's id is stored (a sweep shortly after each park, then backing off; a slow sweep also
+  picks up receipts parked before a restart). Receipts still unmatched after ``park_seconds``
+  (their message was failed as in doubt after a crash, or the id was never ours) are dropped
+  with a log line.
+* **MO to a hosted number** enters the inbound pipeline through ``Messaging.receive`` (the
+  number's application runs and its reply goes out through the carriers). Concatenated MO (UDH
+  with 8- or 16-bit reference, or SAR TLVs) arrives here already reassembled by the Carrier.
+  Addresses with TON 1 (international) get their ``+`` back, so applications see E.164.
+* **MO whose parts never all arrived** (the Carrier's reassembly timeout) is recorded as a
+  notification 30009 "Missing segment" carrying the text that did arrive, filed under the
+  account of the number it was for (the administrator when no number matches); it is not given
+  to the application, which would answer a truncated text.
+* **MO to a number nobody hosts** is acknowledged and recorded as a notification 11005 under the
+  organization's administrator account (Restcomm logged and dropped it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from restcomm.messaging.encoding import GSM7, UCS2
+from restcomm.notify import ERROR, WARNING, write_notification
+from restcomm.routing import find_incoming_number
+from restcomm.smpp.esme import Inbound, MoMessage, ReceiptReceived
+from restcomm.store.schema import accounts, message_segments, smpp_parked_receipts
+
+if TYPE_CHECKING:
+    from restcomm.messaging.service import Messaging
+
+log = logging.getLogger("restcomm.smpp.mo")
+
+NOT_HOSTED = 11005  # Restcomm's code for SMS to a destination no account hosts
+MISSING_SEGMENT = 30009
+
+#: Sweep delays after a receipt is parked: the first retry comes quickly (the dispatcher records
+#: a batch's answers within milliseconds to a second), then backs off to ``SWEEP_MAX``.
+SWEEP_FIRST = 0.05
+SWEEP_MAX = 2.0
+#: Receipts parked longer than this are treated as "young" (swept on the fast schedule).
+YOUNG_SECONDS = 60.0
+#: Slow sweep, for receipts parked by an earlier run of the server (or another node).
+SWEEP_IDLE = 30.0
+SWEEP_BATCH = 500
+
+
+def e164(address: str, ton: int) -> str:
+    """The address as the pipeline stores numbers: ``+`` restored for TON 1 (international)."""
+    if ton == 1 and address.isdigit():
+        return "+" + address
+    return address
+
+
+class InboundHandler:
+    """The ``on_deliver`` callback of the carriers (one instance shared by all of them)."""
+
+    def __init__(self, messaging: Messaging, parking: ParkedReceipts) -> None:
+        self.messaging = messaging
+        self.parking = parking
+        self._admin_sid: str | None = None
+        self.counters: dict[str, int] = dict.fromkeys(
+            ("receipts", "receipts_parked", "mo", "mo_not_hosted", "mo_incomplete"), 0
+        )
+
+    async def __call__(self, item: Inbound) -> None:
+        if isinstance(item, ReceiptReceived):
+            await self.receipt(item)
+        else:
+            await self.mo(item)
+
+    # -- receipts ---------------------------------------------------------------------------------
+
+    async def receipt(self, item: ReceiptReceived) -> None:
+        r = item.receipt
+        self.counters["receipts"] += 1
+        ms = self.messaging
+        if await ms.record_receipt(item.carrier, r.message_id, r.status, r.error_code):
+            return
+        # Some SMSCs write the text id in another base than the TLV / submit_sm_resp id.
+        if r.text_id and r.text_id != r.message_id and await ms.record_receipt(
+            item.carrier, r.text_id, r.status, r.error_code
+        ):
+            return
+        self.counters["receipts_parked"] += 1
+        await self.parking.park(item.carrier, r.message_id, r.status, r.error_code)
+
+    # -- mobile-originated ------------------------------------------------------------------------
+
+    async def mo(self, item: MoMessage) -> None:
+        source = e164(item.source, item.source_ton)
+        destination = e164(item.destination, item.destination_ton)
+        if item.missing:
+            self.counters["mo_incomplete"] += 1
+            await self._incomplete(item, source, destination)
+            return
+        self.counters["mo"] += 1
+        encoding = item.alphabet if item.alphabet in (GSM7, UCS2) else None
+        row = await self.messaging.receive(
+            source, destination, item.body,
+            num_segments=item.segments if encoding else None, encoding=encoding,
+        )
+        if row is None:
+            self.counters["mo_not_hosted"] += 1
+            await self._not_hosted(item, source, destination)
+
+    async def _not_hosted(self, item: MoMessage, source: str, destination: str) -> None:
+        ms = self.messaging
+
+        async def job(conn: AsyncConnection) -> None:
+            # receive() found no number a moment ago; look again inside this transaction so a
+            # number provisioned in between is not reported as missing.
+            if await find_incoming_number(conn, ms.services.organization_sid, destination) is not None:
+                raise _Retry
+            await write_notification(
+                conn,
+                account_sid=await self._admin(conn),
+                error_code=NOT_HOSTED,
+                log=WARNING,
+                message_text=(
+                    f"Carrier {item.carrier} delivered a message from {source} to {destination}, which no "
+                    f"account hosts (no IncomingPhoneNumber matches); it was acknowledged and not delivered. "
+                    f"Text: {item.body}"
+                ),
+                clock=ms.clock,
+            )
+
+        try:
+            await ms.writer.run(job)
+        except _Retry:
+            await self.mo(item)  # the number appeared: deliver after all
+
+    async def _incomplete(self, item: MoMessage, source: str, destination: str) -> None:
+        ms = self.messaging
+
+        async def job(conn: AsyncConnection) -> None:
+            number = await find_incoming_number(conn, ms.services.organization_sid, destination)
+            account = number["account_sid"] if number is not None else await self._admin(conn)
+            await write_notification(
+                conn,
+                account_sid=account,
+                error_code=MISSING_SEGMENT,
+                log=ERROR,
+                message_text=(
+                    f"A {item.segments}-part message from {source} to {destination} (carrier {item.carrier}) "
+                    f"is missing part(s) {', '.join(str(p) for p in item.missing)}: they did not arrive "
+                    f"within the reassembly timeout, so it was not given to the application. "
+                    f"Text received: {item.body}"
+                ),
+                clock=ms.clock,
+            )
+
+        await ms.writer.run(job)
+
+    async def _admin(self, conn: AsyncConnection) -> str:
+        if self._admin_sid is None:
+            self._admin_sid = (
+                await conn.execute(
+                    select(accounts.c.sid)
+                    .where(accounts.c.parent_sid.is_(None),
+                           accounts.c.organization_sid == self.messaging.services.organization_sid)
+                    .order_by(accounts.c.date_created)
+                    .limit(1)
+                )
+            ).scalar_one()
+        return self._admin_sid
+
+
+class _Retry(Exception):
+    pass
+
+
+class ParkedReceipts:
+    """Receipts waiting for their message id to be recorded, and the task that re-applies them."""
+
+    def __init__(self, messaging: Messaging, *, park_seconds: float = 3600.0) -> None:
+        self.messaging = messaging
+        self.park_seconds = park_seconds
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.applied = 0
+        self.expired = 0
+
+    async def park(self, carrier: str, message_id: str, status: str, error_code: int | None) -> None:
+        ms = self.messaging
+        await ms.writer.insert((smpp_parked_receipts, [{
+            "carrier": carrier, "carrier_message_id": message_id, "status": status, "error_code": error_code,
+            "date_received": ms.clock(),
+        }]))
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="smpp-parked-receipts")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        delay = 0.0  # one sweep at start: receipts parked before a restart
+        while True:
+            if delay:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay)
+            if self._wake.is_set():
+                self._wake.clear()
+                await asyncio.sleep(SWEEP_FIRST)  # let the dispatcher record the answers first
+                delay = SWEEP_FIRST
+            try:
+                applied, young = await self.sweep()
+            except Exception:
+                log.exception("re-applying parked receipts failed")
+                applied, young = 0, True
+            if not young:
+                delay = SWEEP_IDLE
+            elif applied:
+                delay = SWEEP_FIRST
+            else:
+                delay = min(SWEEP_MAX, max(delay, SWEEP_FIRST) * 2)
+
+    async def sweep(self) -> tuple[int, bool]:
+        """Apply every parked receipt whose id is now stored; ``(applied, young ones left)``."""
+        ms = self.messaging
+        p, s = smpp_parked_receipts, message_segments
+
+        async def find(conn: AsyncConnection) -> tuple[list[Any], list[Any], bool]:
+            now = ms.clock()
+            matched = list((await conn.execute(
+                select(p.c.id, p.c.carrier, p.c.carrier_message_id, p.c.status, p.c.error_code)
+                .select_from(p.join(s, (s.c.carrier == p.c.carrier) & (s.c.carrier_message_id == p.c.carrier_message_id)))
+                .order_by(p.c.id)
+                .limit(SWEEP_BATCH)
+            )).all())
+            old = list((await conn.execute(
+                select(p.c.id, p.c.carrier, p.c.carrier_message_id)
+                .where(p.c.date_received < now - timedelta(seconds=self.park_seconds))
+                .limit(SWEEP_BATCH)
+            )).all())
+            if old:
+                await conn.execute(delete(p).where(p.c.id.in_([r.id for r in old])))
+            young = (await conn.execute(
+                select(p.c.id).where(p.c.date_received >= now - timedelta(seconds=YOUNG_SECONDS)).limit(1)
+            )).first() is not None
+            return matched, old, young
+
+        matched, old, young = await ms.writer.run(find)
+        for r in old:
+            log.warning("receipt from %s for unknown message id %s dropped after %.0f s", r.carrier,
+                        r.carrier_message_id, self.park_seconds)
+        self.expired += len(old)
+        if not matched:
+            return 0, young
+        # Submitted in arrival order (the writer keeps it), so ENROUTE lands before DELIVRD.
+        unique = list({r.id: r for r in matched}.values())
+        await asyncio.gather(*(ms.record_receipt(r.carrier, r.carrier_message_id, r.status, r.error_code)
+                               for r in unique))
+        ids = [r.id for r in unique]
+
+        async def forget(conn: AsyncConnection) -> None:
+            await conn.execute(delete(p).where(p.c.id.in_(ids)))
+
+        await ms.writer.run(forget)
+        self.applied += len(ids)
+        return len(ids), young or len(matched) == SWEEP_BATCH
