@@ -46,6 +46,7 @@ class Answer:
     body: str | bytes = "<Response/>"
     status: int = 200
     content_type: str = XML
+    delay: float = 0.0  # seconds before answering (a slow application)
 
 
 Responder = Answer | Callable[["Seen"], Answer]
@@ -131,6 +132,8 @@ class AppServer:
         with self._cond:
             self.seen.append(seen)
             self._cond.notify_all()
+        if answer.delay:
+            await asyncio.sleep(answer.delay)
         body = answer.body.encode() if isinstance(answer.body, str) else answer.body
         return web.Response(body=body, status=answer.status, headers={"Content-Type": answer.content_type})
 

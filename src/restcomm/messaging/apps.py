@@ -1,16 +1,28 @@
 """The application runner: starts the SMS interpreter for inbound messages, at most once each.
 
-A message to a number with an SMS application is stored with ``app_state = 'pending'``. This loop
-claims pending messages and marks them ``running`` (with this node's lease) in a commit of its own,
-before any request goes to an application. Only then does each session start.
+A message to a number with an SMS application is stored ``pending``, or directly ``claimed`` by
+this node when it has room (the dispatcher does that in the delivering transaction). Claimed
+messages carry this node's lease. Just before a session's first request goes to the application,
+the session commits ``running`` (its own commit, group-committed with whatever else is waiting).
 
-Crash behaviour, decided so that no application ever sees a message twice: a message found
-``running`` whose lease expired belongs to a node that died while its application was being asked
-(the request may or may not have reached the application). It is never run again; it becomes
-``interrupted`` and the account gets a notification (11200) naming the message, so the operator
-can decide. Replies the session had already committed are dispatched normally; a reply that was not
-committed yet was never sent. On SQLite (one node) this is settled at start; on PostgreSQL when the
-lease (``[sms] lease_seconds``) runs out, since live nodes renew theirs.
+Crash behaviour, decided so that no application ever sees a message twice:
+
+* ``claimed`` whose lease expired: the node died before asking the application, so nothing was sent;
+  it is simply claimed again and run.
+* ``running`` whose lease expired: the node died while the application was being asked (the request
+  may or may not have reached it). It is never run again: it becomes ``interrupted`` and the
+  account gets a notification (11200) naming the message. Replies the session had already
+  committed are dispatched normally; one not committed yet was never sent.
+
+Live nodes renew their leases (``[sms] lease_seconds``), so only a dead node's work is taken over,
+on SQLite or PostgreSQL alike.
+
+Order within a conversation (our number, their number): sessions start in arrival order, and a
+session sends its first request only once the previous session of the conversation has had its
+first request answered, so an application receives one sender's messages in order. A session
+commits ``running`` while its predecessor's request is in flight, so at most two sessions of a
+conversation are ``running`` at any time, and the rest of each session (replies, redirects)
+overlaps with the next one.
 """
 
 from __future__ import annotations
@@ -45,16 +57,28 @@ class _Claim:
     full: bool = False
 
 
+@dataclass
+class Turn:
+    """A session's place in its conversation."""
+
+    sent: asyncio.Event = field(default_factory=asyncio.Event)  # its first request is on its way
+    answered: asyncio.Event = field(default_factory=asyncio.Event)  # ... and was answered
+
+    def end(self) -> None:
+        self.sent.set()
+        self.answered.set()
+
+
+class _LostClaim(Exception):
+    """Another node took the message over (this node's lease had run out): do not ask the app."""
+
+
 class AppRunner:
     def __init__(self, messaging: Messaging):
         self.messaging = messaging
         self._task: asyncio.Task[None] | None = None
         self._sessions: set[asyncio.Task[None]] = set()
-        # Per conversation (our number, their number), the "first request answered" event of its
-        # latest session: the next session sends its first request only after that, so an
-        # application receives one sender's messages in the order they arrived, while the rest of
-        # each session (replies, redirects) overlaps with the next one.
-        self._conversations: dict[tuple[str, str], asyncio.Event] = {}
+        self._conversations: dict[tuple[str, str], Turn] = {}  # the latest session's turn
         self._stopping = False
         self._reserved = 0
         self._finished: list[tuple[str, str]] = []
@@ -85,7 +109,7 @@ class AppRunner:
         return max(self.messaging.sms.app_concurrency - len(self._sessions) - self._reserved, 0)
 
     def reserve(self, wanted: int) -> int:
-        """Slots for sessions a transaction is about to store as 'running' (see store_arrivals).
+        """Slots for sessions a transaction is about to store as 'claimed' (see store_arrivals).
 
         None while pending messages wait to be claimed, so a newer message of a conversation never
         starts before an older one.
@@ -103,15 +127,17 @@ class AppRunner:
         self._reserved -= n
 
     def adopt(self, rows: list[Any], reserved: int) -> None:
-        """Start sessions for rows committed as 'running' with this node's lease."""
+        """Start sessions for rows committed as 'claimed' with this node's lease."""
         self._reserved -= reserved
         for row in rows:
             key = (row["to_number"], row["from_number"])
-            admitted = asyncio.Event()
-            task = asyncio.create_task(self._session(row, self._conversations.get(key), admitted))
-            self._conversations[key] = admitted
+            turn = Turn()
+            task = asyncio.create_task(self._session(row, self._conversations.get(key), turn))
+            self._conversations[key] = turn
             self._sessions.add(task)
-            task.add_done_callback(lambda t, key=key, admitted=admitted: self._done(t, key, admitted))
+            task.add_done_callback(lambda t, key=key, turn=turn: self._done(t, key, turn))
+
+    # -- the claim loop (pending messages, and those a dead node left) --------------------------
 
     async def _run(self) -> None:
         ms = self.messaging
@@ -137,10 +163,10 @@ class AppRunner:
             except TimeoutError:
                 pass
 
-    def _done(self, task: asyncio.Task[None], key: tuple[str, str], admitted: asyncio.Event) -> None:
+    def _done(self, task: asyncio.Task[None], key: tuple[str, str], turn: Turn) -> None:
         self._sessions.discard(task)
-        admitted.set()
-        if self._conversations.get(key) is admitted:
+        turn.end()
+        if self._conversations.get(key) is turn:
             del self._conversations[key]
         if self._backlog:  # a slot opened for messages waiting as 'pending'
             self.messaging.apps_ready.set()
@@ -171,9 +197,22 @@ class AppRunner:
                 clock=lambda: now,
             )
 
-    async def _session(self, inbound: Any, previous: asyncio.Event | None, admitted: asyncio.Event) -> None:
+    # -- one session ----------------------------------------------------------------------------
+
+    async def _session(self, inbound: Any, previous: Turn | None, turn: Turn) -> None:
         ms = self.messaging
-        state = m.APP_FAILED
+        state: str | None = m.APP_FAILED
+
+        async def before_first_request() -> None:
+            if previous is not None:
+                await previous.sent.wait()
+            started = await ms.writer.run(partial(_start_app, sid=inbound["sid"], owner=ms.node_id, now=ms.clock()))
+            if not started:
+                raise _LostClaim
+            if previous is not None:
+                await previous.answered.wait()
+            turn.sent.set()
+
         try:
             async with ms.read() as conn:
                 account = (
@@ -192,12 +231,17 @@ class AppRunner:
             if account is None or number is None:
                 state = m.APP_DONE  # the number was released since the message arrived: no app to run
             else:
-                session = SmsSession(ms, inbound, number, account, application, after=previous, admitted=admitted)
+                session = SmsSession(ms, inbound, number, account, application,
+                                     before_first_request=before_first_request,
+                                     after_first_answer=turn.answered.set)
                 state = await session.run()
+        except _LostClaim:
+            state = None
         except Exception:
             log.exception("SMS application session for %s failed", inbound["sid"])
         finally:
-            self._finish(inbound["sid"], state)
+            if state is not None:
+                self._finish(inbound["sid"], state)
             self.completed += 1
 
     def _finish(self, sid: str, state: str) -> None:
@@ -211,10 +255,14 @@ class AppRunner:
         while self._finished:
             batch, self._finished = self._finished, []
             try:
-                await ms.writer.run(partial(_finish_apps, finished=batch, now=ms.clock()))
+                await ms.writer.run(partial(_finish_apps, owner=ms.node_id, finished=batch, now=ms.clock()))
             except Exception:
                 log.exception("recording the end of %d sessions failed", len(batch))
 
 
-async def _finish_apps(conn: AsyncConnection, finished: list[tuple[str, str]], now: Any) -> None:
-    await store.finish_apps(conn, finished, now)
+async def _start_app(conn: AsyncConnection, sid: str, owner: str, now: Any) -> bool:
+    return await store.start_app(conn, sid, owner, now)
+
+
+async def _finish_apps(conn: AsyncConnection, owner: str, finished: list[tuple[str, str]], now: Any) -> None:
+    await store.finish_apps(conn, owner, finished, now)

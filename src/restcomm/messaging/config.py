@@ -9,7 +9,8 @@ docs/compatibility-notes/sms.md (the operator-facing list) and here (what each o
     app_max_redirects = 5          # HTTP 301/302/303/307/308 followed per application request
     max_documents = 10             # documents one SMS session may fetch (first + Redirect/action): 14106
     hop_limit = 10                 # app-to-app hops before a message is no longer given to an app: 14109
-    lease_seconds = 30.0           # how long a claimed row stays with a node that stopped renewing it
+    lease_seconds = 15.0           # how long a claimed row stays with a node that stopped renewing it
+                                   # (live nodes renew every third of it; a crashed node's work resumes after it)
     poll_interval = 1.0            # seconds between store polls (work committed by other nodes)
     batch_size = 256               # rows claimed per dispatcher transaction
     app_concurrency = 64           # SMS application sessions running at once per node
@@ -58,7 +59,7 @@ class SmsSettings:
     app_max_redirects: int = 5
     max_documents: int = 10
     hop_limit: int = 10
-    lease_seconds: float = 30.0
+    lease_seconds: float = 15.0
     poll_interval: float = 1.0
     batch_size: int = 256
     app_concurrency: int = 64

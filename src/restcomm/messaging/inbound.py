@@ -64,7 +64,7 @@ class Arrival:
 @dataclass
 class Stored:
     rows: list[dict[str, Any]]  # the inbound messages
-    started: list[dict[str, Any]]  # those already marked running for this node (see store_arrivals)
+    started: list[dict[str, Any]]  # those already claimed by this node (see store_arrivals)
     replies: int  # keyword auto-replies queued
 
     @property
@@ -83,9 +83,9 @@ async def store_arrivals(
 ) -> Stored:
     """Insert the inbound messages (and what their keywords cause).
 
-    Up to ``run_now`` of them whose number has an application are stored directly as ``running``
+    Up to ``run_now`` of them whose number has an application are stored directly as ``claimed``
     with ``owner``'s lease, so this node can start their sessions right after the commit without
-    a separate claim (the commit still precedes any request to the application).
+    a separate claim round.
     """
     rows: list[dict[str, Any]] = []
     started: list[dict[str, Any]] = []
@@ -115,7 +115,7 @@ async def store_arrivals(
             app_state=app_state,
         )
         if app_state == m.APP_PENDING and len(started) < run_now:
-            row.update(app_state=m.APP_RUNNING, lease_owner=owner,
+            row.update(app_state=m.APP_CLAIMED, lease_owner=owner,
                        lease_until=at + timedelta(seconds=sms.lease_seconds))
             started.append(row)
         rows.append(row)

@@ -28,9 +28,12 @@ OUTBOUND_REPLY = "outbound-reply"
 INBOUND = "inbound"
 DIRECTIONS = (INBOUND, OUTBOUND_API, OUTBOUND_REPLY)
 
-# app_state of inbound messages: pending -> running -> done | failed; none when the number has no
-# SMS application; loop when the hop limit stopped it; interrupted when the node died mid-request.
+# app_state of inbound messages: pending -> claimed (a node will run it; nothing sent yet) ->
+# running (committed just before the first request to the application) -> done | failed; none when
+# the number has no SMS application; loop when the hop limit stopped it; interrupted when the node
+# died while running it (never re-run: the application may have seen it).
 APP_PENDING = "pending"
+APP_CLAIMED = "claimed"
 APP_RUNNING = "running"
 APP_DONE = "done"
 APP_FAILED = "failed"

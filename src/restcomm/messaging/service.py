@@ -23,7 +23,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -46,8 +46,6 @@ if TYPE_CHECKING:
     from restcomm.app import Services
 
 log = logging.getLogger("restcomm.messaging")
-
-EPOCH = datetime(1970, 1, 1)
 
 # Delivery receipt states a carrier may report, and what the message becomes.
 RECEIPT_STATUSES = frozenset({m.SENT, m.DELIVERED, m.UNDELIVERED, m.FAILED})
@@ -97,9 +95,6 @@ class Messaging:
                                    limit_per_host=max(self.sms.app_concurrency, self.sms.callback_concurrency))
         self.checks = make_checks(self.services.engine)
         await self.writer.start()
-        if self.services.settings.is_sqlite:
-            # One node per SQLite file: every lease not ours was left by a process that died.
-            await self.writer.run(lambda conn: store.expire_foreign_leases(conn, self.node_id, EPOCH))
         self._running = True
         await self.dispatcher.start()
         await self.apps.start()

@@ -261,23 +261,22 @@ async def claim_outbound(
 async def claim_apps(
     conn: AsyncConnection, owner: str, now: datetime, lease: float, limit: int
 ) -> tuple[list[Row], list[Row]]:
-    """Claim inbound messages whose application should run: (now 'running', interrupted ones).
+    """Claim inbound messages whose application should run: (now 'claimed', interrupted ones).
 
-    'running' is committed before any request goes out. A 'running' row whose lease expired belongs
-    to a node that died during the application request: it is returned as interrupted and is never
-    run again, so no application sees a message twice.
+    'pending' messages, and 'claimed' ones whose node died before asking the application (nothing
+    was sent for them), become 'claimed' by this node. A 'running' row whose lease expired belongs to
+    a node that died during the application request: it is returned as interrupted and is never run
+    again, so no application sees a message twice.
     """
     until = now + timedelta(seconds=lease)
+    waiting = or_(
+        messages.c.app_state == m.APP_PENDING,
+        and_(messages.c.app_state == m.APP_CLAIMED, messages.c.lease_until < now),
+    )
     pending = list(
         (
             await conn.execute(
-                _lockable(
-                    conn,
-                    select(messages)
-                    .where(messages.c.app_state == m.APP_PENDING)
-                    .order_by(messages.c.date_created)
-                    .limit(limit),
-                )
+                _lockable(conn, select(messages).where(waiting).order_by(messages.c.date_created).limit(limit))
             )
         ).mappings()
     )
@@ -297,7 +296,7 @@ async def claim_apps(
         await conn.execute(
             update(messages)
             .where(messages.c.sid.in_([r["sid"] for r in pending]))
-            .values(app_state=m.APP_RUNNING, lease_owner=owner, lease_until=until, date_updated=now)
+            .values(app_state=m.APP_CLAIMED, lease_owner=owner, lease_until=until, date_updated=now)
         )
     if interrupted:
         await conn.execute(
@@ -305,19 +304,34 @@ async def claim_apps(
             .where(messages.c.sid.in_([r["sid"] for r in interrupted]))
             .values(app_state=m.APP_INTERRUPTED, lease_owner=None, lease_until=None, date_updated=now)
         )
-    return [{**r, "app_state": m.APP_RUNNING} for r in pending], interrupted
+    return [{**r, "app_state": m.APP_CLAIMED} for r in pending], interrupted
 
+
+_START_APP = (
+    update(messages)
+    .where(messages.c.sid == bindparam("b_sid"), messages.c.app_state == m.APP_CLAIMED,
+           messages.c.lease_owner == bindparam("b_owner"))
+    .values(app_state=m.APP_RUNNING, date_updated=bindparam("b_now"))
+)
 
 _FINISH_APP = (
     update(messages)
-    .where(messages.c.sid == bindparam("b_sid"))
+    .where(messages.c.sid == bindparam("b_sid"), messages.c.lease_owner == bindparam("b_owner"))
     .values(app_state=bindparam("b_state"), lease_owner=None, lease_until=None, date_updated=bindparam("b_now"))
 )
 
 
-async def finish_apps(conn: AsyncConnection, finished: Sequence[tuple[str, str]], now: datetime) -> None:
-    """Record the end of application sessions: (inbound sid, final app_state) pairs, one statement."""
-    await conn.execute(_FINISH_APP, [{"b_sid": sid, "b_state": state, "b_now": now} for sid, state in finished])
+async def start_app(conn: AsyncConnection, sid: str, owner: str, now: datetime) -> bool:
+    """'claimed' → 'running', committed before the first request; False if the claim was lost."""
+    result = await conn.execute(_START_APP, {"b_sid": sid, "b_owner": owner, "b_now": now})
+    return bool(result.rowcount)
+
+
+async def finish_apps(conn: AsyncConnection, owner: str, finished: Sequence[tuple[str, str]], now: datetime) -> None:
+    """Record the end of this node's sessions: (inbound sid, final app_state) pairs, one statement."""
+    await conn.execute(
+        _FINISH_APP, [{"b_sid": sid, "b_owner": owner, "b_state": state, "b_now": now} for sid, state in finished]
+    )
 
 
 async def renew_leases(conn: AsyncConnection, owner: str, now: datetime, lease: float) -> None:
@@ -326,22 +340,16 @@ async def renew_leases(conn: AsyncConnection, owner: str, now: datetime, lease: 
     # Each through an index (status / app_state / state), never a scan of the whole table.
     mine = messages.c.lease_owner == owner
     await conn.execute(update(messages).where(messages.c.status == m.SENDING, mine).values(lease_until=until))
-    await conn.execute(update(messages).where(messages.c.app_state == m.APP_RUNNING, mine).values(lease_until=until))
+    await conn.execute(
+        update(messages)
+        .where(messages.c.app_state.in_((m.APP_CLAIMED, m.APP_RUNNING)), mine)
+        .values(lease_until=until)
+    )
     await conn.execute(
         update(status_callbacks)
         .where(status_callbacks.c.state == "pending", status_callbacks.c.lease_owner == owner)
         .values(lease_until=until)
     )
-
-
-async def expire_foreign_leases(conn: AsyncConnection, owner: str, epoch: datetime) -> None:
-    """SQLite runs one node: at start every lease not ours belongs to a dead process."""
-    for table in (messages, status_callbacks):
-        await conn.execute(
-            update(table)
-            .where(table.c.lease_owner.is_not(None), table.c.lease_owner != owner)
-            .values(lease_until=epoch)
-        )
 
 
 # ---------------------------------------------------------------------------------------------

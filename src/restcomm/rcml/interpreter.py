@@ -22,9 +22,8 @@ A session may fetch at most ``[sms] max_documents`` documents (14106): a Redirec
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -66,14 +65,14 @@ class SmsSession:
         account: Mapping[str, Any],
         application: Mapping[str, Any] | None = None,
         *,
-        after: asyncio.Event | None = None,
-        admitted: asyncio.Event | None = None,
+        before_first_request: Callable[[], Awaitable[None]] | None = None,
+        after_first_answer: Callable[[], None] | None = None,
     ):
-        """``after``: wait for it before the first request; ``admitted``: set once the first request
-        has been answered (the application runner orders a conversation's sessions with them)."""
+        """The two hooks let the application runner commit ``running`` right before the first
+        request, and order a conversation's sessions (see messaging/apps.py)."""
         self.ms = messaging
-        self.after = after
-        self.admitted = admitted
+        self._before_first = before_first_request
+        self._after_first = after_first_answer
         self.inbound = inbound
         self.number = number
         self.account = account
@@ -145,15 +144,16 @@ class SmsSession:
 
     async def _fetch(self, url: str, method: str, params: Mapping[str, str]) -> FetchResult:
         assert self.ms.http is not None
-        if self.after is not None:
-            await self.after.wait()
-            self.after = None
+        if self._before_first is not None:
+            hook, self._before_first = self._before_first, None
+            await hook()
         self.documents += 1
         try:
             return await self._request(url, method, params)
         finally:
-            if self.admitted is not None:
-                self.admitted.set()
+            if self._after_first is not None:
+                self._after_first()
+                self._after_first = None
 
     async def _request(self, url: str, method: str, params: Mapping[str, str]) -> FetchResult:
         assert self.ms.http is not None
