@@ -158,6 +158,7 @@ class CarrierService:
             st = self.carriers[name].state()
             t = self.transports[name]
             counters = st.counters
+            inbound = self.handler.counters(name)
             errors = {k: counters.get(k, 0) for k in (
                 "rejected", "throttled", "timeouts", "connect_failures", "bind_failures", "disconnects",
                 "deliver_errors", "late_responses")}
@@ -181,7 +182,10 @@ class CarrierService:
                 "accepted": counters.get("accepted", 0),
                 "retries": counters.get("retries", 0),
                 "receipts": counters.get("receipts", 0),
+                "receipts_parked": inbound["receipts_parked"],
                 "mo": counters.get("mo", 0),
+                "mo_not_hosted": inbound["mo_not_hosted"],
+                "mo_incomplete": inbound["mo_incomplete"],
                 "messages_sent": t.sent,
                 "messages_refused": t.refused,
                 "messages_unavailable": t.unavailable,

@@ -79,9 +79,15 @@ class InboundHandler:
         self.messaging = messaging
         self.parking = parking
         self._admin_sid: str | None = None
-        self.counters: dict[str, int] = dict.fromkeys(
-            ("receipts", "receipts_parked", "mo", "mo_not_hosted", "mo_incomplete"), 0
-        )
+        self._counters: dict[str, dict[str, int]] = {}
+
+    def counters(self, carrier: str) -> dict[str, int]:
+        """Per carrier: receipts, receipts_parked, mo, mo_not_hosted, mo_incomplete."""
+        found = self._counters.get(carrier)
+        if found is None:
+            found = self._counters[carrier] = dict.fromkeys(
+                ("receipts", "receipts_parked", "mo", "mo_not_hosted", "mo_incomplete"), 0)
+        return found
 
     async def __call__(self, item: Inbound) -> None:
         if isinstance(item, ReceiptReceived):
@@ -93,7 +99,8 @@ class InboundHandler:
 
     async def receipt(self, item: ReceiptReceived) -> None:
         r = item.receipt
-        self.counters["receipts"] += 1
+        counters = self.counters(item.carrier)
+        counters["receipts"] += 1
         ms = self.messaging
         if await ms.record_receipt(item.carrier, r.message_id, r.status, r.error_code):
             return
@@ -102,7 +109,7 @@ class InboundHandler:
             item.carrier, r.text_id, r.status, r.error_code
         ):
             return
-        self.counters["receipts_parked"] += 1
+        counters["receipts_parked"] += 1
         await self.parking.park(item.carrier, r.message_id, r.status, r.error_code)
 
     # -- mobile-originated ------------------------------------------------------------------------
@@ -110,18 +117,19 @@ class InboundHandler:
     async def mo(self, item: MoMessage) -> None:
         source = e164(item.source, item.source_ton)
         destination = e164(item.destination, item.destination_ton)
+        counters = self.counters(item.carrier)
         if item.missing:
-            self.counters["mo_incomplete"] += 1
+            counters["mo_incomplete"] += 1
             await self._incomplete(item, source, destination)
             return
-        self.counters["mo"] += 1
+        counters["mo"] += 1
         encoding = item.alphabet if item.alphabet in (GSM7, UCS2) else None
         row = await self.messaging.receive(
             source, destination, item.body,
             num_segments=item.segments if encoding else None, encoding=encoding,
         )
         if row is None:
-            self.counters["mo_not_hosted"] += 1
+            counters["mo_not_hosted"] += 1
             await self._not_hosted(item, source, destination)
 
     async def _not_hosted(self, item: MoMessage, source: str, destination: str) -> None:
