@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import re
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,11 +21,13 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from restcomm import observability
 from restcomm.api.errors import ERROR_CODES, ApiError
 from restcomm.api.framework import API_ROOT, REGISTRY, Call, Operation, error_response, parse_form, validate
 from restcomm.config import ConfigError, Settings
+from restcomm.limits import Limits
 from restcomm.security import generate_password, hash_password, new_auth_token
 from restcomm.store import db
 from restcomm.store.reader import Reader, make_reader
@@ -47,6 +52,10 @@ class Services:
     background: list[BackgroundService] = field(default_factory=list)
     reader: Reader = field(init=False)
     extras: dict[str, Any] = field(default_factory=dict)
+    limits: Limits = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.limits = Limits(self.settings)
 
 
 def _load_resources() -> None:
@@ -61,34 +70,194 @@ def _load_resources() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Format negotiation: strip .json/.xml from any segment and trailing slashes before routing.
+# The HTTP edge: one ASGI layer in front of the router, doing what every request needs.
+#
+# * Format negotiation: strip .json/.xml from any segment and trailing slashes before routing.
+# * The request id: an incoming X-Request-Id (if it is a sane token) or a new one, bound to the
+#   log context for the request, added to the request headers (so the audit log records it) and
+#   echoed in the response.
+# * Metrics: latency by method, route template and status.
+# * Dispatch straight to the router (Starlette's error middlewares are replaced by the handling
+#   here: operations answer their own errors, so only 404/405 and bugs reach this layer).
+
+_REQUEST_ID_OK = re.compile(rb"[A-Za-z0-9._:@/+=-]{1,128}").fullmatch
+_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"})
 
 
-class Negotiation:
-    def __init__(self, app: ASGIApp):
-        self.app = app
+class _RequestIds:
+    """Unique per process and across processes: a random prefix and a counter."""
+
+    def __init__(self) -> None:
+        import itertools
+        import secrets
+
+        self.prefix = "RQ" + secrets.token_hex(8)
+        self.counter = itertools.count(1)
+
+    def new(self) -> str:
+        return f"{self.prefix}{next(self.counter):012x}"
+
+
+class Dispatch:
+    """Routing by path segments: a trie walked once per request, whatever the number of routes.
+
+    Literal segments are tried before parameters (``/IncomingPhoneNumbers/Local`` before
+    ``/IncomingPhoneNumbers/{Sid}``), with backtracking; a parameter matches one non-empty segment,
+    as Starlette's ``{name}`` does. A path that matches with another method is 405 with Allow.
+    """
+
+    class Node:
+        __slots__ = ("literal", "param", "methods")
+
+        def __init__(self) -> None:
+            self.literal: dict[str, Dispatch.Node] = {}
+            self.param: Dispatch.Node | None = None
+            self.methods: dict[str, tuple[Route, tuple[str, ...]]] = {}
+
+    def __init__(self, routes: list[Route]):
+        self.root = Dispatch.Node()
+        for route in routes:
+            self.add(route)
+
+    def add(self, route: Route) -> None:
+        node, names = self.root, []
+        for seg in route.path.split("/")[1:]:
+            if seg.startswith("{") and seg.endswith("}"):
+                names.append(seg[1:-1].split(":", 1)[0])
+                if node.param is None:
+                    node.param = Dispatch.Node()
+                node = node.param
+            else:
+                node = node.literal.setdefault(seg, Dispatch.Node())
+        for method in route.methods or ("GET",):
+            node.methods.setdefault(method, (route, tuple(names)))
+
+    def match(self, path: str, method: str) -> tuple[Route, dict[str, str]] | tuple[None, Node | None]:
+        segments = path.split("/")[1:]
+        values: list[str] = []
+        fallback: list[Dispatch.Node] = []
+
+        def walk(node: Dispatch.Node, i: int) -> tuple[Route, tuple[str, ...]] | None:
+            if i == len(segments):
+                if node.methods:
+                    found = node.methods.get(method)
+                    if found is not None:
+                        return found
+                    fallback.append(node)
+                return None
+            seg = segments[i]
+            child = node.literal.get(seg)
+            if child is not None:
+                found = walk(child, i + 1)
+                if found is not None:
+                    return found
+            if node.param is not None and seg:
+                values.append(seg)
+                found = walk(node.param, i + 1)
+                if found is not None:
+                    return found
+                values.pop()
+            return None
+
+        found = walk(self.root, 0)
+        if found is None:
+            return None, (fallback[0] if fallback else None)
+        route, names = found
+        return route, dict(zip(names, values, strict=True))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            path: str = scope["path"]
-            fmt = None
-            if ".json" in path or ".xml" in path:
-                segments = path.split("/")
-                for i, seg in enumerate(segments):
-                    if seg.endswith(".json"):
-                        segments[i], fmt = seg[:-5], "json"
-                    elif seg.endswith(".xml"):
-                        segments[i] = seg[:-4]
-                        fmt = fmt or "xml"
-                path = "/".join(segments)
-            if len(path) > 1 and path.endswith("/"):
-                path = path.rstrip("/") or "/"
-            state = scope.setdefault("state", {})
-            state["fmt"] = fmt
-            state["client_path"] = scope["path"]  # as sent, for links that must lead back here
-            scope["path"] = path
-            scope["raw_path"] = path.encode()
-        await self.app(scope, receive, send)
+        route, params = self.match(scope["path"], scope["method"])
+        if route is None:
+            if params is None:
+                raise HTTPException(404)
+            raise HTTPException(405, headers={"Allow": ", ".join(sorted(params.methods))})  # type: ignore[union-attr]
+        scope["route"] = route
+        scope["endpoint"] = route.endpoint
+        scope["path_params"] = params
+        await route.app(scope, receive, send)
+
+
+class Edge:
+    def __init__(self, app: Starlette, inner: Any):
+        self.app = app  # the Starlette application: lifespan, and the scope["app"] of requests
+        self.inner = inner  # the router, possibly behind CORS
+        self.ids = _RequestIds()
+        self.observe = observability.HTTP_REQUESTS.labels
+        self.series: dict[tuple[str, str, int], Any] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        path: str = scope["path"]
+        fmt = None
+        if path.endswith(".json") and path.count(".") == 1:  # the common case: one suffix, at the end
+            path, fmt = path[:-5], "json"
+        elif ".json" in path or ".xml" in path:
+            segments = path.split("/")
+            for i, seg in enumerate(segments):
+                if seg.endswith(".json"):
+                    segments[i], fmt = seg[:-5], "json"
+                elif seg.endswith(".xml"):
+                    segments[i] = seg[:-4]
+                    fmt = fmt or "xml"
+            path = "/".join(segments)
+        if len(path) > 1 and path.endswith("/"):
+            path = path.rstrip("/") or "/"
+        state = scope.get("state")
+        if state is None:
+            state = scope["state"] = {}
+        state["fmt"] = fmt
+        state["client_path"] = scope["path"]  # as sent, for links that must lead back here
+        scope["path"] = path
+        scope["raw_path"] = path.encode()
+        scope["app"] = self.app
+
+        rid = None
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        for name, value in headers:
+            if name == b"x-request-id":
+                rid = value
+                break
+        if rid is None:
+            rid = self.ids.new().encode()
+            headers.append((b"x-request-id", rid))
+        elif not _REQUEST_ID_OK(rid):
+            rid = self.ids.new().encode()
+            scope["headers"] = [h for h in headers if h[0] != b"x-request-id"] + [(b"x-request-id", rid)]
+        token = observability._context.set({"request_id": rid.decode()})
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", rid)]
+            await send(message)
+
+        try:
+            await self.inner(scope, receive, send_with_id)
+        except HTTPException as exc:  # 404/405 from the dispatch
+            if not response_started:
+                response = await _http_exception(Request(scope, receive), exc)
+                await response(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if not response_started:
+                response = error_response(negotiate(Request(scope)), ApiError(500, 20500, "Internal server error"))
+                await response(scope, receive, send_with_id)
+        finally:
+            observability._context.reset(token)
+            route = scope.get("route")
+            method = scope["method"]
+            key = (method if method in _METHODS else "OTHER", route.path if route is not None else "unmatched", status)
+            series = self.series.get(key)
+            if series is None:
+                series = self.series[key] = self.observe(*key)
+            series.observe(time.perf_counter() - started)
 
 
 def negotiate(request: Request) -> str:
@@ -126,6 +295,19 @@ async def _body(request: Request, limit: int) -> bytes:
     if body and ctype not in ("", "application/x-www-form-urlencoded"):
         raise ApiError(415, 20009, "Bodies must be application/x-www-form-urlencoded")
     return body
+
+
+class Endpoint:
+    """An operation as a plain ASGI app (no per-request wrappers between the router and it)."""
+
+    __slots__ = ("handle",)
+
+    def __init__(self, op: Operation, services: Services):
+        self.handle = make_endpoint(op, services)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.handle(Request(scope, receive))
+        await response(scope, receive, send)
 
 
 def make_endpoint(op: Operation, services: Services) -> Callable[[Request], Any]:
@@ -243,7 +425,8 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 
 
 async def _method_not_allowed(request: Request, exc: Exception) -> Response:
-    return error_response(negotiate(request), ApiError(405, 20004, f"{request.method} is not allowed here"))
+    allow = getattr(exc, "headers", None) or {}
+    return error_response(negotiate(request), ApiError(405, 20004, f"{request.method} is not allowed here", dict(allow)))
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
@@ -269,12 +452,18 @@ def build_app(settings: Settings, services: Services | None = None, extra_servic
 
         services.background = build_background_services(services) + list(extra_services or [])
         started: list[BackgroundService] = []
+        collectors = [lambda: _collect_queue(services), lambda: _collect_carriers(services)]
+        for collector in collectors:
+            observability.metrics.collector(collector)
+        observability.PROCESS_START.set(time.time())
         try:
             for svc in services.background:
                 await svc.start()
                 started.append(svc)
             yield
         finally:
+            for collector in collectors:
+                observability.metrics.remove_collector(collector)
             for svc in reversed(started):
                 try:
                     await svc.stop()
@@ -285,11 +474,11 @@ def build_app(settings: Settings, services: Services | None = None, extra_servic
 
     routes: list[Route] = []
     for op in REGISTRY:
-        routes.append(Route(op.full_path, make_endpoint(op, services), methods=[op.method], name=None))
+        routes.append(Route(op.full_path, Endpoint(op, services), methods=[op.method], name=op.handler.__name__))
     # PUT updates exactly as POST does wherever POST updates an item.
     for op in REGISTRY:
         if op.method == "POST" and op.path.endswith("}"):
-            routes.append(Route(op.full_path, make_endpoint(op, services), methods=["PUT"]))
+            routes.append(Route(op.full_path, Endpoint(op, services), methods=["PUT"], name=op.handler.__name__))
 
     async def openapi(request: Request) -> Response:
         from restcomm.api.openapi import build_openapi
@@ -317,19 +506,89 @@ def build_app(settings: Settings, services: Services | None = None, extra_servic
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    async def ready(request: Request) -> Response:
+        """Ready for traffic: the database answers a real query and every carrier has a bind up."""
+        checks: dict[str, Any] = {}
+        ok = True
+        try:
+            async with asyncio.timeout(READY_TIMEOUT), engine.connect() as conn:
+                await conn.execute(select(instance.c.value).where(instance.c.key == "organization_sid"))
+            checks["database"] = "ok"
+        except Exception as exc:  # any failure means not ready; the reason goes to the log, the class to the probe
+            log.warning("readiness: database check failed: %r", exc)
+            ok, checks["database"] = False, f"failed ({type(exc).__name__})"
+        from restcomm.ops import carrier_states
+
+        try:
+            states = carrier_states(services.extras)
+        except Exception:
+            log.exception("readiness: carrier state failed")
+            ok, states, checks["carriers"] = False, None, "failed"
+        if states is None:
+            checks.setdefault("carriers", "none configured")
+        else:
+            checks["carriers"] = {str(st.get("name")): st.get("status", "unknown") for st in states}
+            if any(st.get("status") not in ("up", "degraded") for st in states):
+                ok = False
+        return JSONResponse({"status": "ready" if ok else "unavailable", "checks": checks}, 200 if ok else 503)
+
+    async def metrics_page(request: Request) -> Response:
+        from restcomm.security import constant_time_equals
+
+        token = settings.metrics_token
+        if token:
+            given = request.headers.get("authorization", "")
+            if not (given[:7].lower() == "bearer " and constant_time_equals(given[7:].strip(), token)):
+                return Response("metrics need a bearer token\n", 401, {"WWW-Authenticate": "Bearer"},
+                                media_type="text/plain")
+        await observability.metrics.collect()
+        return Response(observability.metrics.exposition(), media_type=observability.CONTENT_TYPE)
+
     routes += [
         Route("/restcomm/openapi", openapi, methods=["GET"]),
         Route(f"{API_ROOT}/openapi", openapi, methods=["GET"]),
         Route("/restcomm/errors/{code}", error_page, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
+        Route("/ready", ready, methods=["GET"]),
     ]
+    if settings.metrics_enabled:
+        routes.append(Route("/metrics", metrics_page, methods=["GET"]))
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={404: _not_found, 405: _method_not_allowed, HTTPException: _http_exception},
     )
     app.state.services = services
-    return Negotiation(app)
+    inner: Any = Dispatch(routes)
+    if settings.cors_allowed_origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        inner = CORSMiddleware(
+            inner,
+            allow_origins=settings.cors_allowed_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Accept", "X-Request-Id"],
+            expose_headers=["X-Request-Id", "Retry-After", "WWW-Authenticate"],
+            max_age=600,
+        )
+    return Edge(app, inner)
+
+
+READY_TIMEOUT = 3.0  # seconds the readiness probe waits for the database
+
+
+async def _collect_queue(services: Services) -> None:
+    from restcomm.ops import export_queue, queue_snapshot
+
+    async with services.engine.connect() as conn:
+        snap = await queue_snapshot(conn)
+    export_queue(snap, services.clock())
+
+
+def _collect_carriers(services: Services) -> None:
+    from restcomm.ops import carrier_states, export_carriers
+
+    export_carriers(carrier_states(services.extras))
 
 
 def create_app() -> Any:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 
 from restcomm.config import ConfigError, load_settings
+from restcomm.observability import configure_logging
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -16,18 +16,23 @@ def _serve(args: argparse.Namespace) -> int:
     from restcomm.app import build_app
 
     settings = load_settings(host=args.host, port=args.port)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    configure_logging(settings.log_format, settings.log_level)
+    if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
+        raise ConfigError("--ssl-certfile and --ssl-keyfile go together")
     app = build_app(settings)
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
+        log_config=None,  # our handler (redaction, JSON, request ids) serves uvicorn's loggers too
         log_level=settings.log_level.lower(),
         access_log=args.access_log,
         timeout_graceful_shutdown=args.drain_seconds,
         ssl_certfile=args.ssl_certfile,
         ssl_keyfile=args.ssl_keyfile,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        server_header=False,
         lifespan="on",
     )
     server = uvicorn.Server(config)
@@ -70,18 +75,24 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=None, help="listen port (default 8080)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.add_argument("--drain-seconds", type=int, default=30, help="graceful shutdown limit")
-    serve.add_argument("--ssl-certfile", default=None)
-    serve.add_argument("--ssl-keyfile", default=None)
+    serve.add_argument("--ssl-certfile", default=None, help="serve HTTPS with this certificate (PEM, chain included)")
+    serve.add_argument("--ssl-keyfile", default=None, help="the certificate's private key (PEM)")
     dbp = sub.add_parser("db", help="database schema")
     dbsub = dbp.add_subparsers(dest="db_command", required=True)
     dbsub.add_parser("upgrade", help="apply schema migrations")
     sub.add_parser("smsc-sim", help="run the SMSC simulator (see `restcomm smsc-sim --help`)")
+    from restcomm import admin
+
+    admin.add_parser(sub)
     args = parser.parse_args(argv)
     try:
         if args.command == "serve":
             return _serve(args)
         if args.command == "db":
             return _db_upgrade(args)
+        if args.command == "admin":
+            configure_logging(level="WARNING")
+            return admin.run(args)
     except ConfigError as exc:
         print(f"restcomm: configuration error: {exc}", file=sys.stderr)
         return 2

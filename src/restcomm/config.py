@@ -60,6 +60,24 @@ class Settings:
     # Log format: "text" or "json".
     log_format: str = "text"
     log_level: str = "INFO"
+    # Abuse resistance (per process; docs/operations.md). Wrong credentials from one client address,
+    # or for one account, beyond these counts answer 429; the counts drain over the window. 0 = off.
+    auth_failures_per_address: int = 30
+    auth_failures_per_account: int = 10
+    auth_failure_window: float = 60.0
+    # Per-account API requests per second (token bucket) and the burst allowed; 0 = unlimited.
+    api_rate_limit: float = 0.0
+    api_rate_burst: int = 0
+    # Proxies (load balancers) whose X-Forwarded-For/-Proto are believed: comma-separated addresses
+    # or networks, "*" for any. The client address is what throttling and the audit log see.
+    forwarded_allow_ips: str = "127.0.0.1"
+    # Browser origins allowed to call the API (CORS); empty = CORS off. "*" allows any origin.
+    cors_allowed_origins: list[str] = field(default_factory=list)
+    # Refuse webhook URLs that resolve to private, loopback or link-local addresses (multi-tenant).
+    webhook_block_private: bool = False
+    # Prometheus metrics at /metrics; with a token, scrapers must send "Authorization: Bearer <token>".
+    metrics_enabled: bool = True
+    metrics_token: str = ""
     # The raw TOML document, for subsystems that read their own sections (carriers, smtp, ...).
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -100,6 +118,16 @@ ENV_VARS: dict[str, str] = {
     "RESTCOMM_DB_POOL_SIZE": "db_pool_size",
     "RESTCOMM_LOG_FORMAT": "log_format",
     "RESTCOMM_LOG_LEVEL": "log_level",
+    "RESTCOMM_AUTH_FAILURES_PER_ADDRESS": "auth_failures_per_address",
+    "RESTCOMM_AUTH_FAILURES_PER_ACCOUNT": "auth_failures_per_account",
+    "RESTCOMM_AUTH_FAILURE_WINDOW": "auth_failure_window",
+    "RESTCOMM_API_RATE_LIMIT": "api_rate_limit",
+    "RESTCOMM_API_RATE_BURST": "api_rate_burst",
+    "RESTCOMM_FORWARDED_ALLOW_IPS": "forwarded_allow_ips",
+    "RESTCOMM_CORS_ALLOWED_ORIGINS": "cors_allowed_origins",
+    "RESTCOMM_WEBHOOK_BLOCK_PRIVATE": "webhook_block_private",
+    "RESTCOMM_METRICS_ENABLED": "metrics_enabled",
+    "RESTCOMM_METRICS_TOKEN": "metrics_token",
 }
 
 
@@ -111,6 +139,11 @@ def _coerce(name: str, value: Any) -> Any:
             return Path(value).expanduser().resolve()
         if kind == "int":
             return int(value)
+        if kind == "float":
+            return float(value)
+        if kind == "list[str]":
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return [str(item).strip() for item in items if str(item).strip()]
         if kind.startswith("bool"):
             return _bool(value)
         if kind == "str":
@@ -148,4 +181,12 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
         raise ConfigError("sqlite_synchronous must be FULL, NORMAL or EXTRA")
     if settings.max_page_size < 1 or settings.default_page_size < 1:
         raise ConfigError("page sizes must be positive")
+    if settings.log_format not in ("text", "json"):
+        raise ConfigError("log_format must be text or json")
+    if min(settings.auth_failures_per_address, settings.auth_failures_per_account, settings.api_rate_burst) < 0:
+        raise ConfigError("auth failure limits and api_rate_burst must be 0 (off) or positive")
+    if settings.auth_failure_window <= 0:
+        raise ConfigError("auth_failure_window must be positive (seconds)")
+    if settings.api_rate_limit < 0:
+        raise ConfigError("api_rate_limit must be 0 (off) or positive (requests per second)")
     return settings

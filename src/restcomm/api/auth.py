@@ -1,20 +1,36 @@
 """HTTP Basic authentication: user = AccountSid, account email or API key SID; password = AuthToken
-(or the secondary token during rotation), the account password, or the API key secret."""
+(or the secondary token during rotation), the account password, or the API key secret.
+
+Repeated failures are throttled (restcomm.limits) per client address and per account: while a key
+is throttled, credentials that do not match a token answer 429 without being checked, so neither a
+wrong nor a right password is tested (no oracle, no scrypt work for the attacker). AuthTokens and
+API key secrets are high-entropy and cannot be guessed, so a request that presents the right one is
+never slowed by someone else's failures, from any address. Then the per-account API rate limit.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import logging
 
 from restcomm.api.errors import ApiError
 from restcomm.api.framework import Call, Principal
+from restcomm.limits import retry_after_header
+from restcomm.observability import AUTH_FAILURES, AUTH_THROTTLED, RATE_LIMITED
 from restcomm.security import constant_time_equals, hash_secret, verify_password
 
 INACTIVE = ("closed", "suspended", "inactive")
 
+log = logging.getLogger("restcomm.auth")
+
 
 def unauthorized(realm: str) -> ApiError:
     return ApiError(401, 20003, "Authentication failed", {"WWW-Authenticate": f'Basic realm="{realm}"'})
+
+
+def too_many(seconds: float, message: str) -> ApiError:
+    return ApiError(429, 20429, message, {"Retry-After": retry_after_header(seconds)})
 
 
 def parse_basic(header: str | None) -> tuple[str, str] | None:
@@ -33,30 +49,64 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
     return user, password
 
 
+def _failed(call: Call, address: str, account_key: str | None) -> ApiError:
+    """Count a failure and answer it: 429 when the address or account is throttled, else 401."""
+    limits = call.services.limits
+    wait = limits.auth_wait(address, account_key)
+    for scope in limits.auth_failed(address, account_key):
+        log.warning("authentication failures from %s for %r reached the %s limit; throttling", address,
+                    account_key, scope)
+    if wait is not None:
+        AUTH_THROTTLED.labels(wait[1]).inc()
+        return too_many(wait[0], "Too many failed authentication attempts; retry later")
+    AUTH_FAILURES.inc()
+    return unauthorized(call.settings.realm)
+
+
 async def authenticate(call: Call) -> Principal:
-    realm = call.settings.realm
-    creds = parse_basic(call.request.headers.get("authorization"))
+    scope = call.request.scope
+    header = None
+    for name, value in scope["headers"]:  # straight from the scope: this runs on every request
+        if name == b"authorization":
+            header = value.decode("latin-1")
+            break
+    client = scope.get("client")
+    address = client[0] if client else ""
+    creds = parse_basic(header)
     if creds is None:
-        raise unauthorized(realm)
+        if header:  # credentials that are not even well formed count as a failure; absent ones do not
+            raise _failed(call, address, None)
+        raise unauthorized(call.settings.realm)
     user, password = creds
+    reader = call.services.reader
+    if "\x00" in user:  # no such account or key (and PostgreSQL cannot compare text holding NUL)
+        raise _failed(call, address, None)
     if user.startswith("SK") and len(user) == 34:
-        row = await call.services.reader.api_key(user)
+        row = await reader.api_key(user)
         if row is None or not constant_time_equals(hash_secret(password), row["secret_hash"]):
-            raise unauthorized(realm)
+            raise _failed(call, address, row["sid"] if row else user)
         principal = Principal(account=row, credential_sid=user)
     else:
         if "@" in user:
-            row = await call.services.reader.account(email=user.lower())
+            row = await reader.account(email=user.lower())
         else:
-            row = await call.services.reader.account(sid=user)
+            row = await reader.account(sid=user)
         if row is None:
-            raise unauthorized(realm)
-        ok = constant_time_equals(password, row["auth_token"]) or constant_time_equals(
-            password, row["secondary_auth_token"]
-        )
-        if not ok and not verify_password(password, row["password_hash"]):
-            raise unauthorized(realm)
+            raise _failed(call, address, user.lower())
+        if not (constant_time_equals(password, row["auth_token"])
+                or constant_time_equals(password, row["secondary_auth_token"])):
+            # Passwords are guessable: checked only while neither the address nor the account is throttled.
+            limits = call.services.limits
+            wait = limits.auth_wait(address, row["sid"])
+            if wait is not None or not verify_password(password, row["password_hash"]):
+                raise _failed(call, address, row["sid"])
         principal = Principal(account=row, credential_sid=row["sid"])
     if principal.account["status"] in INACTIVE:
         raise ApiError(403, 20005, "Provided Account is not active")
+    api = call.services.limits.api
+    if api is not None:
+        wait_s = api.take(principal.account["sid"])
+        if wait_s is not None:
+            RATE_LIMITED.inc()
+            raise too_many(wait_s, "Too many requests for this account; retry later")
     return principal
