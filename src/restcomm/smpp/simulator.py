@@ -263,6 +263,7 @@ class SmscSimulator:
                 "disconnects",
                 "receipts_sent",
                 "receipts_acked",
+                "receipts_queued",
                 "mo_sent",
                 "deliver_errors",
                 "redeliveries",
@@ -578,6 +579,8 @@ class SmscSimulator:
 
     def _queue_receipt(self, system_id: str, receipt: InboundMessage) -> None:
         self._pending_receipts.setdefault(system_id, []).append(receipt)
+        self.stats["receipts_queued"] += 1
+        self._notify()
 
     def _send_deliver(self, conn: _Connection, pdu: InboundMessage, future: asyncio.Future[int] | None,
                       attempts: int = 1) -> None:
