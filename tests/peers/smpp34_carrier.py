@@ -59,7 +59,7 @@ class Peer:
         }
         self.stats: dict[str, int] = dict.fromkeys(
             ("binds", "submits", "accepted", "throttled", "dropped", "disconnects", "receipts_sent",
-             "receipts_acked", "mo_sent", "unbinds"), 0)
+             "receipts_acked", "receipts_queued", "mo_sent", "unbinds"), 0)
         self.esmes: dict[str, smpp34.Esme] = {}
         self.messages: list[dict[str, Any]] = []
         self.parts: dict[tuple[Any, ...], dict[int, tuple[str, str]]] = {}
@@ -161,6 +161,8 @@ class Peer:
             (e for e in self.esmes.values() if e.system_id == receipt["system_id"]), None)
         if esme is None:
             self.pending.append(receipt)
+            self.stats["receipts_queued"] += 1
+            await self.notify()
             return
         mid, delivered = receipt["mid"], receipt["state"] == STATE_DELIVERED
         stamp = datetime.now(UTC).strftime("%y%m%d%H%M")
@@ -180,6 +182,7 @@ class Peer:
                                          **kw)
         except Exception:
             self.pending.append(receipt)  # the bind went away: the next bind gets it
+            self.stats["receipts_queued"] += 1
             await self.notify()
             return
         if resp.command_status == 0:
