@@ -6,8 +6,10 @@ configured ones times the number of nodes; docs/operations.md says so.
 
 * ``FailureThrottle`` counts failures per key in a leaky bucket: each failure adds one, the count
   drains at ``limit / window`` per second. While one more failure would exceed ``limit`` the key
-  is throttled, and ``retry_after`` says for how long. The count is capped at twice the limit, so
-  an attacker who keeps trying stays throttled but an idle key recovers within ``2 × window``.
+  is throttled, and ``retry_after`` says for how long. Attempts refused while throttled are not
+  counted (authentication does not call ``fail`` for them), so a key gets at most ``limit``
+  checked failures per window, and a persistent attacker one every ``window / limit`` seconds.
+  The count is capped at twice the limit in any case, so a key recovers within ``2 × window``.
 * ``RateLimiter`` is a token bucket per key: ``burst`` requests at once, refilled at ``rate`` per
   second.
 

@@ -1,11 +1,12 @@
 """HTTP Basic authentication: user = AccountSid, account email or API key SID; password = AuthToken
 (or the secondary token during rotation), the account password, or the API key secret.
 
-Repeated failures are throttled (restcomm.limits) per client address and per account: while a key
-is throttled, credentials that do not match a token answer 429 without being checked, so neither a
-wrong nor a right password is tested (no oracle, no scrypt work for the attacker). AuthTokens and
-API key secrets are high-entropy and cannot be guessed, so a request that presents the right one is
-never slowed by someone else's failures, from any address. Then the per-account API rate limit.
+Repeated failures are throttled (restcomm.limits) per client address and per account: at most
+``limit`` wrong credentials are checked per key and window. While a key is throttled, credentials
+that do not match a token answer 429 without being checked, so neither a wrong nor a right password
+is tested (no oracle, no scrypt work for the attacker). AuthTokens and API key secrets are
+high-entropy and cannot be guessed, so a request that presents the right one is never slowed by
+someone else's failures, from any address. Then the per-account API rate limit.
 """
 
 from __future__ import annotations
@@ -50,15 +51,16 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
 
 
 def _failed(call: Call, address: str, account_key: str | None) -> ApiError:
-    """Count a failure and answer it: 429 when the address or account is throttled, else 401."""
+    """Answer a failure: 429 while the address or account is throttled (not counted: the count is of
+    credentials actually checked), else count it and answer 401."""
     limits = call.services.limits
     wait = limits.auth_wait(address, account_key)
-    for scope in limits.auth_failed(address, account_key):
-        log.warning("authentication failures from %s for %r reached the %s limit; throttling", address,
-                    account_key, scope)
     if wait is not None:
         AUTH_THROTTLED.labels(wait[1]).inc()
         return too_many(wait[0], "Too many failed authentication attempts; retry later")
+    for scope in limits.auth_failed(address, account_key):
+        log.warning("authentication failures from %s for %r reached the %s limit; throttling", address,
+                    account_key, scope)
     AUTH_FAILURES.inc()
     return unauthorized(call.settings.realm)
 
