@@ -181,6 +181,13 @@ def configure_logging(log_format: str = "text", level: str = "INFO", stream: Tex
     root.addHandler(handler)
     root.setLevel(level.upper())
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # Libraries whose DEBUG/INFO output is the wire itself: SQL parameters (tokens, password hashes,
+    # message bodies), SMTP AUTH exchanges. Nothing can tell a secret among positional values, so
+    # they stay quiet even when the server runs at DEBUG.
+    for name, floor in (("sqlalchemy", logging.WARNING), ("aiosqlite", logging.INFO), ("asyncpg", logging.INFO),
+                        ("aiosmtplib", logging.INFO), ("httpcore", logging.INFO), ("httpx", logging.WARNING),
+                        ("hpack", logging.INFO)):
+        logging.getLogger(name).setLevel(max(floor, root.level))
     # uvicorn's loggers propagate to the root handler (we pass log_config=None to uvicorn).
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         lg = logging.getLogger(name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import ssl
 import subprocess
 import sys
 import time
@@ -132,7 +133,7 @@ def launch(data_dir: Path, *, backend: str = "sqlite", config: str = "", env: di
     if tls:
         ca, cert, key = make_tls(data_dir / "tls")
         argv += ["--ssl-certfile", str(cert), "--ssl-keyfile", str(key)]
-        verify, scheme = str(ca), "https"
+        verify, scheme = ssl.create_default_context(cafile=str(ca)), "https"
     port = free_port()
     log_path = data_dir / f"server-{port}.log"
     proc = subprocess.Popen(
