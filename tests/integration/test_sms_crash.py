@@ -35,6 +35,7 @@ CONFIG = """
 poll_interval = 0.2
 lease_seconds = 2.0
 app_timeout = 5.0
+app_concurrency = 16
 """
 BURST = 240
 KILL_AFTER = 90  # accepted answers before the kill
@@ -143,12 +144,11 @@ def test_kill_9_mid_burst(backend: tuple[dict[str, str], Path]) -> None:
 
             wait_until(unaccounted, lambda left: not left, timeout=30, what="every inbound message run or reported")
             # Interrupted sessions whose application never got the message: only those that had
-            # committed 'running' right before their request. At most two per conversation (the one
-            # in flight and the next, waiting for its answer), and there are two conversations here
-            # (B with A's number, and the replies, A with B's).
+            # committed 'running' right before their request, i.e. at most the sessions in flight
+            # (app_concurrency = 16). Messages merely waiting for a session were run after the restart.
             interrupted = {n["message_sid"] for n in _notes(c, account) if "server stopped" in n["message_text"]}
             never_seen = interrupted - set(per_app("/a")) - set(per_app("/b"))
-            assert len(never_seen) <= 4, never_seen
+            assert len(never_seen) <= 16, never_seen
             # ... and still nobody saw anything twice.
             for path in ("/a", "/b"):
                 assert max(per_app(path).values()) == 1

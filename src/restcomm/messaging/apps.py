@@ -18,17 +18,17 @@ Live nodes renew their leases (``[sms] lease_seconds``), so only a dead node's w
 on SQLite or PostgreSQL alike.
 
 Order within a conversation (our number, their number): sessions start in arrival order, and a
-session sends its first request only once the previous session of the conversation has had its
-first request answered, so an application receives one sender's messages in order. A session
-commits ``running`` while its predecessor's request is in flight, so at most two sessions of a
-conversation are ``running`` at any time, and the rest of each session (replies, redirects)
-overlaps with the next one.
+session sends its first request only after the previous session of the conversation has sent its
+own. Requests are not held back until the previous one is answered: that would cap a busy
+conversation at one request per application round trip plus a commit. Like Twilio's, requests on
+separate connections can therefore overtake each other at the application.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -59,14 +59,12 @@ class _Claim:
 
 @dataclass
 class Turn:
-    """A session's place in its conversation."""
+    """A session's place in its conversation: set when its first request goes out (or it ends)."""
 
-    sent: asyncio.Event = field(default_factory=asyncio.Event)  # its first request is on its way
-    answered: asyncio.Event = field(default_factory=asyncio.Event)  # ... and was answered
+    issued: asyncio.Event = field(default_factory=asyncio.Event)
 
     def end(self) -> None:
-        self.sent.set()
-        self.answered.set()
+        self.issued.set()
 
 
 class _LostClaim(Exception):
@@ -79,6 +77,7 @@ class AppRunner:
         self._task: asyncio.Task[None] | None = None
         self._sessions: set[asyncio.Task[None]] = set()
         self._conversations: dict[tuple[str, str], Turn] = {}  # the latest session's turn
+        self._taken: set[tuple[str, str]] = set()  # given a 'running' session by an uncommitted transaction
         self._stopping = False
         self._reserved = 0
         self._finished: list[tuple[str, str]] = []
@@ -123,14 +122,26 @@ class AppRunner:
             self.messaging.apps_ready.set()
         return n
 
-    def release(self, n: int) -> None:
+    def idle(self, conversation: tuple[str, str]) -> bool:
+        """No session of this conversation is in hand (nor about to be): a new one may ask its
+        application as soon as it starts. Marks the conversation taken until ``adopt``/``release``."""
+        if conversation in self._conversations or conversation in self._taken:
+            return False
+        self._taken.add(conversation)
+        return True
+
+    def release(self, n: int, rows: Sequence[Any] = ()) -> None:
+        """Give back what a transaction that failed had reserved."""
         self._reserved -= n
+        for row in rows:
+            self._taken.discard((row["to_number"], row["from_number"]))
 
     def adopt(self, rows: list[Any], reserved: int) -> None:
         """Start sessions for rows committed as 'claimed' with this node's lease."""
         self._reserved -= reserved
         for row in rows:
             key = (row["to_number"], row["from_number"])
+            self._taken.discard(key)
             turn = Turn()
             task = asyncio.create_task(self._session(row, self._conversations.get(key), turn))
             self._conversations[key] = turn
@@ -204,14 +215,15 @@ class AppRunner:
         state: str | None = m.APP_FAILED
 
         async def before_first_request() -> None:
+            if inbound["app_state"] != m.APP_RUNNING:  # stored 'running' already: nothing to commit
+                started = await ms.writer.run(
+                    partial(_start_app, sid=inbound["sid"], owner=ms.node_id, now=ms.clock())
+                )
+                if not started:
+                    raise _LostClaim
             if previous is not None:
-                await previous.sent.wait()
-            started = await ms.writer.run(partial(_start_app, sid=inbound["sid"], owner=ms.node_id, now=ms.clock()))
-            if not started:
-                raise _LostClaim
-            if previous is not None:
-                await previous.answered.wait()
-            turn.sent.set()
+                await previous.issued.wait()
+            turn.issued.set()
 
         try:
             async with ms.read() as conn:
@@ -232,8 +244,7 @@ class AppRunner:
                 state = m.APP_DONE  # the number was released since the message arrived: no app to run
             else:
                 session = SmsSession(ms, inbound, number, account, application,
-                                     before_first_request=before_first_request,
-                                     after_first_answer=turn.answered.set)
+                                     before_first_request=before_first_request)
                 state = await session.run()
         except _LostClaim:
             state = None

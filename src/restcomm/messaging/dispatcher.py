@@ -110,7 +110,7 @@ class Dispatcher:
         """After the settling transaction: start what it prepared (or give back what it reserved)."""
         ms = self.messaging
         if not ok:
-            ms.apps.release(result.slots)
+            ms.apps.release(result.slots, result.started)
             return
         ms.apps.adopt(result.started, reserved=result.slots)
         ms.wake(apps=result.apps, callbacks=result.callbacks, outbound=result.outbound)
@@ -132,15 +132,25 @@ class Dispatcher:
         if claimed:
             await self.settle(conn, claimed, now, result)
 
-    async def settle(self, conn: AsyncConnection, claimed: list[dict[str, Any]], now: Any, result: Settled) -> None:
+    async def settle(
+        self,
+        conn: AsyncConnection,
+        claimed: list[dict[str, Any]],
+        now: Any,
+        result: Settled,
+        *,
+        organizations: dict[str, str] | None = None,
+        opt_outs_checked: bool = False,
+    ) -> None:
         """Route messages this node holds as 'sending' and settle those that need nobody outside.
 
         Used by the dispatcher's rounds and, for replies, right in the transaction that creates
-        them (``Messaging.submit(..., dispatch=True)``).
+        them (``Messaging.submit(..., dispatch=True)``), whose caller knows the sender's
+        organization and has just checked the opt-outs.
         """
         ms = self.messaging
-        opted = await store.opt_out_times(conn, claimed)
-        orgs = await self._organizations(conn, {r["account_sid"] for r in claimed})
+        opted = {} if opt_outs_checked else await store.opt_out_times(conn, claimed)
+        orgs = organizations or await self._organizations(conn, {r["account_sid"] for r in claimed})
         numbers: dict[tuple[str, str], Mapping[str, Any] | None] = {}
         internal: list[tuple[dict[str, Any], Mapping[str, Any]]] = []
         blocked: list[dict[str, Any]] = []
@@ -192,7 +202,7 @@ class Dispatcher:
         # Sessions this node can start at once are stored 'running' (saves a claim round trip).
         slots = ms.apps.reserve(len(arrivals))
         result.slots += slots
-        stored = await store_arrivals(conn, arrivals, ms.sms, now, run_now=slots, owner=ms.node_id)
+        stored = await store_arrivals(conn, arrivals, ms.sms, now, run_now=slots, owner=ms.node_id, idle=ms.apps.idle)
         result.started.extend(stored.started)
         await store.set_status(
             conn,

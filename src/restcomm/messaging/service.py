@@ -191,6 +191,7 @@ class Messaging:
         hop: int = 0,
         parent_sid: str | None = None,
         dispatch: bool = False,
+        organization_sid: str | None = None,
     ) -> dict[str, Any]:
         """Commit a checked message; returns its row (as accepted: ``queued``) once it is durable.
 
@@ -198,7 +199,8 @@ class Messaging:
         number hosted here is delivered, and the other application's session started, in one
         commit instead of waiting for the dispatcher's next round. Replies are few per document
         and latency is what an application conversation feels; bulk sends from the API go through
-        the dispatcher, whose rounds share their lookups across hundreds of messages.
+        the dispatcher, whose rounds share their lookups across hundreds of messages. The caller
+        passes the sender's ``organization_sid`` and has checked opt-outs just before.
         """
         row = m.new_message(
             account_sid=account_sid,
@@ -225,9 +227,11 @@ class Messaging:
             now = row["date_created"]
             claimed = {**row, "status": m.SENDING, "attempts": 1, "lease_owner": self.node_id,
                        "lease_until": now + timedelta(seconds=self.sms.lease_seconds)}
-            await conn.execute(insert(messages).values(**claimed))
+            await conn.execute(insert(messages), [claimed])
             await store.enqueue_callbacks(conn, [(claimed, m.SENDING, None, store.SEQ_SENDING)], now)
-            await self.dispatcher.settle(conn, [claimed], now, result)
+            orgs = {account_sid: organization_sid} if organization_sid else None
+            await self.dispatcher.settle(conn, [claimed], now, result, organizations=orgs,
+                                         opt_outs_checked=True)
 
         try:
             await self.writer.run(job)
@@ -267,7 +271,7 @@ class Messaging:
                               body=body, num_segments=num_segments, encoding=encoding)
             result.slots = self.apps.reserve(1)
             stored = await store_arrivals(conn, [arrival], self.sms, self.clock(), run_now=result.slots,
-                                          owner=self.node_id)
+                                          owner=self.node_id, idle=self.apps.idle)
             result.started = stored.started
             result.apps = stored.pending_apps
             result.outbound = stored.replies > 0

@@ -66,13 +66,11 @@ class SmsSession:
         application: Mapping[str, Any] | None = None,
         *,
         before_first_request: Callable[[], Awaitable[None]] | None = None,
-        after_first_answer: Callable[[], None] | None = None,
     ):
-        """The two hooks let the application runner commit ``running`` right before the first
-        request, and order a conversation's sessions (see messaging/apps.py)."""
+        """``before_first_request`` lets the application runner commit ``running`` right before the
+        first request and order a conversation's sessions (see messaging/apps.py)."""
         self.ms = messaging
         self._before_first = before_first_request
-        self._after_first = after_first_answer
         self.inbound = inbound
         self.number = number
         self.account = account
@@ -148,15 +146,6 @@ class SmsSession:
             hook, self._before_first = self._before_first, None
             await hook()
         self.documents += 1
-        try:
-            return await self._request(url, method, params)
-        finally:
-            if self._after_first is not None:
-                self._after_first()
-                self._after_first = None
-
-    async def _request(self, url: str, method: str, params: Mapping[str, str]) -> FetchResult:
-        assert self.ms.http is not None
         return await fetch_document(
             self.ms.http,
             url,
@@ -243,6 +232,7 @@ class SmsSession:
             hop=self.inbound["hop"],
             parent_sid=self.inbound["sid"],
             dispatch=True,
+            organization_sid=self.account["organization_sid"],
         )
         self.replies.append(row["sid"])
         if action is None:
