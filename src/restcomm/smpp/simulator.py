@@ -39,6 +39,7 @@ import logging
 import random
 import signal
 import sys
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -249,6 +250,8 @@ class SmscSimulator:
         self.submits: deque[SubmitRecord] = deque(maxlen=self.config.max_records)
         self.messages: deque[SimMessage] = deque(maxlen=self.config.max_records)
         self.deliver_statuses: deque[int] = deque(maxlen=self.config.max_records)
+        #: message_id -> wall-clock time its receipt was first sent (``record`` only; benchmarks).
+        self.receipt_times: dict[str, float] = {}
         self.stats: dict[str, int] = dict.fromkeys(
             (
                 "binds",
@@ -551,6 +554,8 @@ class SmscSimulator:
     def _send_receipt(self, conn: _Connection, submit: SubmitSm, message_id: str, stat: str,
                       submitted: datetime) -> None:
         done = datetime.now(UTC)
+        if self.config.record and len(self.receipt_times) < self.config.max_records:
+            self.receipt_times.setdefault(message_id, time.time())
         text = format_receipt_text(message_id, stat, 0, submitted, done, "")
         tlvs: dict[int, bytes] = {
             Tag.RECEIPTED_MESSAGE_ID: tlv_cstr(message_id),
@@ -657,6 +662,7 @@ async def _control(sim: SmscSimulator, reader: asyncio.StreamReader, writer: asy
       "encoding": "UCS-2", "order": [1, 3], "ref": 7}``;
     * ``STATS`` -> JSON counters;
     * ``MESSAGES`` -> JSON list of the messages as a handset shows them (needs ``--record``);
+    * ``RECEIPTS`` -> JSON ``{message_id: unix time the receipt was first sent}`` (``--record``);
     * ``SET <setting> <json value>`` -> ``OK``: change a :class:`SimulatorConfig` knob on the
       fly, e.g. ``SET throttle_every 5`` or ``SET mute true``;
     * ``WAIT <counter> <n> [seconds]`` -> ``OK <stats>`` once ``STATS[counter] >= n``, or
@@ -693,6 +699,8 @@ async def _control(sim: SmscSimulator, reader: asyncio.StreamReader, writer: asy
                      "data_coding": m.data_coding}
                     for m in sim.messages
                 ])
+            elif cmd == "RECEIPTS":
+                reply = json.dumps(sim.receipt_times)
             elif cmd == "SET":
                 reply = _set(sim, rest)
             elif cmd == "WAIT":
