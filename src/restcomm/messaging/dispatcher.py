@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("restcomm.messaging.dispatcher")
 
-NO_ROUTE = 21612  # Twilio: "The 'To' phone number is not currently reachable via SMS"
+NO_ROUTE = m.ERR_NO_ROUTE  # Twilio: "The 'To' phone number is not currently reachable via SMS"
 IN_DOUBT = 30008
 RETRY_BASE = 2.0
 RETRY_MAX = 300.0

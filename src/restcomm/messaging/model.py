@@ -46,10 +46,11 @@ ROUTE_CARRIER = "carrier"
 
 # Delivery errors stored on the message (error_code/error_message).
 ERR_UNKNOWN = 30008
-ERR_UNREACHABLE = 30003
-ERR_NO_ROUTE = 30008
 ERR_OPTED_OUT = 21610
+ERR_NO_ROUTE = 21612
 
+# The error_code/error_message a message can end with: the carriers' 30xxx codes, plus the two the
+# pipeline itself sets.
 MESSAGE_ERRORS: dict[int, str] = {
     30001: "Queue overflow",
     30002: "Account suspended",
@@ -62,6 +63,7 @@ MESSAGE_ERRORS: dict[int, str] = {
     30009: "Missing segment",
     30010: "Message price exceeds max price",
     21610: "Attempt to send to unsubscribed recipient",
+    21612: "The 'To' phone number is not currently reachable via SMS",
 }
 
 
