@@ -167,10 +167,15 @@ class Dispatch:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route, params = self.match(scope["path"], scope["method"])
-        if route is None:
+        if route is None:  # answered here, inside any CORS layer, so browsers can read the error
+            request = Request(scope, receive)
             if params is None:
-                raise HTTPException(404)
-            raise HTTPException(405, headers={"Allow": ", ".join(sorted(params.methods))})  # type: ignore[union-attr]
+                response = await _not_found(request, HTTPException(404))
+            else:
+                allow = {"Allow": ", ".join(sorted(params.methods))}  # type: ignore[union-attr]
+                response = await _method_not_allowed(request, HTTPException(405, headers=allow))
+            await response(scope, receive, send)
+            return
         scope["route"] = route
         scope["endpoint"] = route.endpoint
         scope["path_params"] = params

@@ -118,6 +118,7 @@ def test_cors_is_off_by_default(server: Server, tenant: Tenant) -> None:
         assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
     r = httpx.options(f"{server.api}/Accounts.json", headers={"Origin": CONSOLE, "Access-Control-Request-Method": "GET"})
     assert r.status_code == 405 and "access-control-allow-origin" not in r.headers
+    assert set(r.headers["allow"].split(", ")) == {"GET", "HEAD", "POST"}  # what the path does support
 
 
 # ---------------------------------------------------------------------------------------------
@@ -256,6 +257,9 @@ def test_cors(ops: Hardened) -> None:
         other = c.get(f"{ops.api}/Accounts/{ops.admin_sid}.json", auth=(ops.admin_sid, ops.admin_token),
                       headers={"Origin": "https://evil.example.com"})
         assert other.status_code == 200 and "access-control-allow-origin" not in other.headers
+        # Errors are readable by the console too (a 404 the browser could not read would look like CORS).
+        missing = c.get(f"{ops.api}/Nope.json", headers={"Origin": CONSOLE})
+        assert missing.status_code == 404 and missing.headers["access-control-allow-origin"] == CONSOLE
 
 
 def test_metrics_token(ops: Hardened) -> None:
