@@ -288,3 +288,22 @@ def test_email_verb(tenant: Tenant, apps: AppServer, smtp_sink: SmtpSink) -> Non
         assert mail.message["Subject"] == "New SMS" and "Someone wrote in" in mail.message.get_content()
         wait_until(lambda: inbound_at(c, tenant, sender), bool, what="reply after the emails")
         assert wait_notification(c, tenant.sid, 12200)["log"] == 1
+
+
+def test_sms_application_sid_and_redirect_limit(tenant: Tenant, apps: AppServer) -> None:
+    """A number bound to an Application runs its RcmlUrl; a document that keeps redirecting to itself
+    is stopped after [sms] max_documents (6 in the test config) with 14106."""
+    with tenant.client() as c:
+        loop_path = apps.new_path("loop")
+        loop_url = apps.route(loop_path, Answer(f"<Response><Redirect>{loop_path}</Redirect></Response>"),
+                              token=tenant.token)
+        r = c.post(f"/Accounts/{tenant.sid}/Applications.json", data={"FriendlyName": "looper", "RcmlUrl": loop_url})
+        assert r.status_code == 200, r.text
+        number = unique_number()
+        add_number(c, tenant.sid, number, SmsApplicationSid=r.json()["sid"], SmsUrl=apps.url("/not-this-one"))
+        sender = unique_number()
+        add_number(c, tenant.sid, sender)
+        send(c, tenant.sid, sender, number, "round and round")
+        note = wait_notification(c, tenant.sid, 14106)
+        assert loop_path in note["request_url"]
+        assert len(apps.requests(loop_path)) == 6 and not apps.requests("/not-this-one")

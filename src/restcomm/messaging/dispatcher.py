@@ -55,7 +55,7 @@ class Settled:
     """What a settling transaction did, for the caller to act on once it has committed."""
 
     carrier: list[dict[str, Any]] = field(default_factory=list)  # still 'sending': for a transport
-    started: list[dict[str, Any]] = field(default_factory=list)  # inbound, already 'running' here
+    started: list[dict[str, Any]] = field(default_factory=list)  # inbound, claimed or running here
     slots: int = 0  # application-runner slots reserved for ``started``
     full: bool = False
     apps: bool = False
@@ -114,7 +114,9 @@ class Dispatcher:
             return
         ms.apps.adopt(result.started, reserved=result.slots)
         ms.wake(apps=result.apps, callbacks=result.callbacks, outbound=result.outbound)
-        if result.carrier:
+        # While stopping, messages for carriers stay 'sending' with no route: nothing was handed on,
+        # so whichever node runs next takes them again once the lease runs out.
+        if result.carrier and not self._stopping:
             task = asyncio.create_task(self._to_carriers(result.carrier))
             self._carrier_tasks.add(task)
             task.add_done_callback(self._carrier_tasks.discard)

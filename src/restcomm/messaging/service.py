@@ -72,8 +72,6 @@ class Messaging:
         self.apps_ready = asyncio.Event()
         self.callbacks_ready = asyncio.Event()
         self.http: aiohttp.ClientSession | None = None
-        # Set by the e-mail engineer's sender (restcomm.messaging.email), used by <Email>.
-        self.email_sender: Any = None
 
         from restcomm.messaging.apps import AppRunner
         from restcomm.messaging.dispatcher import Dispatcher
@@ -84,7 +82,6 @@ class Messaging:
         self.callbacks = CallbackWorker(self)
         self._keeper: asyncio.Task[None] | None = None
         self.checks: SendChecks = EngineChecks(services.engine)
-        self._running = False
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -95,14 +92,12 @@ class Messaging:
                                    limit_per_host=max(self.sms.app_concurrency, self.sms.callback_concurrency))
         self.checks = make_checks(self.services.engine)
         await self.writer.start()
-        self._running = True
         await self.dispatcher.start()
         await self.apps.start()
         await self.callbacks.start()
         self._keeper = asyncio.create_task(self._keep_leases(), name="sms-lease-keeper")
 
     async def stop(self) -> None:
-        self._running = False
         await self.dispatcher.stop()
         await self.apps.stop()
         await self.callbacks.stop()

@@ -76,7 +76,6 @@ class SmsSession:
         self.account = account
         self.application = application
         self.documents = 0
-        self.replies: list[str] = []
         params = m.app_params(inbound)
         word = keyword(inbound["body"])
         if word is not None:
@@ -223,7 +222,7 @@ class SmsSession:
             # The other replies of the document still go (Restcomm sends each <Sms> on its own).
             await self._notify_result(r.code, r.message, result)
             return None
-        row = await self.ms.submit(
+        await self.ms.submit(
             self.account["sid"],
             out,
             direction=m.OUTBOUND_REPLY,
@@ -234,7 +233,6 @@ class SmsSession:
             dispatch=True,
             organization_sid=self.account["organization_sid"],
         )
-        self.replies.append(row["sid"])
         if action is None:
             return None
         params = {**self.params, "SmsStatus": m.SENDING, "MessageStatus": m.SENDING}
