@@ -6,12 +6,32 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections.abc import Iterator
 
 import pytest
 
 from restcomm.observability import configure_logging, log_context, redact
 
 TOKEN = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """configure_logging rewires the root logger; leave it as the other tests expect it."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    names = ("sqlalchemy", "aiosqlite", "asyncpg", "aiosmtplib", "httpcore", "httpx", "hpack", "alembic",
+             "uvicorn", "uvicorn.error", "uvicorn.access")
+    saved = {n: (logging.getLogger(n).level, list(logging.getLogger(n).handlers), logging.getLogger(n).propagate)
+             for n in names}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for n, (lvl, hs, prop) in saved.items():
+        lg = logging.getLogger(n)
+        lg.setLevel(lvl)
+        lg.handlers[:] = hs
+        lg.propagate = prop
 BASIC = "QUMxMjM0NTY3ODkwOjAxMjM0NTY3ODlhYmNkZWY="
 
 
@@ -47,18 +67,15 @@ def test_ordinary_lines_are_untouched(line: str) -> None:
 
 def test_handler_redacts_args_tracebacks_and_adds_context() -> None:
     stream = io.StringIO()
-    handler = configure_logging("json", "INFO", stream)
-    try:
-        log = logging.getLogger("restcomm.test")
-        with log_context(request_id="RQ1", message_sid="SM1"):
-            log.info("login with %s", {"Password": TOKEN})
-            try:
-                raise ValueError(f"bad form Password={TOKEN}")
-            except ValueError:
-                log.exception("failed")
-        log.info("outside")
-    finally:
-        logging.getLogger().removeHandler(handler)
+    configure_logging("json", "INFO", stream)
+    log = logging.getLogger("restcomm.test")
+    with log_context(request_id="RQ1", message_sid="SM1"):
+        log.info("login with %s", {"Password": TOKEN})
+        try:
+            raise ValueError(f"bad form Password={TOKEN}")
+        except ValueError:
+            log.exception("failed")
+    log.info("outside")
     lines = [json.loads(x) for x in stream.getvalue().splitlines()]
     assert TOKEN not in stream.getvalue()
     assert lines[0]["request_id"] == "RQ1" and lines[0]["message_sid"] == "SM1" and lines[0]["level"] == "INFO"
@@ -68,11 +85,8 @@ def test_handler_redacts_args_tracebacks_and_adds_context() -> None:
 
 def test_text_format_carries_the_context() -> None:
     stream = io.StringIO()
-    handler = configure_logging("text", "INFO", stream)
-    try:
-        with log_context(message_sid="SM9"):
-            logging.getLogger("restcomm.test").warning("retrying AuthToken=%s", TOKEN)
-    finally:
-        logging.getLogger().removeHandler(handler)
+    configure_logging("text", "INFO", stream)
+    with log_context(message_sid="SM9"):
+        logging.getLogger("restcomm.test").warning("retrying AuthToken=%s", TOKEN)
     text = stream.getvalue()
     assert TOKEN not in text and "[message_sid=SM9]" in text and "WARNING restcomm.test retrying" in text
