@@ -87,6 +87,12 @@ poll_interval = 0.5
 """
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc): a load-independent cost measure."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -163,8 +169,9 @@ class QueueProbe:
 
 
 def drain_phase(ours_url: str, auth: str, script: Path, args: argparse.Namespace, db: Path,
-                to: str) -> dict[str, Any]:
+                to: str, pid: int) -> dict[str, Any]:
     probe = QueueProbe(db, to)
+    cpu0 = cpu_seconds(pid)
     _, before = probe.sample()
     probe.start()
     t0 = time.monotonic()
@@ -181,6 +188,7 @@ def drain_phase(ours_url: str, auth: str, script: Path, args: argparse.Namespace
     _, after = probe.sample()
     delivered = after - before
     return {
+        "cpu_ms": (cpu_seconds(pid) - cpu0) * 1000 / max(delivered, 1),
         "accepted": result["ok"],
         "accepted_per_s": result["ok"] / (sent_end - t0),
         "delivered": delivered,
@@ -263,11 +271,11 @@ async def loop_phase(api: str, sid: str, token: str, rate: float, seconds: float
 
 
 def accept_and_drain(ours_url: str, bare_url: str, auth: str, script: Path, args: argparse.Namespace,
-                     db: Path) -> None:
+                     db: Path, pid: int) -> None:
     ours_runs: list[dict[str, Any]] = []
     bare_runs: list[dict[str, float]] = []
     for _ in range(args.rounds):  # interleaved, so drift on a noisy machine hits both alike
-        ours_runs.append(drain_phase(ours_url, auth, script, args, db, "+15550000002"))
+        ours_runs.append(drain_phase(ours_url, auth, script, args, db, "+15550000002", pid))
         bare_runs.append(wrk(bare_url, auth, script, args.duration, args.connections))
     acc = statistics.median(r["accepted_per_s"] for r in ours_runs)
     drained = statistics.median(r["drained_per_s"] for r in ours_runs)
@@ -279,7 +287,7 @@ def accept_and_drain(ours_url: str, bare_url: str, auth: str, script: Path, args
     for i, r in enumerate(ours_runs):
         print(f"  round {i}: accepted {r['accepted']} ({r['accepted_per_s']:.0f}/s), delivered {r['delivered']}, "
               f"drained {r['drained_per_s']:.0f}/s, queue max {r['max_depth']}, empty {r['tail_s']:.1f}s after "
-              f"the last send; depth samples {r['depth_samples'][:12]}")
+              f"the last send; server CPU {r['cpu_ms']:.2f} ms/message; depth samples {r['depth_samples'][:12]}")
     print(f"drain via the hosted-number route (median): {drained:.0f} msg/s")
 
 
@@ -341,14 +349,16 @@ def main() -> int:
         db = tmp / "data" / "restcomm.db"
 
         if not args.loop_only:
-            accept_and_drain(ours_url, bare_url, auth, script, args, db)
+            accept_and_drain(ours_url, bare_url, auth, script, args, db, ours.pid)
         for n, prefix in ((args.loop_conversations, "+1666"), (1, "+1777")):
+            cpu0 = cpu_seconds(ours.pid)
             loop = asyncio.run(loop_phase(base + API, sid, token, args.loop_rate, args.loop_seconds, n, prefix))
+            loop["cpu_ms"] = (cpu_seconds(ours.pid) - cpu0) * 1000 / max(loop.get("count", 0), 1)
             what = f"loop API -> app -> reply -> app, {args.loop_rate:.0f} msg/s for {args.loop_seconds:.0f}s, " \
                    f"{n} conversation{'s' if n > 1 else ''}"
             if loop.get("count"):
                 print(f"{what}: {loop['count']}/{loop['expected']} replies, p50 {loop['p50']:.1f} ms, "
-                      f"p99 {loop['p99']:.1f} ms, max {loop['max']:.1f} ms")
+                      f"p99 {loop['p99']:.1f} ms, max {loop['max']:.1f} ms; server CPU {loop['cpu_ms']:.2f} ms/loop")
             else:
                 print(f"{what}: no replies arrived ({loop})")
     finally:

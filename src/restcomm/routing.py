@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select, true
+from sqlalchemy import bindparam, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from restcomm.phone import to_e164
@@ -170,6 +170,13 @@ def first_pattern_match(
     return None
 
 
+# Built once: this runs for every message (constructing the statements cost more than running them).
+_EXACT = select(numbers).where(
+    numbers.c.organization_sid == bindparam("org"), numbers.c.phone_number.in_(bindparam("forms", expanding=True))
+)
+_PATTERNS = select(numbers).where(numbers.c.organization_sid == bindparam("org"), numbers.c.is_pattern == true())
+
+
 async def find_incoming_number(conn: AsyncConnection, organization_sid: str, number: str) -> Mapping[str, Any] | None:
     """The incoming_phone_numbers row that receives traffic for ``number`` in the organization, or None.
 
@@ -180,11 +187,7 @@ async def find_incoming_number(conn: AsyncConnection, organization_sid: str, num
     if not number:
         return None
     forms = candidates(number)
-    rows = (
-        await conn.execute(
-            select(numbers).where(numbers.c.organization_sid == organization_sid, numbers.c.phone_number.in_(forms))
-        )
-    ).mappings().all()
+    rows = (await conn.execute(_EXACT, {"org": organization_sid, "forms": forms})).mappings().all()
     if rows:
         by_number = {r["phone_number"]: r for r in rows}
         for form in forms:
@@ -192,9 +195,5 @@ async def find_incoming_number(conn: AsyncConnection, organization_sid: str, num
                 return by_number[form]
     if len(number) > MAX_MATCH_LENGTH or not NUMBER_LIKE.fullmatch(number):
         return None
-    patterns = (
-        await conn.execute(
-            select(numbers).where(numbers.c.organization_sid == organization_sid, numbers.c.is_pattern == true())
-        )
-    ).mappings().all()
+    patterns = (await conn.execute(_PATTERNS, {"org": organization_sid})).mappings().all()
     return first_pattern_match(order_patterns(patterns), forms)

@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from restcomm.messaging import model as m
@@ -48,6 +48,9 @@ if TYPE_CHECKING:
     from restcomm.messaging.service import Messaging
 
 log = logging.getLogger("restcomm.messaging.apps")
+
+_ACCOUNT = select(accounts).where(accounts.c.sid == bindparam("sid"))
+_APPLICATION = select(applications).where(applications.c.sid == bindparam("sid"))
 
 
 @dataclass
@@ -136,14 +139,19 @@ class AppRunner:
         for row in rows:
             self._taken.discard((row["to_number"], row["from_number"]))
 
-    def adopt(self, rows: list[Any], reserved: int) -> None:
-        """Start sessions for rows committed as 'claimed' with this node's lease."""
+    def adopt(self, rows: list[Any], reserved: int, numbers: Mapping[str, Any] | None = None) -> None:
+        """Start sessions for rows committed as 'claimed' (or 'running') with this node's lease.
+
+        ``numbers`` (inbound sid -> receiving number) spares the sessions a lookup when the
+        transaction that stored the rows already made it.
+        """
         self._reserved -= reserved
         for row in rows:
             key = (row["to_number"], row["from_number"])
             self._taken.discard(key)
             turn = Turn()
-            task = asyncio.create_task(self._session(row, self._conversations.get(key), turn))
+            number = numbers.get(row["sid"]) if numbers else None
+            task = asyncio.create_task(self._session(row, self._conversations.get(key), turn, number))
             self._conversations[key] = turn
             self._sessions.add(task)
             task.add_done_callback(lambda t, key=key, turn=turn: self._done(t, key, turn))
@@ -210,7 +218,7 @@ class AppRunner:
 
     # -- one session ----------------------------------------------------------------------------
 
-    async def _session(self, inbound: Any, previous: Turn | None, turn: Turn) -> None:
+    async def _session(self, inbound: Any, previous: Turn | None, turn: Turn, number: Any = None) -> None:
         ms = self.messaging
         state: str | None = m.APP_FAILED
 
@@ -227,18 +235,13 @@ class AppRunner:
 
         try:
             async with ms.read() as conn:
-                account = (
-                    await conn.execute(select(accounts).where(accounts.c.sid == inbound["account_sid"]))
-                ).mappings().first()
-                number = None
+                account = (await conn.execute(_ACCOUNT, {"sid": inbound["account_sid"]})).mappings().first()
                 application = None
-                if account is not None:
+                if account is not None and number is None:
                     number = await find_incoming_number(conn, account["organization_sid"], inbound["to_number"])
                 if number is not None and number.get("sms_application_sid"):
                     application = (
-                        await conn.execute(
-                            select(applications).where(applications.c.sid == number["sms_application_sid"])
-                        )
+                        await conn.execute(_APPLICATION, {"sid": number["sms_application_sid"]})
                     ).mappings().first()
             if account is None or number is None:
                 state = m.APP_DONE  # the number was released since the message arrived: no app to run

@@ -24,11 +24,11 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from restcomm.messaging import model as m
@@ -37,7 +37,7 @@ from restcomm.messaging.inbound import Arrival, store_arrivals
 from restcomm.messaging.transports import CarrierMessage, SendResult
 from restcomm.notify import ERROR, write_notification
 from restcomm.routing import find_incoming_number
-from restcomm.store.schema import accounts, message_segments, messages
+from restcomm.store.schema import message_segments, messages
 
 if TYPE_CHECKING:
     from restcomm.messaging.service import Messaging
@@ -56,6 +56,7 @@ class Settled:
 
     carrier: list[dict[str, Any]] = field(default_factory=list)  # still 'sending': for a transport
     started: list[dict[str, Any]] = field(default_factory=list)  # inbound, claimed or running here
+    numbers: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # their receiving numbers
     slots: int = 0  # application-runner slots reserved for ``started``
     full: bool = False
     apps: bool = False
@@ -69,6 +70,7 @@ class Dispatcher:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._carrier_tasks: set[asyncio.Task[None]] = set()
+        self._stale_checked = datetime(1970, 1, 1)
         self.delivered = 0  # counters for the bench
         self.handed_to_carriers = 0
 
@@ -112,7 +114,7 @@ class Dispatcher:
         if not ok:
             ms.apps.release(result.slots, result.started)
             return
-        ms.apps.adopt(result.started, reserved=result.slots)
+        ms.apps.adopt(result.started, reserved=result.slots, numbers=result.numbers)
         ms.wake(apps=result.apps, callbacks=result.callbacks, outbound=result.outbound)
         # While stopping, messages for carriers stay 'sending' with no route: nothing was handed on,
         # so whichever node runs next takes them again once the lease runs out.
@@ -126,7 +128,13 @@ class Dispatcher:
     async def _round(self, conn: AsyncConnection, result: Settled) -> None:
         ms = self.messaging
         now = ms.clock()
-        claimed, in_doubt = await store.claim_outbound(conn, ms.node_id, now, ms.sms.lease_seconds, ms.sms.batch_size)
+        # Expired leases only appear when a node dies: look for them once per poll interval.
+        stale = (now - self._stale_checked).total_seconds() >= ms.sms.poll_interval
+        if stale:
+            self._stale_checked = now
+        claimed, in_doubt = await store.claim_outbound(
+            conn, ms.node_id, now, ms.sms.lease_seconds, ms.sms.batch_size, stale=stale
+        )
         result.full = len(claimed) + len(in_doubt) >= ms.sms.batch_size
         result.callbacks = _wants_callbacks(claimed) or _wants_callbacks(in_doubt)
         if in_doubt:
@@ -152,7 +160,7 @@ class Dispatcher:
         """
         ms = self.messaging
         opted = {} if opt_outs_checked else await store.opt_out_times(conn, claimed)
-        orgs = organizations or await self._organizations(conn, {r["account_sid"] for r in claimed})
+        orgs = organizations or await store.organizations(conn, (r["account_sid"] for r in claimed))
         numbers: dict[tuple[str, str], Mapping[str, Any] | None] = {}
         internal: list[tuple[dict[str, Any], Mapping[str, Any]]] = []
         blocked: list[dict[str, Any]] = []
@@ -179,10 +187,6 @@ class Dispatcher:
             await self._fail_no_route(conn, no_route, now)
         result.callbacks = result.callbacks or _wants_callbacks(claimed)
 
-    async def _organizations(self, conn: AsyncConnection, sids: set[str]) -> dict[str, str]:
-        rows = await conn.execute(select(accounts.c.sid, accounts.c.organization_sid).where(accounts.c.sid.in_(sids)))
-        return {sid: org for sid, org in rows}
-
     async def _deliver_internally(
         self, conn: AsyncConnection, items: list[tuple[dict[str, Any], Mapping[str, Any]]], now: Any, result: Settled
     ) -> None:
@@ -206,6 +210,7 @@ class Dispatcher:
         result.slots += slots
         stored = await store_arrivals(conn, arrivals, ms.sms, now, run_now=slots, owner=ms.node_id, idle=ms.apps.idle)
         result.started.extend(stored.started)
+        result.numbers.update(stored.numbers)
         await store.set_status(
             conn,
             [row for row, _ in items],

@@ -66,6 +66,7 @@ class Stored:
     rows: list[dict[str, Any]]  # the inbound messages
     started: list[dict[str, Any]]  # those already claimed by this node (see store_arrivals)
     replies: int  # keyword auto-replies queued
+    numbers: dict[str, Mapping[str, Any]]  # inbound sid -> the number that received it (started ones)
 
     @property
     def pending_apps(self) -> bool:
@@ -94,6 +95,7 @@ async def store_arrivals(
     started: list[dict[str, Any]] = []
     replies: list[dict[str, Any]] = []
     busy: set[tuple[str, str]] = set()  # conversations given a session by this call
+    numbers: dict[str, Mapping[str, Any]] = {}
     for i, a in enumerate(arrivals):
         # Arrivals of one batch get distinct instants, so "oldest first" keeps their order.
         at = now + timedelta(microseconds=i)
@@ -125,6 +127,7 @@ async def store_arrivals(
             row.update(app_state=m.APP_RUNNING if direct else m.APP_CLAIMED, lease_owner=owner,
                        lease_until=at + timedelta(seconds=sms.lease_seconds))
             started.append(row)
+            numbers[row["sid"]] = number
         rows.append(row)
         word = keyword(a.body)
         if word is not None:
@@ -150,7 +153,7 @@ async def store_arrivals(
                 message_sid=row["sid"],
                 clock=lambda: now,
             )
-    return Stored(rows, started, len(replies))
+    return Stored(rows, started, len(replies), numbers)
 
 
 async def _apply_keyword(

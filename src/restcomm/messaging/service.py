@@ -268,6 +268,7 @@ class Messaging:
             stored = await store_arrivals(conn, [arrival], self.sms, self.clock(), run_now=result.slots,
                                           owner=self.node_id, idle=self.apps.idle)
             result.started = stored.started
+            result.numbers = stored.numbers
             result.apps = stored.pending_apps
             result.outbound = stored.replies > 0
             return stored.rows[0]

@@ -8,12 +8,16 @@ Claiming is one statement shape for both databases: select the due rows (Postgre
 ``FOR UPDATE SKIP LOCKED`` so that several nodes never take the same row), then stamp them with this
 node's lease. On SQLite the claim runs inside the single writer's ``BEGIN IMMEDIATE`` transaction,
 which gives the same exclusivity.
+
+The statements run for every message are built once, here, with bound parameters (``_P``): building
+a SQLAlchemy statement per call costs several times what executing it on SQLite does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -23,17 +27,28 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from restcomm.messaging import model as m
 from restcomm.phone import to_e164
-from restcomm.store.schema import incoming_phone_numbers, messages, opt_outs, status_callbacks
+from restcomm.store.schema import accounts, incoming_phone_numbers, messages, opt_outs, status_callbacks
 
 Row = Mapping[str, Any]
+
+
+def _P(name: str, expanding: bool = False) -> Any:  # noqa: N802 - reads like SQL's :name
+    return bindparam(name, expanding=expanding)
 
 
 def is_postgres(conn: AsyncConnection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
-def _lockable(conn: AsyncConnection, stmt: Any) -> Any:
-    return stmt.with_for_update(skip_locked=True) if is_postgres(conn) else stmt
+class _Claim:
+    """A claiming SELECT, prebuilt for both databases (PostgreSQL adds FOR UPDATE SKIP LOCKED)."""
+
+    def __init__(self, stmt: Any):
+        self.plain = stmt
+        self.locking = stmt.with_for_update(skip_locked=True)
+
+    def __call__(self, conn: AsyncConnection) -> Any:
+        return self.locking if is_postgres(conn) else self.plain
 
 
 async def insert_ignore(conn: AsyncConnection, table: Any, row: dict[str, Any]) -> None:
@@ -43,7 +58,7 @@ async def insert_ignore(conn: AsyncConnection, table: Any, row: dict[str, Any]) 
 
 
 # ---------------------------------------------------------------------------------------------
-# Lookups used by validation
+# Lookups used by validation and routing
 
 
 def number_forms(number: str) -> list[str]:
@@ -58,47 +73,48 @@ def number_forms(number: str) -> list[str]:
     return forms
 
 
+_n = incoming_phone_numbers
+_OWNED = select(_n.c.sid, _n.c.account_sid, _n.c.phone_number, _n.c.is_pattern).where(
+    _n.c.organization_sid == _P("org"), _n.c.phone_number.in_(_P("forms", True))
+)
+_OPTED_OUT = select(opt_outs.c.sender).where(
+    opt_outs.c.sender.in_(_P("senders", True)), opt_outs.c.recipient.in_(_P("recipients", True))
+).limit(1)
+_OPT_OUT_TIMES = select(opt_outs.c.sender, opt_outs.c.recipient, opt_outs.c.date_created).where(
+    opt_outs.c.sender.in_(_P("senders", True)), opt_outs.c.recipient.in_(_P("recipients", True))
+)
+_ORGANIZATIONS = select(accounts.c.sid, accounts.c.organization_sid).where(accounts.c.sid.in_(_P("sids", True)))
+
+
 async def owned_number(conn: AsyncConnection, account: Row, number: str) -> Row | None:
     """The account's own literal (non-pattern) IncomingPhoneNumber matching ``number``.
 
     Looked up through the (organization, phone number) unique index, then checked for the owner.
     """
-    n = incoming_phone_numbers
     rows = (
-        await conn.execute(
-            select(n.c.sid, n.c.account_sid, n.c.phone_number, n.c.is_pattern).where(
-                n.c.organization_sid == account["organization_sid"], n.c.phone_number.in_(number_forms(number))
-            )
-        )
+        await conn.execute(_OWNED, {"org": account["organization_sid"], "forms": number_forms(number)})
     ).mappings().all()
     return next((r for r in rows if r["account_sid"] == account["sid"] and not r["is_pattern"]), None)
 
 
 async def opted_out(conn: AsyncConnection, sender: str, recipient: str) -> bool:
-    row = (
-        await conn.execute(
-            select(opt_outs.c.sender).where(
-                opt_outs.c.sender.in_(number_forms(sender)), opt_outs.c.recipient.in_(number_forms(recipient))
-            )
-        )
-    ).first()
-    return row is not None
+    params = {"senders": number_forms(sender), "recipients": number_forms(recipient)}
+    return (await conn.execute(_OPTED_OUT, params)).first() is not None
 
 
 async def opt_out_times(conn: AsyncConnection, rows: Sequence[Row]) -> dict[tuple[str, str], datetime]:
     """Opt-outs that concern any of ``rows`` (keyed by (sender, recipient) as stored)."""
     if not rows:
         return {}
-    senders = {f for r in rows for f in number_forms(r["from_number"])}
-    recipients = {f for r in rows for f in number_forms(r["to_number"])}
-    found = (
-        await conn.execute(
-            select(opt_outs.c.sender, opt_outs.c.recipient, opt_outs.c.date_created).where(
-                opt_outs.c.sender.in_(senders), opt_outs.c.recipient.in_(recipients)
-            )
-        )
-    ).all()
+    senders = sorted({f for r in rows for f in number_forms(r["from_number"])})
+    recipients = sorted({f for r in rows for f in number_forms(r["to_number"])})
+    found = (await conn.execute(_OPT_OUT_TIMES, {"senders": senders, "recipients": recipients})).all()
     return {(s, r): d for s, r, d in found}
+
+
+async def organizations(conn: AsyncConnection, account_sids: Iterable[str]) -> dict[str, str]:
+    """The organization of each account."""
+    return {sid: org for sid, org in await conn.execute(_ORGANIZATIONS, {"sids": sorted(set(account_sids))})}
 
 
 def blocked_by_opt_out(message: Row, opt_outs_found: Mapping[tuple[str, str], datetime]) -> bool:
@@ -107,6 +123,8 @@ def blocked_by_opt_out(message: Row, opt_outs_found: Mapping[tuple[str, str], da
     Messages created after the opt-out were already refused when they were submitted (21610); the
     one message created in the same instant is the platform's own STOP confirmation, which must go.
     """
+    if not opt_outs_found:
+        return False
     for s in number_forms(message["from_number"]):
         for r in number_forms(message["to_number"]):
             when = opt_outs_found.get((s, r))
@@ -117,6 +135,11 @@ def blocked_by_opt_out(message: Row, opt_outs_found: Mapping[tuple[str, str], da
 
 # ---------------------------------------------------------------------------------------------
 # Status callbacks (the outbox)
+
+_INSERT_CALLBACKS = insert(status_callbacks)
+_LAST_SEQ = select(func.coalesce(func.max(status_callbacks.c.seq), 0)).where(
+    status_callbacks.c.message_sid == _P("sid")
+)
 
 
 async def enqueue_callbacks(
@@ -132,13 +155,7 @@ async def enqueue_callbacks(
         if not url:
             continue
         if seq is None:
-            seq = (
-                await conn.execute(
-                    select(func.coalesce(func.max(status_callbacks.c.seq), 0)).where(
-                        status_callbacks.c.message_sid == message["sid"]
-                    )
-                )
-            ).scalar_one() + 1
+            seq = (await conn.execute(_LAST_SEQ, {"sid": message["sid"]})).scalar_one() + 1
         rows.append(
             {
                 "message_sid": message["sid"],
@@ -155,12 +172,18 @@ async def enqueue_callbacks(
             }
         )
     if rows:
-        await conn.execute(insert(status_callbacks), rows)
+        await conn.execute(_INSERT_CALLBACKS, rows)
 
 
 # Sequence numbers for the transitions the dispatcher makes itself (queued gives no callback, as
 # at Twilio); later ones (carrier receipts) append after the highest queued so far.
 SEQ_SENDING, SEQ_SENT, SEQ_FINAL = 1, 2, 3
+
+
+@lru_cache(maxsize=64)
+def _update_by_sid(columns: tuple[str, ...]) -> Any:
+    """``UPDATE messages SET <columns> WHERE sid = :b_sid``, built once per column set."""
+    return update(messages).where(messages.c.sid == _P("b_sid")).values({c: _P(f"v_{c}") for c in columns})
 
 
 async def set_status(
@@ -181,7 +204,6 @@ async def set_status(
     """
     if not rows:
         return
-    sids = [r["sid"] for r in rows]
     changes: dict[str, Any] = {"status": status, "date_updated": now, "lease_owner": None, "lease_until": None}
     if error_code is not None:
         changes["error_code"] = error_code
@@ -189,8 +211,9 @@ async def set_status(
     if status in (m.SENT, m.DELIVERED):
         changes["date_sent"] = now
     changes.update(values)
-    for i in range(0, len(sids), 500):
-        await conn.execute(update(messages).where(messages.c.sid.in_(sids[i : i + 500])).values(**changes))
+    columns = tuple(sorted(changes))
+    bound = {f"v_{c}": changes[c] for c in columns}
+    await conn.execute(_update_by_sid(columns), [{"b_sid": r["sid"], **bound} for r in rows])
     items: list[tuple[Row, str, int | None, int | None]] = []
     for r in rows:
         if not r.get("status_callback"):
@@ -198,64 +221,92 @@ async def set_status(
         for st, sq in extra_callbacks:
             items.append((r, st, None, sq))
         items.append((r, status, error_code, seq))
-    await enqueue_callbacks(conn, items, now)
+    if items:
+        await enqueue_callbacks(conn, items, now)
 
 
 # ---------------------------------------------------------------------------------------------
-# Claiming
+# Claiming outbound messages
+
+_CLAIM_FRESH = _Claim(
+    select(messages)
+    .where(messages.c.status == m.QUEUED, messages.c.next_attempt_at <= _P("now"))
+    .order_by(messages.c.next_attempt_at)
+    .limit(_P("lim"))
+)
+_CLAIM_STALE = _Claim(
+    select(messages)
+    .where(messages.c.status == m.SENDING, messages.c.lease_until < _P("now"))
+    .order_by(messages.c.next_attempt_at)
+    .limit(_P("lim"))
+)
+_TAKE = (
+    update(messages)
+    .where(messages.c.sid == _P("b_sid"))
+    .values(status=m.SENDING, lease_owner=_P("owner"), lease_until=_P("until"), attempts=messages.c.attempts + 1,
+            date_updated=_P("now"))
+)
 
 
 async def claim_outbound(
-    conn: AsyncConnection, owner: str, now: datetime, lease: float, limit: int
+    conn: AsyncConnection, owner: str, now: datetime, lease: float, limit: int, *, stale: bool = True
 ) -> tuple[list[Row], list[Row]]:
     """Claim due outbound messages: (fresh ones now 'sending', interrupted ones whose lease expired).
 
     A fresh claim queues the 'sending' callback. An expired 'sending' row that had not been handed
     to anyone (route still null) is simply taken again; one that had been handed to a carrier is
-    returned separately, because resending it could deliver it twice.
+    returned separately, because resending it could deliver it twice. ``stale=False`` skips the
+    search for expired leases (they only appear when a node dies; the dispatcher looks on its polls).
     """
     until = now + timedelta(seconds=lease)
-    fresh = list(
-        (
-            await conn.execute(
-                _lockable(
-                    conn,
-                    select(messages)
-                    .where(messages.c.status == m.QUEUED, messages.c.next_attempt_at <= now)
-                    .order_by(messages.c.next_attempt_at)
-                    .limit(limit),
-                )
-            )
-        ).mappings()
-    )
-    stale = list(
-        (
-            await conn.execute(
-                _lockable(
-                    conn,
-                    select(messages)
-                    .where(messages.c.status == m.SENDING, messages.c.lease_until < now)
-                    .order_by(messages.c.next_attempt_at)
-                    .limit(limit),
-                )
-            )
-        ).mappings()
-    )
-    retake = [r for r in stale if r["route"] is None]
-    in_doubt = [r for r in stale if r["route"] is not None]
-    sids = [r["sid"] for r in fresh + retake]
-    if sids:
-        await conn.execute(
-            update(messages)
-            .where(messages.c.sid.in_(sids))
-            .values(
-                status=m.SENDING, lease_owner=owner, lease_until=until, attempts=messages.c.attempts + 1, date_updated=now
-            )
-        )
+    params = {"now": now, "lim": limit}
+    fresh = list((await conn.execute(_CLAIM_FRESH(conn), params)).mappings())
+    expired = list((await conn.execute(_CLAIM_STALE(conn), params)).mappings()) if stale else []
+    retake = [r for r in expired if r["route"] is None]
+    in_doubt = [r for r in expired if r["route"] is not None]
+    taken = fresh + retake
+    if taken:
+        await conn.execute(_TAKE, [{"b_sid": r["sid"], "owner": owner, "until": until, "now": now} for r in taken])
     # A message back from an unavailable carrier ('attempts' > 0) already reported 'sending'.
-    await enqueue_callbacks(conn, [(r, m.SENDING, None, SEQ_SENDING) for r in fresh if r["attempts"] == 0], now)
-    claimed = [{**r, "status": m.SENDING, "lease_owner": owner, "lease_until": until} for r in fresh + retake]
+    callbacks = [(r, m.SENDING, None, SEQ_SENDING) for r in fresh if r["attempts"] == 0 and r["status_callback"]]
+    if callbacks:
+        await enqueue_callbacks(conn, callbacks, now)
+    claimed = [{**r, "status": m.SENDING, "lease_owner": owner, "lease_until": until} for r in taken]
     return claimed, in_doubt
+
+
+# ---------------------------------------------------------------------------------------------
+# Application sessions
+
+_CLAIM_APPS = _Claim(
+    select(messages)
+    .where(
+        or_(
+            messages.c.app_state == m.APP_PENDING,
+            and_(messages.c.app_state == m.APP_CLAIMED, messages.c.lease_until < _P("now")),
+        )
+    )
+    .order_by(messages.c.date_created)
+    .limit(_P("lim"))
+)
+_INTERRUPTED_APPS = _Claim(
+    select(messages).where(messages.c.app_state == m.APP_RUNNING, messages.c.lease_until < _P("now")).limit(_P("lim"))
+)
+_SET_APP_STATE = (
+    update(messages)
+    .where(messages.c.sid == _P("b_sid"))
+    .values(app_state=_P("state"), lease_owner=_P("owner"), lease_until=_P("until"), date_updated=_P("now"))
+)
+_START_APP = (
+    update(messages)
+    .where(messages.c.sid == _P("b_sid"), messages.c.app_state == m.APP_CLAIMED, messages.c.lease_owner == _P("owner"))
+    .values(app_state=m.APP_RUNNING, date_updated=_P("now"))
+)
+_FINISH_APP = (
+    update(messages)
+    .where(messages.c.sid == _P("b_sid"), messages.c.lease_owner == _P("owner"))
+    .values(app_state=_P("state"), lease_owner=None, lease_until=None, date_updated=_P("now"))
+)
 
 
 async def claim_apps(
@@ -269,68 +320,29 @@ async def claim_apps(
     again, so no application sees a message twice.
     """
     until = now + timedelta(seconds=lease)
-    waiting = or_(
-        messages.c.app_state == m.APP_PENDING,
-        and_(messages.c.app_state == m.APP_CLAIMED, messages.c.lease_until < now),
-    )
-    pending = list(
-        (
-            await conn.execute(
-                _lockable(conn, select(messages).where(waiting).order_by(messages.c.date_created).limit(limit))
-            )
-        ).mappings()
-    )
-    interrupted = list(
-        (
-            await conn.execute(
-                _lockable(
-                    conn,
-                    select(messages)
-                    .where(messages.c.app_state == m.APP_RUNNING, messages.c.lease_until < now)
-                    .limit(limit),
-                )
-            )
-        ).mappings()
-    )
-    if pending:
-        await conn.execute(
-            update(messages)
-            .where(messages.c.sid.in_([r["sid"] for r in pending]))
-            .values(app_state=m.APP_CLAIMED, lease_owner=owner, lease_until=until, date_updated=now)
-        )
-    if interrupted:
-        await conn.execute(
-            update(messages)
-            .where(messages.c.sid.in_([r["sid"] for r in interrupted]))
-            .values(app_state=m.APP_INTERRUPTED, lease_owner=None, lease_until=None, date_updated=now)
-        )
+    params = {"now": now, "lim": limit}
+    pending = list((await conn.execute(_CLAIM_APPS(conn), params)).mappings())
+    interrupted = list((await conn.execute(_INTERRUPTED_APPS(conn), params)).mappings())
+    changes = [
+        {"b_sid": r["sid"], "state": m.APP_CLAIMED, "owner": owner, "until": until, "now": now} for r in pending
+    ] + [
+        {"b_sid": r["sid"], "state": m.APP_INTERRUPTED, "owner": None, "until": None, "now": now} for r in interrupted
+    ]
+    if changes:
+        await conn.execute(_SET_APP_STATE, changes)
     return [{**r, "app_state": m.APP_CLAIMED} for r in pending], interrupted
-
-
-_START_APP = (
-    update(messages)
-    .where(messages.c.sid == bindparam("b_sid"), messages.c.app_state == m.APP_CLAIMED,
-           messages.c.lease_owner == bindparam("b_owner"))
-    .values(app_state=m.APP_RUNNING, date_updated=bindparam("b_now"))
-)
-
-_FINISH_APP = (
-    update(messages)
-    .where(messages.c.sid == bindparam("b_sid"), messages.c.lease_owner == bindparam("b_owner"))
-    .values(app_state=bindparam("b_state"), lease_owner=None, lease_until=None, date_updated=bindparam("b_now"))
-)
 
 
 async def start_app(conn: AsyncConnection, sid: str, owner: str, now: datetime) -> bool:
     """'claimed' → 'running', committed before the first request; False if the claim was lost."""
-    result = await conn.execute(_START_APP, {"b_sid": sid, "b_owner": owner, "b_now": now})
+    result = await conn.execute(_START_APP, {"b_sid": sid, "owner": owner, "now": now})
     return bool(result.rowcount)
 
 
 async def finish_apps(conn: AsyncConnection, owner: str, finished: Sequence[tuple[str, str]], now: datetime) -> None:
     """Record the end of this node's sessions: (inbound sid, final app_state) pairs, one statement."""
     await conn.execute(
-        _FINISH_APP, [{"b_sid": sid, "b_owner": owner, "b_state": state, "b_now": now} for sid, state in finished]
+        _FINISH_APP, [{"b_sid": sid, "owner": owner, "state": state, "now": now} for sid, state in finished]
     )
 
 
@@ -355,52 +367,43 @@ async def renew_leases(conn: AsyncConnection, owner: str, now: datetime, lease: 
 # ---------------------------------------------------------------------------------------------
 # Callback outbox claiming
 
+_earlier = status_callbacks.alias("earlier")
+_CLAIM_CALLBACKS = _Claim(
+    select(status_callbacks)
+    .where(
+        status_callbacks.c.state == "pending",
+        status_callbacks.c.next_attempt_at <= _P("now"),
+        or_(status_callbacks.c.lease_until.is_(None), status_callbacks.c.lease_until < _P("now")),
+        ~select(_earlier.c.id)
+        .where(
+            _earlier.c.message_sid == status_callbacks.c.message_sid,
+            _earlier.c.seq < status_callbacks.c.seq,
+            _earlier.c.state == "pending",
+        )
+        .exists(),
+    )
+    .order_by(status_callbacks.c.next_attempt_at, status_callbacks.c.id)
+    .limit(_P("lim"))
+)
+_LEASE_CALLBACK = (
+    update(status_callbacks)
+    .where(status_callbacks.c.id == _P("b_id"))
+    .values(lease_owner=_P("owner"), lease_until=_P("until"))
+)
+_NEXT_DUE = select(func.min(status_callbacks.c.next_attempt_at)).where(
+    status_callbacks.c.state == "pending", status_callbacks.c.next_attempt_at > _P("now")
+)
+
 
 async def claim_callbacks(conn: AsyncConnection, owner: str, now: datetime, lease: float, limit: int) -> list[Row]:
     """Due callbacks whose predecessors (lower seq, same message) are all finished."""
-    earlier = status_callbacks.alias("earlier")
-    blocked = (
-        select(earlier.c.id)
-        .where(
-            earlier.c.message_sid == status_callbacks.c.message_sid,
-            earlier.c.seq < status_callbacks.c.seq,
-            earlier.c.state == "pending",
-        )
-        .exists()
-    )
-    free = or_(status_callbacks.c.lease_until.is_(None), status_callbacks.c.lease_until < now)
-    rows = list(
-        (
-            await conn.execute(
-                _lockable(
-                    conn,
-                    select(status_callbacks)
-                    .where(
-                        and_(status_callbacks.c.state == "pending", status_callbacks.c.next_attempt_at <= now),
-                        free,
-                        ~blocked,
-                    )
-                    .order_by(status_callbacks.c.next_attempt_at, status_callbacks.c.id)
-                    .limit(limit),
-                )
-            )
-        ).mappings()
-    )
+    rows = list((await conn.execute(_CLAIM_CALLBACKS(conn), {"now": now, "lim": limit})).mappings())
     if rows:
-        await conn.execute(
-            update(status_callbacks)
-            .where(status_callbacks.c.id.in_([r["id"] for r in rows]))
-            .values(lease_owner=owner, lease_until=now + timedelta(seconds=lease))
-        )
+        until = now + timedelta(seconds=lease)
+        await conn.execute(_LEASE_CALLBACK, [{"b_id": r["id"], "owner": owner, "until": until} for r in rows])
     return rows
 
 
 async def next_callback_due(conn: AsyncConnection, now: datetime) -> datetime | None:
     """When the next retry falls due (callbacks already due are waiting for a predecessor)."""
-    return (
-        await conn.execute(
-            select(func.min(status_callbacks.c.next_attempt_at)).where(
-                status_callbacks.c.state == "pending", status_callbacks.c.next_attempt_at > now
-            )
-        )
-    ).scalar()
+    return (await conn.execute(_NEXT_DUE, {"now": now})).scalar()
