@@ -14,7 +14,7 @@ import ssl
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import httpx
 from tests.conftest import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
-    API,
+    Server,
     base_env,
     free_port,
     migrate,
@@ -34,26 +34,14 @@ from tests.conftest import (
 
 
 @dataclass
-class Hardened:
-    backend: str
-    base_url: str
-    data_dir: Path
-    env: dict[str, str]
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-    verify: Any = True
-    admin_sid: str = ""
-    admin_token: str = ""
-    db_name: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+class Hardened(Server):
+    """A ``Server`` that may speak TLS (``verify`` is the context that trusts its CA)."""
 
-    @property
-    def api(self) -> str:
-        return self.base_url + API
+    verify: Any = True
+    db_name: str | None = None
 
     def client(self, user: str | None = None, password: str | None = None, **kw: Any) -> httpx.Client:
-        auth = (user or self.admin_sid, password or self.admin_token)
-        return httpx.Client(base_url=self.api, auth=auth, timeout=30, verify=self.verify, **kw)
+        return super().client(user, password, verify=self.verify, **kw)
 
     def get(self, path: str, **kw: Any) -> httpx.Response:
         """A request from a given local address (``local_address="127.0.0.5"``): all of 127/8 is ours."""
@@ -63,9 +51,11 @@ class Hardened:
             return c.get(self.base_url + path, **kw)
 
     def log(self) -> str:
+        assert self.log_path is not None
         return self.log_path.read_text(errors="replace")
 
     def close(self) -> None:
+        assert self.proc is not None
         stop_server(self.proc)
         if self.db_name:
             pg_drop_database(self.db_name)
@@ -141,7 +131,7 @@ def launch(data_dir: Path, *, backend: str = "sqlite", config: str = "", env: di
         env=full_env, stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, cwd=str(data_dir),  # noqa: SIM115
     )
     base = f"{scheme}://127.0.0.1:{port}"
-    srv = Hardened(backend, base, data_dir, full_env, proc, log_path, verify, db_name=db_name)
+    srv = Hardened(backend, base, full_env, data_dir, proc, log_path=log_path, verify=verify, db_name=db_name)
     deadline = time.monotonic() + 30
     while True:
         if proc.poll() is not None:

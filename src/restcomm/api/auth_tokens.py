@@ -16,6 +16,7 @@ URL changed. The token values are never logged nor audited (the audit trail name
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +26,7 @@ from starlette.responses import Response
 
 from restcomm.api.errors import ApiError, not_found
 from restcomm.api.framework import Call, operation
-from restcomm.api.shapes import Row, Shape, col, computed
+from restcomm.api.shapes import Field, Row, Shape, col, computed
 from restcomm.security import new_auth_token
 from restcomm.store.schema import accounts
 from restcomm.util import API_VERSION, rfc2822
@@ -35,65 +36,37 @@ SECONDARY_PATH = "/Accounts/{AccountSid}/AuthTokens/Secondary"
 PROMOTE_PATH = "/Accounts/{AccountSid}/AuthTokens/Promote"
 
 
-def _iso(dt: datetime) -> str:
+def _iso(dt: datetime) -> str | None:
     return f"{dt:%Y-%m-%dT%H:%M:%S}Z"
 
 
-SECONDARY = Shape(
-    name="SecondaryAuthToken",
-    list_name="SecondaryAuthTokens",
-    items_key="secondary_auth_tokens",
-    fields=(
-        col("account_sid", "AccountSid"),
-        col("secondary_auth_token", "SecondaryAuthToken", description="shown only in this answer"),
-        computed("date_created", "DateCreated", lambda r: rfc2822(r["now"])),
-        computed("date_updated", "DateUpdated", lambda r: rfc2822(r["now"])),
-        computed("uri", "Uri", lambda r: f"/{API_VERSION}/Accounts/{r['account_sid']}/AuthTokens/Secondary",
-                 is_uri=True),
-    ),
-)
+def _shape(name: str, token: str, token_xml: str, date: Callable[[datetime], str | None], link: Field,
+           json_nulls: bool = False) -> Shape:
+    """One token answer: the account, the token (shown only here), the time of the change, a link."""
+    return Shape(
+        name=name,
+        list_name=name + "s",
+        items_key="",
+        json_nulls=json_nulls,
+        fields=(
+            col("account_sid", "AccountSid"),
+            col(token, token_xml),
+            computed("date_created", "DateCreated", lambda r: date(r["now"])),
+            computed("date_updated", "DateUpdated", lambda r: date(r["now"])),
+            link,
+        ),
+    )
 
-PROMOTED = Shape(
-    name="AuthToken",
-    list_name="AuthTokens",
-    items_key="auth_tokens",
-    fields=(
-        col("account_sid", "AccountSid"),
-        col("auth_token", "AuthToken", description="the new primary AuthToken"),
-        computed("date_created", "DateCreated", lambda r: rfc2822(r["now"])),
-        computed("date_updated", "DateUpdated", lambda r: rfc2822(r["now"])),
-        computed("uri", "Uri", lambda r: f"/{API_VERSION}/Accounts/{r['account_sid']}", is_uri=True),
-    ),
-)
 
-# Twilio's v1 representations (ISO 8601 dates, a url).
-TWILIO_SECONDARY = Shape(
-    name="SecondaryAuthToken",
-    list_name="SecondaryAuthTokens",
-    items_key="secondary_auth_tokens",
-    json_nulls=True,
-    fields=(
-        col("account_sid", "AccountSid"),
-        computed("date_created", "DateCreated", lambda r: _iso(r["now"])),
-        computed("date_updated", "DateUpdated", lambda r: _iso(r["now"])),
-        col("secondary_auth_token", "SecondaryAuthToken"),
-        computed("url", "Url", lambda r: "/v1/AuthTokens/Secondary"),
-    ),
-)
-
-TWILIO_PROMOTED = Shape(
-    name="AuthTokenPromotion",
-    list_name="AuthTokenPromotions",
-    items_key="auth_token_promotions",
-    json_nulls=True,
-    fields=(
-        col("account_sid", "AccountSid"),
-        col("auth_token", "AuthToken"),
-        computed("date_created", "DateCreated", lambda r: _iso(r["now"])),
-        computed("date_updated", "DateUpdated", lambda r: _iso(r["now"])),
-        computed("url", "Url", lambda r: "/v1/AuthTokens/Promote"),
-    ),
-)
+SECONDARY = _shape("SecondaryAuthToken", "secondary_auth_token", "SecondaryAuthToken", rfc2822, computed(
+    "uri", "Uri", lambda r: f"/{API_VERSION}/Accounts/{r['account_sid']}/AuthTokens/Secondary", is_uri=True))
+PROMOTED = _shape("AuthToken", "auth_token", "AuthToken", rfc2822, computed(
+    "uri", "Uri", lambda r: f"/{API_VERSION}/Accounts/{r['account_sid']}", is_uri=True))
+# Twilio's v1 representations: ISO 8601 dates and a url.
+TWILIO_SECONDARY = _shape("SecondaryAuthToken", "secondary_auth_token", "SecondaryAuthToken", _iso,
+                          computed("url", "Url", lambda r: "/v1/AuthTokens/Secondary"), json_nulls=True)
+TWILIO_PROMOTED = _shape("AuthTokenPromotion", "auth_token", "AuthToken", _iso,
+                         computed("url", "Url", lambda r: "/v1/AuthTokens/Promote"), json_nulls=True)
 
 
 # ---------------------------------------------------------------------------------------------
