@@ -20,6 +20,7 @@ exhaust memory.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from collections.abc import Callable
@@ -103,6 +104,17 @@ class RateLimiter:
         return (1 - tokens) / self.rate
 
 
+def client_key(address: str) -> str:
+    """What one client is: an IPv4 address, or an IPv6 /64 (one host usually holds a whole /64, so
+    counting single IPv6 addresses would let it change address at every attempt)."""
+    if ":" not in address:
+        return address
+    try:
+        return str(ipaddress.IPv6Network(f"{address.split('%', 1)[0]}/64", strict=False))
+    except ValueError:
+        return address
+
+
 def retry_after_header(seconds: float) -> str:
     """Retry-After in whole seconds, never 0 (a client told 0 would retry at once)."""
     return str(max(1, math.ceil(seconds)))
@@ -128,7 +140,7 @@ class Limits:
         """How long credentials from ``address`` for ``account_key`` stay refused, and why."""
         waits: list[tuple[float, str]] = []
         if self.by_address is not None:
-            wait = self.by_address.retry_after(address)
+            wait = self.by_address.retry_after(client_key(address))
             if wait is not None:
                 waits.append((wait, "address"))
         if self.by_account is not None and account_key is not None:
@@ -140,7 +152,7 @@ class Limits:
     def auth_failed(self, address: str, account_key: str | None) -> list[str]:
         """Count a failure; the scopes (address, account) it pushed over their limit."""
         tripped = []
-        if self.by_address is not None and self.by_address.fail(address):
+        if self.by_address is not None and self.by_address.fail(client_key(address)):
             tripped.append("address")
         if self.by_account is not None and account_key is not None and self.by_account.fail(account_key):
             tripped.append("account")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from restcomm.config import load_settings
-from restcomm.limits import FailureThrottle, Limits, RateLimiter, retry_after_header
+from restcomm.limits import FailureThrottle, Limits, RateLimiter, client_key, retry_after_header
 
 
 class Clock:
@@ -96,3 +96,16 @@ def test_limits_from_settings() -> None:
     on.auth_failed("10.0.0.2", "AC1")
     assert on.auth_wait("10.0.0.3", "AC1")[1] == "account"
     assert on.auth_wait("10.0.0.3", "AC2") is None
+
+
+def test_an_ipv6_client_is_its_64() -> None:
+    assert client_key("192.0.2.7") == "192.0.2.7"
+    assert client_key("2001:db8:1:2:aaaa::1") == client_key("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    assert client_key("2001:db8:1:3::1") != client_key("2001:db8:1:2::1")
+    assert client_key("fe80::1%eth0") == "fe80::/64" and client_key("") == "" and client_key("not:an:ip") == "not:an:ip"
+    clock = Clock()
+    limits = Limits(load_settings(env={"RESTCOMM_AUTH_FAILURES_PER_ADDRESS": "2"}), clock)
+    limits.auth_failed("2001:db8::1", None)
+    limits.auth_failed("2001:db8::2", None)
+    assert limits.auth_wait("2001:db8::3", None) is not None  # same /64: same client
+    assert limits.auth_wait("2001:db8:0:1::3", None) is None
