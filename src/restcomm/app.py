@@ -77,8 +77,9 @@ def _load_resources() -> None:
 #   log context for the request, added to the request headers (so the audit log records it) and
 #   echoed in the response.
 # * Metrics: latency by method, route template and status.
-# * Dispatch straight to the router (Starlette's error middlewares are replaced by the handling
-#   here: operations answer their own errors, so only 404/405 and bugs reach this layer).
+# * Dispatch straight to the routes (Dispatch, below; Starlette's error middlewares are replaced by
+#   the handling here: operations answer their own errors, Dispatch answers 404/405, so only bugs
+#   reach this layer's 500).
 
 _REQUEST_ID_OK = re.compile(rb"[A-Za-z0-9._:@/+=-]{1,128}").fullmatch
 _METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"})
@@ -223,6 +224,8 @@ class Edge:
 
         rid = None
         headers: list[tuple[bytes, bytes]] = scope["headers"]
+        if not isinstance(headers, list):  # ASGI allows any iterable; we append to it
+            headers = scope["headers"] = list(headers)
         for name, value in headers:
             if name == b"x-request-id":
                 rid = value
@@ -233,7 +236,7 @@ class Edge:
         elif not _REQUEST_ID_OK(rid):
             rid = self.ids.new().encode()
             scope["headers"] = [h for h in headers if h[0] != b"x-request-id"] + [(b"x-request-id", rid)]
-        token = observability._context.set({"request_id": rid.decode()})
+        token = observability.enter_request(rid.decode())
         status = 500
         response_started = False
 
@@ -247,7 +250,7 @@ class Edge:
 
         try:
             await self.inner(scope, receive, send_with_id)
-        except HTTPException as exc:  # 404/405 from the dispatch
+        except HTTPException as exc:  # raised by Starlette code inside a route (Dispatch answers its own)
             if not response_started:
                 response = await _http_exception(Request(scope, receive), exc)
                 await response(scope, receive, send_with_id)
@@ -257,7 +260,7 @@ class Edge:
                 response = error_response(negotiate(Request(scope)), ApiError(500, 20500, "Internal server error"))
                 await response(scope, receive, send_with_id)
         finally:
-            observability._context.reset(token)
+            observability.unbind(token)
             route = scope.get("route")
             method = scope["method"]
             key = (method if method in _METHODS else "OTHER", route.path if route is not None else "unmatched", status)
