@@ -202,6 +202,9 @@ def test_tls(ops: Hardened) -> None:
     plain = ops.base_url.replace("https://", "http://")
     with pytest.raises(httpx.HTTPError):  # no plain HTTP on the TLS port
         httpx.get(plain + "/health", timeout=5)
+    # The admin CLI reaches a TLS server given the CA.
+    out = admin_cli(ops.env, "carriers", "--url", ops.base_url, "--cafile", str(ops.data_dir / "tls" / "ca.pem"))
+    assert out.returncode == 0 and out.stdout.startswith("none configured"), out.stderr
 
 
 def test_secrets_never_reach_the_logs(ops: Hardened) -> None:
