@@ -143,9 +143,9 @@ def test_kill_9_mid_burst(backend: tuple[dict[str, str], Path]) -> None:
                         if m["sid"] not in seen_a and m["sid"] not in interrupted]
 
             wait_until(unaccounted, lambda left: not left, timeout=30, what="every inbound message run or reported")
-            # Interrupted sessions whose application never got the message: only those that had
-            # committed 'running' right before their request, i.e. at most the sessions in flight
-            # (app_concurrency = 16). Messages merely waiting for a session were run after the restart.
+            # Interrupted sessions whose application never got the message: only messages that were
+            # 'running' (their session in hand) at the kill, at most app_concurrency = 16. Messages
+            # still pending were run after the restart.
             interrupted = {n["message_sid"] for n in _notes(c, account) if "server stopped" in n["message_text"]}
             never_seen = interrupted - set(per_app("/a")) - set(per_app("/b"))
             assert len(never_seen) <= 16, never_seen

@@ -1,18 +1,18 @@
 """The application runner: starts the SMS interpreter for inbound messages, at most once each.
 
-A message to a number with an SMS application is stored ``pending``, or directly ``claimed`` by
-this node when it has room (the dispatcher does that in the delivering transaction). Claimed
-messages carry this node's lease. Just before a session's first request goes to the application,
-the session commits ``running`` (its own commit, group-committed with whatever else is waiting).
+A message to a number with an SMS application is stored ``pending``, or, when this node has room
+for a session, directly ``running`` with this node's lease in the transaction that delivers it (the
+dispatcher's, or a carrier's arrival). The claim loop takes ``pending`` messages the same way: it
+marks them ``running`` in its own commit. Either way the commit precedes the session's first
+request, and sessions start right after it.
 
-Crash behaviour, decided so that no application ever sees a message twice:
-
-* ``claimed`` whose lease expired: the node died before asking the application, so nothing was sent;
-  it is simply claimed again and run.
-* ``running`` whose lease expired: the node died while the application was being asked (the request
-  may or may not have reached it). It is never run again: it becomes ``interrupted`` and the
-  account gets a notification (11200) naming the message. Replies the session had already
-  committed are dispatched normally; one not committed yet was never sent.
+Crash behaviour, decided so that no application ever sees a message twice: a message found
+``running`` whose lease expired belongs to a node that died with the session in hand (the request
+may or may not have reached the application). It is never run again: it becomes ``interrupted`` and
+the account gets a notification (11200) naming the message. Replies the session had already
+committed are dispatched normally; one not committed yet was never sent. Messages still ``pending``
+are simply run by whichever node is up. At most ``[sms] app_concurrency`` messages per node are
+``running`` at a time, which bounds what a crash can interrupt.
 
 Live nodes renew their leases (``[sms] lease_seconds``), so only a dead node's work is taken over,
 on SQLite or PostgreSQL alike.
@@ -20,15 +20,15 @@ on SQLite or PostgreSQL alike.
 Order within a conversation (our number, their number): sessions start in arrival order, and a
 session sends its first request only after the previous session of the conversation has sent its
 own. Requests are not held back until the previous one is answered: that would cap a busy
-conversation at one request per application round trip plus a commit. Like Twilio's, requests on
-separate connections can therefore overtake each other at the application.
+conversation at one message per application round trip. Like Twilio's, requests on separate
+connections can therefore overtake each other at the application.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -70,17 +70,12 @@ class Turn:
         self.issued.set()
 
 
-class _LostClaim(Exception):
-    """Another node took the message over (this node's lease had run out): do not ask the app."""
-
-
 class AppRunner:
     def __init__(self, messaging: Messaging):
         self.messaging = messaging
         self._task: asyncio.Task[None] | None = None
         self._sessions: set[asyncio.Task[None]] = set()
         self._conversations: dict[tuple[str, str], Turn] = {}  # the latest session's turn
-        self._taken: set[tuple[str, str]] = set()  # given a 'running' session by an uncommitted transaction
         self._stopping = False
         self._reserved = 0
         self._finished: list[tuple[str, str]] = []
@@ -111,7 +106,7 @@ class AppRunner:
         return max(self.messaging.sms.app_concurrency - len(self._sessions) - self._reserved, 0)
 
     def reserve(self, wanted: int) -> int:
-        """Slots for sessions a transaction is about to store as 'claimed' (see store_arrivals).
+        """Slots for sessions a transaction is about to store as 'running' (see store_arrivals).
 
         None while pending messages wait to be claimed, so a newer message of a conversation never
         starts before an older one.
@@ -125,22 +120,12 @@ class AppRunner:
             self.messaging.apps_ready.set()
         return n
 
-    def idle(self, conversation: tuple[str, str]) -> bool:
-        """No session of this conversation is in hand (nor about to be): a new one may ask its
-        application as soon as it starts. Marks the conversation taken until ``adopt``/``release``."""
-        if conversation in self._conversations or conversation in self._taken:
-            return False
-        self._taken.add(conversation)
-        return True
-
-    def release(self, n: int, rows: Sequence[Any] = ()) -> None:
+    def release(self, n: int) -> None:
         """Give back what a transaction that failed had reserved."""
         self._reserved -= n
-        for row in rows:
-            self._taken.discard((row["to_number"], row["from_number"]))
 
     def adopt(self, rows: list[Any], reserved: int, numbers: Mapping[str, Any] | None = None) -> None:
-        """Start sessions for rows committed as 'claimed' (or 'running') with this node's lease.
+        """Start sessions for rows committed as 'running' with this node's lease.
 
         ``numbers`` (inbound sid -> receiving number) spares the sessions a lookup when the
         transaction that stored the rows already made it.
@@ -148,7 +133,6 @@ class AppRunner:
         self._reserved -= reserved
         for row in rows:
             key = (row["to_number"], row["from_number"])
-            self._taken.discard(key)
             turn = Turn()
             number = numbers.get(row["sid"]) if numbers else None
             task = asyncio.create_task(self._session(row, self._conversations.get(key), turn, number))
@@ -220,15 +204,9 @@ class AppRunner:
 
     async def _session(self, inbound: Any, previous: Turn | None, turn: Turn, number: Any = None) -> None:
         ms = self.messaging
-        state: str | None = m.APP_FAILED
+        state = m.APP_FAILED
 
         async def before_first_request() -> None:
-            if inbound["app_state"] != m.APP_RUNNING:  # stored 'running' already: nothing to commit
-                started = await ms.writer.run(
-                    partial(_start_app, sid=inbound["sid"], owner=ms.node_id, now=ms.clock())
-                )
-                if not started:
-                    raise _LostClaim
             if previous is not None:
                 await previous.issued.wait()
             turn.issued.set()
@@ -249,13 +227,10 @@ class AppRunner:
                 session = SmsSession(ms, inbound, number, account, application,
                                      before_first_request=before_first_request)
                 state = await session.run()
-        except _LostClaim:
-            state = None
         except Exception:
             log.exception("SMS application session for %s failed", inbound["sid"])
         finally:
-            if state is not None:
-                self._finish(inbound["sid"], state)
+            self._finish(inbound["sid"], state)
             self.completed += 1
 
     def _finish(self, sid: str, state: str) -> None:
@@ -272,10 +247,6 @@ class AppRunner:
                 await ms.writer.run(partial(_finish_apps, owner=ms.node_id, finished=batch, now=ms.clock()))
             except Exception:
                 log.exception("recording the end of %d sessions failed", len(batch))
-
-
-async def _start_app(conn: AsyncConnection, sid: str, owner: str, now: Any) -> bool:
-    return await store.start_app(conn, sid, owner, now)
 
 
 async def _finish_apps(conn: AsyncConnection, owner: str, finished: list[tuple[str, str]], now: Any) -> None:

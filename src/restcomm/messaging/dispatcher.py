@@ -112,7 +112,7 @@ class Dispatcher:
         """After the settling transaction: start what it prepared (or give back what it reserved)."""
         ms = self.messaging
         if not ok:
-            ms.apps.release(result.slots, result.started)
+            ms.apps.release(result.slots)
             return
         ms.apps.adopt(result.started, reserved=result.slots, numbers=result.numbers)
         ms.wake(apps=result.apps, callbacks=result.callbacks, outbound=result.outbound)
@@ -208,7 +208,7 @@ class Dispatcher:
         # Sessions this node can start at once are stored 'running' (saves a claim round trip).
         slots = ms.apps.reserve(len(arrivals))
         result.slots += slots
-        stored = await store_arrivals(conn, arrivals, ms.sms, now, run_now=slots, owner=ms.node_id, idle=ms.apps.idle)
+        stored = await store_arrivals(conn, arrivals, ms.sms, now, run_now=slots, owner=ms.node_id)
         result.started.extend(stored.started)
         result.numbers.update(stored.numbers)
         await store.set_status(

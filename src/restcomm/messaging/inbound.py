@@ -7,7 +7,7 @@ automatic keyword reply and the notification about a loop commit with it or not 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -64,7 +64,7 @@ class Arrival:
 @dataclass
 class Stored:
     rows: list[dict[str, Any]]  # the inbound messages
-    started: list[dict[str, Any]]  # those already claimed by this node (see store_arrivals)
+    started: list[dict[str, Any]]  # those this node runs now (see store_arrivals)
     replies: int  # keyword auto-replies queued
     numbers: dict[str, Mapping[str, Any]]  # inbound sid -> the number that received it (started ones)
 
@@ -81,20 +81,16 @@ async def store_arrivals(
     *,
     run_now: int = 0,
     owner: str | None = None,
-    idle: Callable[[tuple[str, str]], bool] | None = None,
 ) -> Stored:
     """Insert the inbound messages (and what their keywords cause).
 
-    Up to ``run_now`` of them whose number has an application are stored directly as ``claimed``
-    with ``owner``'s lease, so this node can start their sessions right after the commit without
-    a separate claim round. When ``idle(conversation)`` says the conversation has no session in
-    flight, the message is stored ``running`` outright: this commit is then the one that precedes
-    the request, and the session asks the application as soon as it starts.
+    Up to ``run_now`` of them whose number has an application are stored directly as ``running``
+    with ``owner``'s lease: this node starts their sessions right after the commit, without a
+    separate claim round, and this commit is the one that precedes their requests.
     """
     rows: list[dict[str, Any]] = []
     started: list[dict[str, Any]] = []
     replies: list[dict[str, Any]] = []
-    busy: set[tuple[str, str]] = set()  # conversations given a session by this call
     numbers: dict[str, Mapping[str, Any]] = {}
     for i, a in enumerate(arrivals):
         # Arrivals of one batch get distinct instants, so "oldest first" keeps their order.
@@ -121,11 +117,7 @@ async def store_arrivals(
             app_state=app_state,
         )
         if app_state == m.APP_PENDING and len(started) < run_now:
-            conversation = (row["to_number"], row["from_number"])
-            direct = idle is not None and conversation not in busy and idle(conversation)
-            busy.add(conversation)
-            row.update(app_state=m.APP_RUNNING if direct else m.APP_CLAIMED, lease_owner=owner,
-                       lease_until=at + timedelta(seconds=sms.lease_seconds))
+            row.update(app_state=m.APP_RUNNING, lease_owner=owner, lease_until=at + timedelta(seconds=sms.lease_seconds))
             started.append(row)
             numbers[row["sid"]] = number
         rows.append(row)

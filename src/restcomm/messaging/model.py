@@ -28,12 +28,11 @@ OUTBOUND_REPLY = "outbound-reply"
 INBOUND = "inbound"
 DIRECTIONS = (INBOUND, OUTBOUND_API, OUTBOUND_REPLY)
 
-# app_state of inbound messages: pending -> claimed (a node will run it; nothing sent yet) ->
-# running (committed just before the first request to the application) -> done | failed; none when
-# the number has no SMS application; loop when the hop limit stopped it; interrupted when the node
-# died while running it (never re-run: the application may have seen it).
+# app_state of inbound messages: pending -> running (committed, with the node's lease, before the
+# session's first request) -> done | failed; none when the number has no SMS application; loop when
+# the hop limit stopped it; interrupted when the node died while running it (never re-run: the
+# application may have seen it).
 APP_PENDING = "pending"
-APP_CLAIMED = "claimed"
 APP_RUNNING = "running"
 APP_DONE = "done"
 APP_FAILED = "failed"

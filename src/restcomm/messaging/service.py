@@ -266,7 +266,7 @@ class Messaging:
                               body=body, num_segments=num_segments, encoding=encoding)
             result.slots = self.apps.reserve(1)
             stored = await store_arrivals(conn, [arrival], self.sms, self.clock(), run_now=result.slots,
-                                          owner=self.node_id, idle=self.apps.idle)
+                                          owner=self.node_id)
             result.started = stored.started
             result.numbers = stored.numbers
             result.apps = stored.pending_apps

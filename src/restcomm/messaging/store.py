@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -279,15 +279,7 @@ async def claim_outbound(
 # Application sessions
 
 _CLAIM_APPS = _Claim(
-    select(messages)
-    .where(
-        or_(
-            messages.c.app_state == m.APP_PENDING,
-            and_(messages.c.app_state == m.APP_CLAIMED, messages.c.lease_until < _P("now")),
-        )
-    )
-    .order_by(messages.c.date_created)
-    .limit(_P("lim"))
+    select(messages).where(messages.c.app_state == m.APP_PENDING).order_by(messages.c.date_created).limit(_P("lim"))
 )
 _INTERRUPTED_APPS = _Claim(
     select(messages).where(messages.c.app_state == m.APP_RUNNING, messages.c.lease_until < _P("now")).limit(_P("lim"))
@@ -296,11 +288,6 @@ _SET_APP_STATE = (
     update(messages)
     .where(messages.c.sid == _P("b_sid"))
     .values(app_state=_P("state"), lease_owner=_P("owner"), lease_until=_P("until"), date_updated=_P("now"))
-)
-_START_APP = (
-    update(messages)
-    .where(messages.c.sid == _P("b_sid"), messages.c.app_state == m.APP_CLAIMED, messages.c.lease_owner == _P("owner"))
-    .values(app_state=m.APP_RUNNING, date_updated=_P("now"))
 )
 _FINISH_APP = (
     update(messages)
@@ -312,11 +299,11 @@ _FINISH_APP = (
 async def claim_apps(
     conn: AsyncConnection, owner: str, now: datetime, lease: float, limit: int
 ) -> tuple[list[Row], list[Row]]:
-    """Claim inbound messages whose application should run: (now 'claimed', interrupted ones).
+    """Claim inbound messages whose application should run: (now 'running' here, interrupted ones).
 
-    'pending' messages, and 'claimed' ones whose node died before asking the application (nothing
-    was sent for them), become 'claimed' by this node. A 'running' row whose lease expired belongs to
-    a node that died during the application request: it is returned as interrupted and is never run
+    'running' is committed here, before any request; the sessions start right after the commit. A
+    'running' row whose lease expired belongs to a node that died with the session in hand (its
+    request may have reached the application): it is returned as interrupted and is never run
     again, so no application sees a message twice.
     """
     until = now + timedelta(seconds=lease)
@@ -324,19 +311,13 @@ async def claim_apps(
     pending = list((await conn.execute(_CLAIM_APPS(conn), params)).mappings())
     interrupted = list((await conn.execute(_INTERRUPTED_APPS(conn), params)).mappings())
     changes = [
-        {"b_sid": r["sid"], "state": m.APP_CLAIMED, "owner": owner, "until": until, "now": now} for r in pending
+        {"b_sid": r["sid"], "state": m.APP_RUNNING, "owner": owner, "until": until, "now": now} for r in pending
     ] + [
         {"b_sid": r["sid"], "state": m.APP_INTERRUPTED, "owner": None, "until": None, "now": now} for r in interrupted
     ]
     if changes:
         await conn.execute(_SET_APP_STATE, changes)
-    return [{**r, "app_state": m.APP_CLAIMED} for r in pending], interrupted
-
-
-async def start_app(conn: AsyncConnection, sid: str, owner: str, now: datetime) -> bool:
-    """'claimed' → 'running', committed before the first request; False if the claim was lost."""
-    result = await conn.execute(_START_APP, {"b_sid": sid, "owner": owner, "now": now})
-    return bool(result.rowcount)
+    return [{**r, "app_state": m.APP_RUNNING} for r in pending], interrupted
 
 
 async def finish_apps(conn: AsyncConnection, owner: str, finished: Sequence[tuple[str, str]], now: datetime) -> None:
@@ -354,7 +335,7 @@ async def renew_leases(conn: AsyncConnection, owner: str, now: datetime, lease: 
     await conn.execute(update(messages).where(messages.c.status == m.SENDING, mine).values(lease_until=until))
     await conn.execute(
         update(messages)
-        .where(messages.c.app_state.in_((m.APP_CLAIMED, m.APP_RUNNING)), mine)
+        .where(messages.c.app_state == m.APP_RUNNING, mine)
         .values(lease_until=until)
     )
     await conn.execute(
