@@ -127,3 +127,36 @@ def test_kill_9_mid_burst_then_restart(srv: CarrierServer, peers: dict[str, Smsc
         assert outcomes[sid].final == m["status"]
     delivered = sum(1 for m in final.values() if m["status"] == "delivered")
     assert delivered >= len(final) - 40, f"{len(final) - delivered} of {len(final)} failed as in doubt"
+
+
+@pytest.mark.parametrize("peer", PEERS)
+def test_sigterm_mid_burst_drains_unbinds_and_loses_nothing(srv: CarrierServer, peers: dict[str, Smsc],
+                                                          apps: AppServer, peer: str) -> None:
+    """A graceful stop: the dispatcher stops claiming, the sends in hand finish and are recorded, the
+    carrier unbinds; after the restart the rest goes out. Nothing is in doubt, nothing is sent twice."""
+    smsc = peers[peer]
+    binds = smsc.stats()["binds"]
+    smsc.wait("binds", 2)
+    path = apps.new_path("sigterm")
+    url = apps.route(path, Answer("", 204, "text/plain"))
+    tag = uuid.uuid4().hex[:8]
+    sender = f"ST{tag[:6]}"
+    accepted: list[dict[str, Any]] = []
+    before = smsc.stats()
+    thread = threading.Thread(target=sender_burst, args=(
+        srv, sender, PREFIX[peer] + str(random.randrange(10**6, 10**7)), [f"term-{tag}-{i}" for i in range(N)], url,
+        accepted))
+    thread.start()
+    smsc.wait("accepted", before["accepted"] + 40)
+    srv.stop()  # SIGTERM, and wait for the process to exit
+    thread.join()
+    assert smsc.stats()["connections"] == 0  # every bind was unbound, none left dangling
+    srv.start()
+    smsc.wait("binds", binds + 2)
+    with srv.client() as c:
+        stored = c.get(f"/Accounts/{srv.admin_sid}/SMS/Messages.json",
+                       params={"From": sender, "PageSize": "1000"}).json()["messages"]
+    assert {m["sid"] for m in accepted} <= {m["sid"] for m in stored}
+    outcomes = wait_final(apps, path, [m["sid"] for m in stored], timeout=30)
+    assert {o.final for o in outcomes.values()} == {"delivered"}  # drained: nothing in doubt
+    assert smsc.texts(f"term-{tag}-") == {m["body"]: 1 for m in stored}

@@ -95,10 +95,13 @@ def burst(srv: CarrierServer, apps: AppServer, prefix: str, label: str, n: int) 
     return path, tag, send_many(srv, "ACME", to, [f"{tag}{i}" for i in range(n)], url)
 
 
-def all_delivered(apps: AppServer, path: str, sent: list[dict[str, Any]]) -> None:
-    outcomes = wait_final(apps, path, [m["sid"] for m in sent], timeout=30)
+def all_delivered(apps: AppServer, path: str, sent: list[dict[str, Any]], srv: CarrierServer | None = None) -> None:
+    try:
+        outcomes = wait_final(apps, path, [m["sid"] for m in sent], timeout=30)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\ncarriers: {state(srv) if srv else ''}\n{srv.log() if srv else ''}") from None
     bad = [o for o in outcomes.values() if o.statuses != ["sending", "sent", "delivered"]]
-    assert not bad, bad[:5]
+    assert not bad, f"{len(bad)} of {len(sent)}: {bad[:5]}\n{srv.log() if srv else ''}"
 
 
 @pytest.mark.parametrize("peer", PEERS)
@@ -110,7 +113,7 @@ def test_throttling_backs_off_and_retries_without_failing_a_message(
     smsc.set("throttle_every", 4)  # ESME_RTHROTTLED for every 4th submit_sm
     try:
         path, tag, sent = burst(srv, apps, PREFIX[peer], "throttle", 40)
-        all_delivered(apps, path, sent)
+        all_delivered(apps, path, sent, srv)
     finally:
         smsc.set("throttle_every", 0)
     assert smsc.texts(tag) == {f"{tag}{i}": 1 for i in range(40)}  # each accepted exactly once
@@ -126,7 +129,7 @@ def test_response_timeouts_resend_the_submit(
     smsc.set("drop_every", 5)  # every 5th submit_sm is never answered
     try:
         path, tag, sent = burst(srv, apps, PREFIX[peer], "timeout", 20)
-        all_delivered(apps, path, sent)
+        all_delivered(apps, path, sent, srv)
     finally:
         smsc.set("drop_every", 0)
     # The unanswered copies were not accepted by the SMSC, so each text went through exactly once.
@@ -157,7 +160,7 @@ def test_disconnect_mid_burst_reconnects_and_delivers_everything(
         smsc.disconnect()  # every bind of this SMSC drops, mid-burst
         sender.join()
         smsc.wait("binds", binds + 4)  # both carriers on this SMSC bound again
-        all_delivered(apps, path, result)
+        all_delivered(apps, path, result, srv)
     finally:
         smsc.set("receipt_delay", 0)
     counts = smsc.texts(tag)
@@ -177,14 +180,14 @@ def test_failover_to_the_next_carrier_while_the_first_is_down(
     # 1. The primary's SMSC is not running: the backup takes the traffic.
     assert state(srv)[pname]["status"] == "down"
     path, tag1, sent = burst(srv, apps, prefix, "down", 10)
-    all_delivered(apps, path, sent)
+    all_delivered(apps, path, sent, srv)
     assert b.texts(tag1) == {f"{tag1}{i}": 1 for i in range(10)}
     # 2. It comes up: the primary binds and takes the traffic back.
     p.start()
     try:
         p.wait("binds", 2)
         path, tag2, sent = burst(srv, apps, prefix, "up", 10)
-        all_delivered(apps, path, sent)
+        all_delivered(apps, path, sent, srv)
         assert p.texts(tag2) == {f"{tag2}{i}": 1 for i in range(10)} and not b.texts(tag2)
         if primary != "sim":
             return  # smpp34's core answers enquire_link itself, so it cannot play a hung SMSC
@@ -201,7 +204,7 @@ def test_failover_to_the_next_carrier_while_the_first_is_down(
         p.wait("accepted", accepted + 5)
         p.set("mute", True)
         sender.join()
-        all_delivered(apps, path, result)
+        all_delivered(apps, path, result, srv)
         on_p, on_b = p.texts(tag3), b.texts(tag3)
         assert set(on_p) | set(on_b) == {f"{tag3}{i}" for i in range(40)}
         assert not set(on_p) & set(on_b) and all(v == 1 for v in {**on_p, **on_b}.values())

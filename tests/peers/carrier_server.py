@@ -42,7 +42,7 @@ FAST: dict[str, Any] = {
     "binds": 2,
     "window": 10,
     "max_tps": 0,
-    "response_timeout": 0.5,
+    "response_timeout": 1.5,
     "reconnect_initial": 0.05,
     "reconnect_max": 0.3,
     "throttle_initial": 0.01,
