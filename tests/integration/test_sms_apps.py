@@ -307,3 +307,29 @@ def test_sms_application_sid_and_redirect_limit(tenant: Tenant, apps: AppServer)
         note = wait_notification(c, tenant.sid, 14106)
         assert loop_path in note["request_url"]
         assert len(apps.requests(loop_path)) == 6 and not apps.requests("/not-this-one")
+
+
+@pytest.mark.parametrize(
+    ("doc", "code", "log", "sent"),
+    [
+        ('<Response><Message to="not a number">x</Message><Message>after</Message></Response>', 14101, 0, False),
+        ('<Response><Message from="bad sender!!">x</Message></Response>', 14102, 0, False),
+        ('<Response><Message action="next" method="PUT">with a bad method</Message></Response>', 14104, 1, True),
+        ('<Response><Redirect method="DELETE">gone</Redirect></Response>', 13710, 1, False),
+        ('<Response><Redirect>http://[bad</Redirect></Response>', 11100, 0, False),
+    ],
+)
+def test_attribute_problems_are_notified(tenant: Tenant, apps: AppServer, doc: str, code: int, log: int,
+                                         sent: bool) -> None:
+    with tenant.client() as c:
+        a, a_path = app_number(c, tenant, apps, Answer(doc), "attrs")
+        apps.route(a_path.rsplit("/", 1)[0] + "/next", Answer("<Response/>"), token=tenant.token)
+        sender = unique_number()
+        add_number(c, tenant.sid, sender)
+        send(c, tenant.sid, sender, a, "go")
+        note = wait_notification(c, tenant.sid, code)
+        assert note["log"] == log and note["request_url"] == apps.url(a_path)
+        if sent:
+            wait_until(lambda: inbound_at(c, tenant, sender), bool, what="the reply despite the warning")
+        else:
+            assert not [m for m in messages(c, tenant.sid) if m["direction"] == "outbound-reply"]
