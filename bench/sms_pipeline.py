@@ -12,7 +12,9 @@ and the latency of the full API → app → reply → app loop at a fixed rate.
 2. Drain: while wrk runs against ours, the queue depth (``queued`` + ``sending``) and the number of
    messages delivered to the hosted number are sampled straight from the database file; the drain
    rate is delivered messages per second from the first send until the queue is empty again.
-3. Loop: number A's application answers every message with a ``<Message>`` reply to the sender B;
+3. Group commit off: the same accept/drain phase against a second server configured with
+   ``[sms] group_commit_max_batch = 1`` (a transaction and an fsync per write), for comparison.
+4. Loop: number A's application answers every message with a ``<Message>`` reply to the sender B;
    B's application receives it. Messages go B → A through the API at ``--loop-rate`` per second; the
    latency is from just before the API request until B's application has the reply.
 """
@@ -291,6 +293,36 @@ def accept_and_drain(ours_url: str, bare_url: str, auth: str, script: Path, args
     print(f"drain via the hosted-number route (median): {drained:.0f} msg/s")
 
 
+def start_ours(home: Path, config: str, procs: list[subprocess.Popen[bytes]]) -> tuple[
+    subprocess.Popen[bytes], str, str, str
+]:
+    """Our server on its own SQLite file, with a sender and a hosted number (no app) provisioned."""
+    home.mkdir(parents=True)
+    (home / "restcomm.toml").write_text(config)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESTCOMM_")}
+    env.update(RESTCOMM_DATA_DIR=str(home / "data"), RESTCOMM_ADMIN_EMAIL=EMAIL, RESTCOMM_ADMIN_PASSWORD=PASSWORD,
+               RESTCOMM_LOG_LEVEL="WARNING", RESTCOMM_CONFIG=str(home / "restcomm.toml"))
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "restcomm.app:create_app", "--port", str(port),
+         "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"],
+        env=env, cwd=home,
+    )
+    procs.append(proc)
+    base = f"http://127.0.0.1:{port}"
+    wait_up(f"{base}/health", proc)
+    acct = httpx.get(f"{base}{API}/Accounts/{EMAIL}.json", auth=(EMAIL, PASSWORD)).json()
+    sid, token = acct["sid"], acct["auth_token"]
+    with httpx.Client(base_url=base + API, auth=(sid, token)) as c:
+        for number in ("+15550000001", "+15550000002"):  # sender, and a hosted number without an app
+            c.post(f"/Accounts/{sid}/IncomingPhoneNumbers.json",
+                   data={"PhoneNumber": number, "isSIP": "true"}).raise_for_status()
+        probe = c.post(f"/Accounts/{sid}/SMS/Messages.json",
+                       data={"From": "+15550000001", "To": "+15550000002", "Body": "probe"})
+        assert probe.status_code == 200, probe.text
+    return proc, base, sid, token
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=int, default=10)
@@ -306,29 +338,9 @@ def main() -> int:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
     tmp = Path(tempfile.mkdtemp(prefix="bench-sms-"))
-    (tmp / "restcomm.toml").write_text(SMS_CONFIG)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RESTCOMM_")}
-    env.update(RESTCOMM_DATA_DIR=str(tmp / "data"), RESTCOMM_ADMIN_EMAIL=EMAIL, RESTCOMM_ADMIN_PASSWORD=PASSWORD,
-               RESTCOMM_LOG_LEVEL="WARNING", RESTCOMM_CONFIG=str(tmp / "restcomm.toml"))
-    port = free_port()
-    ours = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "restcomm.app:create_app", "--port", str(port),
-         "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"],
-        env=env, cwd=tmp,
-    )
-    procs = [ours]
+    procs: list[subprocess.Popen[bytes]] = []
     try:
-        base = f"http://127.0.0.1:{port}"
-        wait_up(f"{base}/health", ours)
-        acct = httpx.get(f"{base}{API}/Accounts/{EMAIL}.json", auth=(EMAIL, PASSWORD)).json()
-        sid, token = acct["sid"], acct["auth_token"]
-        with httpx.Client(base_url=base + API, auth=(sid, token)) as c:
-            for number in ("+15550000001", "+15550000002"):  # sender, and a hosted number without an app
-                c.post(f"/Accounts/{sid}/IncomingPhoneNumbers.json",
-                       data={"PhoneNumber": number, "isSIP": "true"}).raise_for_status()
-            probe = c.post(f"/Accounts/{sid}/SMS/Messages.json",
-                           data={"From": "+15550000001", "To": "+15550000002", "Body": "probe"})
-            assert probe.status_code == 200, probe.text
+        ours, base, sid, token = start_ours(tmp / "ours", SMS_CONFIG, procs)
         (tmp / "bare.py").write_text(BARE_APP)
         bport = free_port()
         bare = subprocess.Popen(
@@ -346,10 +358,20 @@ def main() -> int:
         auth = "Basic " + base64.b64encode(f"{sid}:{token}".encode()).decode()
         ours_url = f"{base}{API}/Accounts/{sid}/SMS/Messages.json"
         bare_url = f"http://127.0.0.1:{bport}{API}/Accounts/{sid}/SMS/Messages.json"
-        db = tmp / "data" / "restcomm.db"
+        db = tmp / "ours" / "data" / "restcomm.db"
 
         if not args.loop_only:
             accept_and_drain(ours_url, bare_url, auth, script, args, db, ours.pid)
+            # The same accept phase with group commit off: one transaction (and fsync) per message.
+            single, sbase, ssid, stoken = start_ours(tmp / "single", SMS_CONFIG + "group_commit_max_batch = 1\n", procs)
+            sauth = "Basic " + base64.b64encode(f"{ssid}:{stoken}".encode()).decode()
+            r = drain_phase(f"{sbase}{API}/Accounts/{ssid}/SMS/Messages.json", sauth, script, args,
+                            tmp / "single" / "data" / "restcomm.db", "+15550000002", single.pid)
+            print(f"same, group commit off (a transaction per write): accepted {r['accepted_per_s']:.0f} msg/s, "
+                  f"drained {r['drained_per_s']:.0f} msg/s, queue max {r['max_depth']}, "
+                  f"server CPU {r['cpu_ms']:.2f} ms/message")
+            single.terminate()
+            single.wait(timeout=30)
         for n, prefix in ((args.loop_conversations, "+1666"), (1, "+1777")):
             cpu0 = cpu_seconds(ours.pid)
             loop = asyncio.run(loop_phase(base + API, sid, token, args.loop_rate, args.loop_seconds, n, prefix))

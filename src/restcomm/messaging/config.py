@@ -13,6 +13,7 @@ docs/compatibility-notes/sms.md (the operator-facing list) and here (what each o
                                    # (live nodes renew every third of it; a crashed node's work resumes after it)
     poll_interval = 1.0            # seconds between store polls (work committed by other nodes)
     batch_size = 256               # rows claimed per dispatcher transaction
+    group_commit_max_batch = 2000  # jobs sharing one transaction (1 = a transaction per job: for comparison)
     app_concurrency = 64           # SMS application sessions running at once per node
     callback_timeout = 5.0         # seconds for one status-callback request
     callback_max_attempts = 6      # attempts before a status callback is given up (notification 11200)
@@ -62,6 +63,7 @@ class SmsSettings:
     lease_seconds: float = 15.0
     poll_interval: float = 1.0
     batch_size: int = 256
+    group_commit_max_batch: int = 2000
     app_concurrency: int = 64
     callback_timeout: float = 5.0
     callback_max_attempts: int = 6
@@ -112,7 +114,8 @@ def load_sms_settings(settings: Settings) -> SmsSettings:
     for name in ("app_timeout", "lease_seconds", "poll_interval", "callback_timeout"):
         if getattr(sms, name) <= 0:
             raise ConfigError(f"[sms] {name} must be positive")
-    for name in ("batch_size", "app_concurrency", "callback_concurrency", "callback_max_attempts", "max_documents"):
+    for name in ("batch_size", "app_concurrency", "callback_concurrency", "callback_max_attempts", "max_documents",
+                 "group_commit_max_batch"):
         if getattr(sms, name) < 1:
             raise ConfigError(f"[sms] {name} must be at least 1")
     return sms

@@ -63,7 +63,9 @@ class Messaging:
         self.sync_engine = (
             sqlite_sync_engine(services.engine, settings.sqlite_synchronous) if settings.is_sqlite else None
         )
-        self.writer = GroupCommitWriter(services.engine, sync_engine=self.sync_engine)
+        self.writer = GroupCommitWriter(
+            services.engine, sync_engine=self.sync_engine, max_batch=self.sms.group_commit_max_batch
+        )
         self._read_conn: Connection | None = None
         self.router = CarrierRouter()
         for route in self.sms.routes:
