@@ -333,6 +333,8 @@ async def full_path(sim: Simulator, args: argparse.Namespace, workdir: Path) -> 
             await asyncio.sleep(0.1)
         drained = time.time()
         probe.stop_event.set()
+        carrier_state = await asyncio.to_thread(
+            lambda: httpx.get(f"{base}{API}/Accounts/{sid}/Carriers.json", auth=(sid, token), timeout=5).json())
         if profiler is not None:
             profiler.wait(args.profile_seconds + 30)
         cb_server.close()
@@ -389,6 +391,8 @@ async def full_path(sim: Simulator, args: argparse.Namespace, workdir: Path) -> 
                                        "n": len(receipt_to_callback)},
             "api_to_delivered_ms": {"p50": pct(api_to_final, 50) * 1e3, "p99": pct(api_to_final, 99) * 1e3},
             "callbacks": dict(counts),
+            "carrier": {k: carrier_state[0].get(k) for k in ("submitted", "accepted", "retries", "receipts",
+                                                             "receipts_parked", "reconnects", "errors")},
             "cpu_seconds_during_load": cpu_load,
             "load_seconds": load_end - t0,
             "profile": summarize_profile(workdir / "profile.txt") if args.profile else None,
@@ -584,6 +588,7 @@ def report(args: argparse.Namespace, raw: dict[str, Any] | None, full: dict[str,
     print(f"  receipt -> callback p50 {rc['p50']:.0f} ms, p99 {rc['p99']:.0f} ms, max {rc['max']:.0f} ms "
           f"(n={rc['n']}); API -> delivered callback p50 {full['api_to_delivered_ms']['p50']:.0f} ms, "
           f"p99 {full['api_to_delivered_ms']['p99']:.0f} ms")
+    print(f"  carrier counters: {full['carrier']}")
     cpu = full["cpu_seconds_during_load"]
     print("  CPU during the load: " + ", ".join(f"{k} {v:.1f} s" for k, v in cpu.items())
           + f" (of {full['load_seconds'] * os.cpu_count():.0f} core-seconds)")

@@ -37,7 +37,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from restcomm.messaging import model as m
@@ -47,7 +47,7 @@ from restcomm.messaging.service import RECEIPT_STATUSES, _message_status
 from restcomm.notify import ERROR, WARNING, write_notification
 from restcomm.routing import find_incoming_number
 from restcomm.smpp.esme import Inbound, MoMessage, ReceiptReceived
-from restcomm.store.schema import accounts, message_segments, messages, smpp_parked_receipts
+from restcomm.store.schema import accounts, message_segments, messages, smpp_parked_receipts, status_callbacks
 
 if TYPE_CHECKING:
     from restcomm.messaging.service import Messaging
@@ -415,7 +415,20 @@ class ReceiptRecorder:
             if new is None or new == message["status"] or message["status"] in (m.FAILED, m.UNDELIVERED):
                 continue
             changes.setdefault((new, codes.get(sid) if new != m.DELIVERED else None), []).append(message)
+        # The callback of a receipt comes after whatever the message already queued (sending, sent):
+        # one grouped query for the next sequence numbers instead of one per message.
+        wants = sorted({r["sid"] for rows in changes.values() for r in rows if r.get("status_callback")})
+        next_seq: dict[str, int] = {}
+        if wants:
+            cb = status_callbacks
+            found_seq = await conn.execute(
+                select(cb.c.message_sid, func.max(cb.c.seq)).where(cb.c.message_sid.in_(wants)).group_by(cb.c.message_sid))
+            next_seq = {sid: (top or 0) + 1 for sid, top in found_seq}
         for (new, code), rows in changes.items():
-            await store.set_status(conn, rows, new, now, error_code=code)
+            by_seq: dict[int, list[Any]] = {}
+            for r in rows:
+                by_seq.setdefault(next_seq.get(r["sid"], 1), []).append(r)
+            for seq, group in by_seq.items():
+                await store.set_status(conn, group, new, now, error_code=code, seq=seq)
         return found
 
