@@ -424,9 +424,22 @@ CATEGORIES = [  # first match from the innermost frame outward wins
 ]
 
 
+FLOWS = [  # which part of the pipeline a sample works for: first match over the whole stack
+    ("receipts (ReceiptRecorder, parking)", ("ReceiptRecorder", "ParkedReceipts", "record_receipt")),
+    ("status callbacks (outbox claim, HTTP, record)", ("webhooks/callbacks", "webhooks/fetch")),
+    ("dispatcher (claim, route, record the carrier's answer)", ("messaging/dispatcher",)),
+    ("SMPP link (ESME, codec, transport)", ("restcomm/smpp/",)),
+    ("API accept (HTTP, auth, checks, insert)", ("restcomm/api/", "uvicorn", "starlette", "restcomm/app.py",
+                                                 "store/reader", "messaging/reads", "Messaging.submit")),
+    ("group-commit writer (begin, commit)", ("messaging/writer",)),
+    ("other threads (fsync, aiosqlite, executors)", ("Thread._bootstrap",)),
+]
+
+
 def summarize_profile(path: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
+    flows: Counter[str] = Counter()
     cats: Counter[str] = Counter()
     leaves: Counter[str] = Counter()
     total = 0
@@ -437,6 +450,8 @@ def summarize_profile(path: Path) -> dict[str, Any] | None:
         count = int(n)
         frames = stack.split(";")
         total += count
+        joined = ";".join(frames)
+        flows[next((name for name, needles in FLOWS if any(n in joined for n in needles)), "other")] += count
         leaf = frames[-1]
         leaves[re.sub(r" \(.*/site-packages/", " (", leaf)] += count
         for name, needles in CATEGORIES:
@@ -448,6 +463,7 @@ def summarize_profile(path: Path) -> dict[str, Any] | None:
     if not total:
         return None
     return {"samples": total,
+            "by_flow_pct": {k: round(v * 100 / total, 1) for k, v in flows.most_common()},
             "by_component_pct": {k: round(v * 100 / total, 1) for k, v in cats.most_common()},
             "top_functions_pct": {k: round(v * 100 / total, 1) for k, v in leaves.most_common(15)}}
 
@@ -599,7 +615,10 @@ def report(args: argparse.Namespace, raw: dict[str, Any] | None, full: dict[str,
           + f" (of {full['load_seconds'] * os.cpu_count():.0f} core-seconds)")
     if full.get("profile"):
         prof = full["profile"]
-        print(f"  server profile ({prof['samples']} samples):")
+        print(f"  server profile ({prof['samples']} samples), by part of the pipeline:")
+        for k, v in prof["by_flow_pct"].items():
+            print(f"    {v:5.1f}%  {k}")
+        print("  by component:")
         for k, v in prof["by_component_pct"].items():
             print(f"    {v:5.1f}%  {k}")
         print("  hottest functions:")
