@@ -82,8 +82,11 @@ CARRIER = Shape(
 @operation("GET", "/Accounts/{AccountSid}/Carriers", summary="State of this node's SMPP carriers (administrator only)",
            tag=TAG, shape=CARRIER, kind="list", responses={403: "not the top-level administrator account"})
 async def list_carriers(call: Call) -> Response:
-    account = await call.account()
-    if account["parent_sid"] is not None or account["role"] != "Administrator" or call.me.sid != account["sid"]:
+    await call.account()  # the tenancy check on the path
+    # Carriers belong to the platform, not to a tenant: only the top-level administrator sees them,
+    # under its own account or any account it may act on.
+    me = call.me.account
+    if me["parent_sid"] is not None or me["role"] != "Administrator":
         raise ApiError(403, 20006, "Only the administrator account can see the carriers")
     service: Any = call.services.extras.get("carriers")
     rows = service.state() if service is not None else []
