@@ -14,7 +14,7 @@ import phonenumbers
 DEFAULT_REGION = "US"
 
 # The ITU E.161 keypad (every phone, and Twilio's vanity-number search). Restcomm's converter maps
-# a-c=1, d-f=2 ... which matches no real keypad; see docs/compatibility-notes/numbers.md.
+# a-c=1, d-f=2 ... which matches no real keypad; see docs/compatibility.md.
 KEYPAD: dict[str, str] = {
     letter: digit
     for digit, letters in (

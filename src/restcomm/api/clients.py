@@ -51,7 +51,7 @@ CLIENT = Shape(
         col("friendly_name", "FriendlyName"),
         col("login", "Login"),
         # Restcomm shows the stored HA1 in "password" here; it is password-equivalent for SIP
-        # digest, so it is never rendered (see docs/compatibility-notes/clients-applications.md).
+        # digest, so it is never rendered (see docs/compatibility.md).
         col("password_algorithm", "Password_Algorithm"),
         computed("status", "Status", lambda r: str(r["status"]), description='"1" enabled, "0" disabled'),
         col("voice_url", "VoiceUrl"),

@@ -48,7 +48,7 @@ SID_PREFIX = "EM"
 MAX_SUBJECT = 160  # Restcomm truncates longer subjects to 160 characters
 CONTENT_TYPES = ("text/plain", "text/html")
 # Notification code written when an email finally fails (Twilio has no email code; see
-# docs/compatibility-notes/email-usage.md).
+# docs/compatibility.md).
 EMAIL_DELIVERY_FAILED = 19001
 
 # A plain address: local@domain, no display name, no whitespace, no header metacharacters.
