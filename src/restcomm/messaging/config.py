@@ -1,7 +1,7 @@
 """The ``[sms]`` section of the TOML configuration, read once into a frozen dataclass.
 
 Every key is optional; the defaults below are what a fresh install runs with. Documented in
-docs/compatibility-notes/sms.md (the operator-facing list) and here (what each one is for).
+docs/compatibility.md (the operator-facing list) and here (what each one is for).
 
     [sms]
     alphanumeric_senders = false   # allow From = 1-11 letters/digits (with a letter) without owning it
