@@ -79,6 +79,7 @@ class AppRunner:
         self._stopping = False
         self._reserved = 0
         self._finished: list[tuple[str, str]] = []
+        self.in_hand: set[str] = set()  # inbound messages 'running' here (their leases are renewed)
         self._flusher: asyncio.Task[None] | None = None
         # True while messages may be waiting as 'pending' (a claim came back full, or a transaction
         # could not start all its arrivals): then arrivals are not started directly (see reserve).
@@ -132,6 +133,7 @@ class AppRunner:
         """
         self._reserved -= reserved
         for row in rows:
+            self.in_hand.add(row["sid"])
             key = (row["to_number"], row["from_number"])
             turn = Turn()
             number = numbers.get(row["sid"]) if numbers else None
@@ -246,7 +248,9 @@ class AppRunner:
             try:
                 await ms.writer.run(partial(_finish_apps, owner=ms.node_id, finished=batch, now=ms.clock()))
             except Exception:
+                # Left 'running': when the lease runs out they are reported as interrupted.
                 log.exception("recording the end of %d sessions failed", len(batch))
+            self.in_hand.difference_update(sid for sid, _ in batch)
 
 
 async def _finish_apps(conn: AsyncConnection, owner: str, finished: list[tuple[str, str]], now: Any) -> None:

@@ -71,6 +71,7 @@ class Dispatcher:
         self._stopping = False
         self._carrier_tasks: set[asyncio.Task[None]] = set()
         self._stale_checked = datetime(1970, 1, 1)
+        self.in_hand: set[str] = set()  # messages being handed to carriers (their leases are renewed)
         self.delivered = 0  # counters for the bench
         self.handed_to_carriers = 0
 
@@ -119,6 +120,7 @@ class Dispatcher:
         # While stopping, messages for carriers stay 'sending' with no route: nothing was handed on,
         # so whichever node runs next takes them again once the lease runs out.
         if result.carrier and not self._stopping:
+            self.in_hand.update(r["sid"] for r in result.carrier)
             task = asyncio.create_task(self._to_carriers(result.carrier))
             self._carrier_tasks.add(task)
             task.add_done_callback(self._carrier_tasks.discard)
@@ -259,6 +261,12 @@ class Dispatcher:
     # -- carriers ---------------------------------------------------------------------------------
 
     async def _to_carriers(self, rows: list[dict[str, Any]]) -> None:
+        try:
+            await self._hand_over(rows)
+        finally:
+            self.in_hand.difference_update(r["sid"] for r in rows)
+
+    async def _hand_over(self, rows: list[dict[str, Any]]) -> None:
         ms = self.messaging
         plan: list[tuple[dict[str, Any], str]] = []
         missing: list[dict[str, Any]] = []
@@ -278,7 +286,8 @@ class Dispatcher:
             if missing:
                 await _fail_unregistered(conn, missing, now, ms)
 
-        await ms.writer.run(mark)
+        if not await self._persist(mark, "marking messages for their carrier", rows):
+            return  # nothing was handed on; the leases run out and the messages are taken again
         results = await asyncio.gather(
             *(self._send(row, name) for row, name in plan), return_exceptions=True
         )
@@ -291,10 +300,25 @@ class Dispatcher:
                     result = SendResult("rejected", error_code=m.ERR_UNKNOWN, error_message=repr(result))
                 await _record_send(conn, row, name, result, now)
 
-        await ms.writer.run(record)
+        if not await self._persist(record, "recording carrier answers", rows):
+            return  # handed on but not recorded: after the lease they count as in doubt (30008)
         ms.wake(callbacks=_wants_callbacks(rows),
                 outbound=any(isinstance(r, SendResult) and r.status == "unavailable" for r in results))
         self.handed_to_carriers += len(plan)
+
+    async def _persist(self, job: Any, what: str, rows: list[dict[str, Any]]) -> bool:
+        """Run a carrier bookkeeping job, retrying a few times (a deadlock victim, a database that
+        blinked): giving up leaves the rows to their lease, which is the slow way to recover."""
+        delay = 0.05
+        for attempt in range(6):
+            try:
+                await self.messaging.writer.run(job)
+                return True
+            except Exception:
+                log.exception("%s failed (attempt %d) for %d message(s)", what, attempt + 1, len(rows))
+                await asyncio.sleep(delay)
+                delay = min(delay * 4, 5.0)
+        return False
 
     async def _send(self, row: dict[str, Any], name: str) -> SendResult:
         transport = self.messaging.router.transports[name]

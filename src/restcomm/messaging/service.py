@@ -24,6 +24,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -123,9 +124,13 @@ class Messaging:
         while True:
             await asyncio.sleep(interval)
             try:
-                await self.writer.run(
-                    lambda conn: store.renew_leases(conn, self.node_id, self.clock(), self.sms.lease_seconds)
-                )
+                sids = set(self.dispatcher.in_hand) | set(self.apps.in_hand)
+                ids = set(self.callbacks.in_hand)
+                if sids or ids:
+                    await self.writer.run(
+                        partial(store.renew_leases, owner=self.node_id, now=self.clock(),
+                                lease=self.sms.lease_seconds, message_sids=sids, callback_ids=ids)
+                    )
             except Exception:
                 log.exception("renewing leases failed")
 

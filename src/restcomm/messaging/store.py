@@ -213,7 +213,8 @@ async def set_status(
     changes.update(values)
     columns = tuple(sorted(changes))
     bound = {f"v_{c}": changes[c] for c in columns}
-    await conn.execute(_update_by_sid(columns), [{"b_sid": r["sid"], **bound} for r in rows])
+    # In key order, like every multi-row update here (see renew_leases).
+    await conn.execute(_update_by_sid(columns), [{"b_sid": sid, **bound} for sid in sorted(r["sid"] for r in rows)])
     items: list[tuple[Row, str, int | None, int | None]] = []
     for r in rows:
         if not r.get("status_callback"):
@@ -266,7 +267,9 @@ async def claim_outbound(
     in_doubt = [r for r in expired if r["route"] is not None]
     taken = fresh + retake
     if taken:
-        await conn.execute(_TAKE, [{"b_sid": r["sid"], "owner": owner, "until": until, "now": now} for r in taken])
+        await conn.execute(
+            _TAKE, [{"b_sid": sid, "owner": owner, "until": until, "now": now} for sid in sorted(r["sid"] for r in taken)]
+        )
     # A message back from an unavailable carrier ('attempts' > 0) already reported 'sending'.
     callbacks = [(r, m.SENDING, None, SEQ_SENDING) for r in fresh if r["attempts"] == 0 and r["status_callback"]]
     if callbacks:
@@ -316,33 +319,43 @@ async def claim_apps(
         {"b_sid": r["sid"], "state": m.APP_INTERRUPTED, "owner": None, "until": None, "now": now} for r in interrupted
     ]
     if changes:
-        await conn.execute(_SET_APP_STATE, changes)
+        await conn.execute(_SET_APP_STATE, sorted(changes, key=lambda c: c["b_sid"]))
     return [{**r, "app_state": m.APP_RUNNING} for r in pending], interrupted
 
 
 async def finish_apps(conn: AsyncConnection, owner: str, finished: Sequence[tuple[str, str]], now: datetime) -> None:
     """Record the end of this node's sessions: (inbound sid, final app_state) pairs, one statement."""
     await conn.execute(
-        _FINISH_APP, [{"b_sid": sid, "owner": owner, "state": state, "now": now} for sid, state in finished]
+        _FINISH_APP, [{"b_sid": sid, "owner": owner, "state": state, "now": now} for sid, state in sorted(finished)]
     )
 
 
-async def renew_leases(conn: AsyncConnection, owner: str, now: datetime, lease: float) -> None:
-    """Keep this node's claims alive while it works on them (long application sessions, carriers)."""
+_RENEW_MESSAGE = (
+    update(messages)
+    .where(messages.c.sid == _P("b_sid"), messages.c.lease_owner == _P("owner"))
+    .values(lease_until=_P("until"))
+)
+_RENEW_CALLBACK = (
+    update(status_callbacks)
+    .where(status_callbacks.c.id == _P("b_id"), status_callbacks.c.lease_owner == _P("owner"))
+    .values(lease_until=_P("until"))
+)
+
+
+async def renew_leases(
+    conn: AsyncConnection, owner: str, now: datetime, lease: float, message_sids: Iterable[str],
+    callback_ids: Iterable[int],
+) -> None:
+    """Keep alive the leases of the work this node has in hand (and only those: anything it let go
+    of, through a bug or a failed write, expires and is taken over). Rows are updated in key order,
+    so two transactions of this node can never wait on each other in a cycle."""
     until = now + timedelta(seconds=lease)
-    # Each through an index (status / app_state / state), never a scan of the whole table.
-    mine = messages.c.lease_owner == owner
-    await conn.execute(update(messages).where(messages.c.status == m.SENDING, mine).values(lease_until=until))
-    await conn.execute(
-        update(messages)
-        .where(messages.c.app_state == m.APP_RUNNING, mine)
-        .values(lease_until=until)
-    )
-    await conn.execute(
-        update(status_callbacks)
-        .where(status_callbacks.c.state == "pending", status_callbacks.c.lease_owner == owner)
-        .values(lease_until=until)
-    )
+    sids = sorted(message_sids)
+    if sids:
+        await conn.execute(_RENEW_MESSAGE, [{"b_sid": sid, "owner": owner, "until": until} for sid in sids])
+    ids = sorted(callback_ids)
+    if ids:
+        await conn.execute(_RENEW_CALLBACK, [{"b_id": i, "owner": owner, "until": until} for i in ids])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -381,7 +394,9 @@ async def claim_callbacks(conn: AsyncConnection, owner: str, now: datetime, leas
     rows = list((await conn.execute(_CLAIM_CALLBACKS(conn), {"now": now, "lim": limit})).mappings())
     if rows:
         until = now + timedelta(seconds=lease)
-        await conn.execute(_LEASE_CALLBACK, [{"b_id": r["id"], "owner": owner, "until": until} for r in rows])
+        await conn.execute(
+            _LEASE_CALLBACK, [{"b_id": i, "owner": owner, "until": until} for i in sorted(r["id"] for r in rows)]
+        )
     return rows
 
 

@@ -46,6 +46,7 @@ class CallbackWorker:
         self._inflight: set[asyncio.Task[None]] = set()
         self._stopping = False
         self.delivered = 0
+        self.in_hand: set[int] = set()  # callbacks being delivered (their leases are renewed)
 
     async def start(self) -> None:
         self._stopping = False
@@ -74,6 +75,7 @@ class CallbackWorker:
                     await asyncio.sleep(ms.sms.poll_interval)
                     continue
                 for row in claimed:
+                    self.in_hand.add(row["id"])
                     task = asyncio.create_task(self._deliver(row, tokens.get(row["message_sid"])))
                     self._inflight.add(task)
                     task.add_done_callback(self._done)
@@ -130,7 +132,9 @@ class CallbackWorker:
         try:
             await ms.writer.run(lambda conn: self._record(conn, row, params, result, error))
         except Exception:
-            log.exception("recording status callback %s failed", row["id"])
+            log.exception("recording status callback %s failed", row["id"])  # sent again after the lease
+        finally:
+            self.in_hand.discard(row["id"])
         if result is not None and result.ok:
             self.delivered += 1
 
