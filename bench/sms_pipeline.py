@@ -25,9 +25,7 @@ import argparse
 import asyncio
 import base64
 import os
-import re
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -40,6 +38,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import free_port, wait_up, wrk  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EMAIL, PASSWORD = "bench@example.com", "Bench-Passw0rd!"
@@ -95,43 +96,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited early ({proc.returncode})")
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise SystemExit("server did not start")
 
 
-def wrk(url: str, auth: str, script: Path, duration: int, connections: int) -> dict[str, float]:
-    out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script),
-         "-H", f"Authorization: {auth}", url],
-        capture_output=True, text=True, check=True,
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-
-    def pct(p: str) -> float:
-        m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out)
-        assert m is not None
-        value, unit = float(m.group(1)), m.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors = int(non2xx.group(1)) if non2xx else 0
-    return {"rps": rps, "p50": pct("50"), "p99": pct("99"), "errors": errors, "ok": total - errors}
 
 
 class QueueProbe:
@@ -177,7 +145,7 @@ def drain_phase(ours_url: str, auth: str, script: Path, args: argparse.Namespace
     _, before = probe.sample()
     probe.start()
     t0 = time.monotonic()
-    result = wrk(ours_url, auth, script, args.duration, args.connections)
+    result = wrk(ours_url, auth, args.duration, args.connections, script)
     sent_end = time.monotonic()
     deadline = sent_end + 120
     while time.monotonic() < deadline:
@@ -278,7 +246,7 @@ def accept_and_drain(ours_url: str, bare_url: str, auth: str, script: Path, args
     bare_runs: list[dict[str, float]] = []
     for _ in range(args.rounds):  # interleaved, so drift on a noisy machine hits both alike
         ours_runs.append(drain_phase(ours_url, auth, script, args, db, "+15550000002", pid))
-        bare_runs.append(wrk(bare_url, auth, script, args.duration, args.connections))
+        bare_runs.append(wrk(bare_url, auth, args.duration, args.connections, script))
     acc = statistics.median(r["accepted_per_s"] for r in ours_runs)
     drained = statistics.median(r["drained_per_s"] for r in ours_runs)
     bare_rps = statistics.median(r["rps"] for r in bare_runs)
