@@ -8,6 +8,7 @@ PostgreSQL runs are skipped with a clear message, except in CI (CI=true), where 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
@@ -346,6 +347,32 @@ def migrate(env: dict[str, str]) -> None:
         raise RuntimeError(f"db upgrade failed: {out.stdout}\n{out.stderr}")
 
 
+def require_postgres() -> None:
+    """Skip when PostgreSQL cannot be reached, except in CI, where that is a failure."""
+    why = _pg_reachable()
+    if why:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is required in CI but not reachable: {why}")
+        pytest.skip(f"PostgreSQL at {PG_ADMIN_URL} not reachable ({why}); PostgreSQL tests skipped")
+
+
+@contextlib.contextmanager
+def database_env(backend: str, data_dir: Path, config: Path | None = None) -> Iterator[dict[str, str]]:
+    """A server environment on its own database: the SQLite file in data_dir, or a throwaway
+    PostgreSQL database (migrated with `restcomm db upgrade`, dropped afterwards)."""
+    if backend == "sqlite":
+        yield base_env(data_dir, None, config)
+        return
+    require_postgres()
+    name, url = pg_create_database()
+    try:
+        env = base_env(data_dir, url, config)
+        migrate(env)
+        yield env
+    finally:
+        pg_drop_database(name)
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     backend: str = request.param
@@ -353,33 +380,17 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     config = data_dir / "restcomm.toml"
     smtp_port = free_port()  # the `smtp_sink` fixture listens here when a test needs mail
     config.write_text(TEST_CONFIG + smtp_section(smtp_port) + SMS_SECTION)
-    db_name = None
-    database_url = None
-    if backend == "postgres":
-        why = _pg_reachable()
-        if why:
-            if IN_CI:
-                pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is required in CI but not reachable: {why}")
-            pytest.skip(f"PostgreSQL at {PG_ADMIN_URL} not reachable ({why}); PostgreSQL tests skipped")
-        db_name, database_url = pg_create_database()
-    env = base_env(data_dir, database_url, config)
-    try:
-        if backend == "postgres":
-            migrate(env)
+    with database_env(backend, data_dir, config) as env:
         proc, base, log_path = start_server(env, data_dir)
         srv = Server(backend, base, env, data_dir, proc, log_path=log_path)
         srv.extra["smtp_port"] = smtp_port
-        if db_name:
-            srv.extra["db_name"] = db_name
-            srv.extra["database_url"] = database_url
+        if "RESTCOMM_DATABASE_URL" in env:
+            srv.extra["database_url"] = env["RESTCOMM_DATABASE_URL"]
         r = httpx.get(f"{srv.api}/Accounts/{ADMIN_EMAIL}.json", auth=(ADMIN_EMAIL, ADMIN_PASSWORD), timeout=10)
         r.raise_for_status()
         srv.admin_sid, srv.admin_token = r.json()["sid"], r.json()["auth_token"]
         yield srv
         stop_server(proc)
-    finally:
-        if db_name:
-            pg_drop_database(db_name)
 
 
 @dataclass

@@ -20,10 +20,7 @@ from tests.conftest import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
     API,
-    base_env,
-    migrate,
-    pg_create_database,
-    pg_drop_database,
+    database_env,
     start_server,
     stop_server,
 )
@@ -47,20 +44,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[di
     data_dir.mkdir()
     config = data_dir / "restcomm.toml"
     config.write_text(CONFIG)
-    if request.param == "sqlite":
-        yield base_env(data_dir, None, config), data_dir
-        return
-    from tests.conftest import _pg_reachable
-
-    if _pg_reachable():
-        pytest.skip("PostgreSQL not reachable")
-    name, url = pg_create_database()
-    try:
-        env = base_env(data_dir, url, config)
-        migrate(env)
+    with database_env(request.param, data_dir, config) as env:
         yield env, data_dir
-    finally:
-        pg_drop_database(name)
 
 
 def test_kill_9_mid_burst(backend: tuple[dict[str, str], Path]) -> None:

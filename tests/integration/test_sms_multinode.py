@@ -20,11 +20,7 @@ from tests.conftest import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
     API,
-    _pg_reachable,
-    base_env,
-    migrate,
-    pg_create_database,
-    pg_drop_database,
+    database_env,
     start_server,
     stop_server,
 )
@@ -44,18 +40,8 @@ def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[dict[s
     data_dir.mkdir()
     config = data_dir / "restcomm.toml"
     config.write_text(CONFIG)
-    if request.param == "sqlite":
-        yield base_env(data_dir, None, config), data_dir
-        return
-    if _pg_reachable():
-        pytest.skip("PostgreSQL not reachable")
-    name, url = pg_create_database()
-    try:
-        environment = base_env(data_dir, url, config)
-        migrate(environment)
-        yield environment, data_dir
-    finally:
-        pg_drop_database(name)
+    with database_env(request.param, data_dir, config) as env:
+        yield env, data_dir
 
 
 def _credentials(base: str) -> tuple[str, str]:
