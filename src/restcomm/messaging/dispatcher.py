@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from restcomm.messaging import model as m
@@ -279,9 +279,10 @@ class Dispatcher:
 
         async def mark(conn: AsyncConnection) -> None:
             now = ms.clock()
-            for row, name in plan:  # committed before the hand-off: from here on it is "in doubt"
+            if plan:  # committed before the hand-off: from here on it is "in doubt"
                 await conn.execute(
-                    update(messages).where(messages.c.sid == row["sid"]).values(route=m.ROUTE_CARRIER, carrier=name)
+                    _MARK_CARRIER, sorted(({"b_sid": row["sid"], "carrier": name} for row, name in plan),
+                                          key=lambda p: p["b_sid"])
                 )
             if missing:
                 await _fail_unregistered(conn, missing, now, ms)
@@ -292,13 +293,15 @@ class Dispatcher:
             *(self._send(row, name) for row, name in plan), return_exceptions=True
         )
 
+        answers: list[tuple[dict[str, Any], str, SendResult]] = []
+        for (row, name), result in zip(plan, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("carrier %s raised for %s: %r", name, row["sid"], result)
+                result = SendResult("rejected", error_code=m.ERR_UNKNOWN, error_message=repr(result))
+            answers.append((row, name, result))
+
         async def record(conn: AsyncConnection) -> None:
-            now = ms.clock()
-            for (row, name), result in zip(plan, results, strict=True):
-                if isinstance(result, BaseException):
-                    log.error("carrier %s raised for %s: %r", name, row["sid"], result)
-                    result = SendResult("rejected", error_code=m.ERR_UNKNOWN, error_message=repr(result))
-                await _record_send(conn, row, name, result, now)
+            await _record_sends(conn, answers, ms.clock())
 
         if not await self._persist(record, "recording carrier answers", rows):
             return  # handed on but not recorded: after the lease they count as in doubt (30008)
@@ -357,42 +360,43 @@ async def _fail_unregistered(conn: AsyncConnection, rows: list[dict[str, Any]], 
         )
 
 
-async def _record_send(conn: AsyncConnection, row: dict[str, Any], carrier: str, result: SendResult, now: Any) -> None:
-    if result.status == "accepted":
-        await store.set_status(conn, [row], m.SENT, now, seq=store.SEQ_SENT)
-        if result.message_ids:
-            await conn.execute(
-                insert(message_segments),
-                [
-                    {
-                        "message_sid": row["sid"],
-                        "seq": i,
-                        "carrier": carrier,
-                        "carrier_message_id": mid,
-                        "status": m.SENT,
-                        "error_code": None,
-                        "date_updated": now,
-                    }
-                    for i, mid in enumerate(result.message_ids)
-                ],
+_MARK_CARRIER = (
+    update(messages).where(messages.c.sid == bindparam("b_sid")).values(route=m.ROUTE_CARRIER, carrier=bindparam("carrier"))
+)
+_REQUEUE = (
+    update(messages)
+    .where(messages.c.sid == bindparam("b_sid"))
+    .values(status=m.QUEUED, route=None, carrier=None, lease_owner=None, lease_until=None,
+            next_attempt_at=bindparam("due"), date_updated=bindparam("now"))
+)
+_INSERT_SEGMENTS = insert(message_segments)
+
+
+async def _record_sends(conn: AsyncConnection, answers: list[tuple[dict[str, Any], str, SendResult]], now: Any) -> None:
+    """Record the carriers' answers for a batch: a few statements whatever its size."""
+    accepted: list[dict[str, Any]] = []
+    segments: list[dict[str, Any]] = []
+    requeue: list[dict[str, Any]] = []
+    failed: dict[int, list[dict[str, Any]]] = {}
+    for row, carrier, result in answers:
+        if result.status == "accepted":
+            accepted.append(row)
+            segments.extend(
+                {"message_sid": row["sid"], "seq": i, "carrier": carrier, "carrier_message_id": mid,
+                 "status": m.SENT, "error_code": None, "date_updated": now}
+                for i, mid in enumerate(result.message_ids)
             )
-    elif result.status == "unavailable":
-        # Nothing was handed on: back to the queue, later, and no longer in doubt.
-        delay = min(RETRY_BASE * (2 ** max(row["attempts"] - 1, 0)), RETRY_MAX)
-        await conn.execute(
-            update(messages)
-            .where(messages.c.sid == row["sid"])
-            .values(
-                status=m.QUEUED,
-                route=None,
-                carrier=None,
-                lease_owner=None,
-                lease_until=None,
-                next_attempt_at=now + timedelta(seconds=delay),
-                date_updated=now,
-            )
-        )
-    else:
-        await store.set_status(
-            conn, [row], m.FAILED, now, error_code=result.error_code or m.ERR_UNKNOWN, seq=store.SEQ_FINAL
-        )
+        elif result.status == "unavailable":
+            # Nothing was handed on: back to the queue, later, and no longer in doubt.
+            delay = min(RETRY_BASE * (2 ** max(row["attempts"] - 1, 0)), RETRY_MAX)
+            requeue.append({"b_sid": row["sid"], "due": now + timedelta(seconds=delay), "now": now})
+        else:
+            failed.setdefault(result.error_code or m.ERR_UNKNOWN, []).append(row)
+    if accepted:
+        await store.set_status(conn, accepted, m.SENT, now, seq=store.SEQ_SENT)
+    if segments:
+        await conn.execute(_INSERT_SEGMENTS, segments)
+    if requeue:
+        await conn.execute(_REQUEUE, sorted(requeue, key=lambda r: r["b_sid"]))
+    for code, rows in sorted(failed.items()):
+        await store.set_status(conn, rows, m.FAILED, now, error_code=code, seq=store.SEQ_FINAL)

@@ -24,7 +24,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from restcomm.messaging import store
@@ -38,6 +38,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("restcomm.webhooks.callbacks")
 
+_DONE = (
+    update(status_callbacks)
+    .where(status_callbacks.c.id == bindparam("b_id"))
+    .values(state="done", lease_owner=None, lease_until=None, attempts=bindparam("attempts"))
+)
+
 
 class CallbackWorker:
     def __init__(self, messaging: Messaging):
@@ -47,6 +53,9 @@ class CallbackWorker:
         self._stopping = False
         self.delivered = 0
         self.in_hand: set[int] = set()  # callbacks being delivered (their leases are renewed)
+        # Delivered callbacks waiting to be recorded: one statement per writer batch for all of them.
+        self._ok: list[tuple[int, int]] = []  # (id, attempts)
+        self._ok_flush: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
         self._stopping = False
@@ -130,13 +139,35 @@ class CallbackWorker:
         else:
             error = result.error
         try:
-            await ms.writer.run(lambda conn: self._record(conn, row, params, result, error))
+            if result is not None and result.ok:
+                await self._record_ok(row)
+            else:
+                await ms.writer.run(lambda conn: self._record(conn, row, params, result, error))
         except Exception:
             log.exception("recording status callback %s failed", row["id"])  # sent again after the lease
         finally:
             self.in_hand.discard(row["id"])
         if result is not None and result.ok:
             self.delivered += 1
+
+    async def _record_ok(self, row: Any) -> None:
+        """Mark a delivered callback done: joins the next group-commit job that marks the others
+        delivered meanwhile (at 1,000 messages/s there are 3,000 of these a second)."""
+        self._ok.append((row["id"], row["attempts"] + 1))
+        if self._ok_flush is None:
+            flush = self._ok_flush = asyncio.ensure_future(self.messaging.writer.run(self._write_ok))
+            flush.add_done_callback(self._flushed)
+        await asyncio.shield(self._ok_flush)
+
+    def _flushed(self, flush: asyncio.Future[None]) -> None:
+        if self._ok_flush is flush:  # failed before its job ran: the next delivery starts another
+            self._ok_flush = None
+        if not flush.cancelled():
+            flush.exception()  # its waiters see it; don't report it again as never retrieved
+
+    async def _write_ok(self, conn: AsyncConnection) -> None:
+        batch, self._ok, self._ok_flush = self._ok, [], None  # later ones go to the next job
+        await conn.execute(_DONE, [{"b_id": i, "attempts": n} for i, n in sorted(batch)])
 
     async def _record(
         self, conn: AsyncConnection, row: Any, params: dict[str, str], result: FetchResult | None, error: str | None
@@ -145,8 +176,7 @@ class CallbackWorker:
         now = ms.clock()
         sc = status_callbacks
         if result is not None and result.ok:
-            await conn.execute(update(sc).where(sc.c.id == row["id"]).values(state="done", lease_owner=None,
-                                                                             lease_until=None, attempts=row["attempts"] + 1))
+            await conn.execute(_DONE, [{"b_id": row["id"], "attempts": row["attempts"] + 1}])
             return
         attempts = row["attempts"] + 1
         retry = result is None or result.retryable
