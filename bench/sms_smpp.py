@@ -67,11 +67,27 @@ def free_port() -> int:
 
 
 def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+    """CPU of a process and of its children (the workers of ``restcomm serve --workers N``)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):  # the process, or its child
+            total += (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+    return total
+
+
+def worker_pids(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if stat.read_text().rsplit(")", 1)[1].split()[1] == str(pid):
+                out.append(int(stat.parent.name))
+        except OSError:
+            continue
+    return sorted(out) or [pid]
 
 
 def pct(values: list[float], p: float) -> float:
@@ -261,7 +277,8 @@ prefixes = [""]
         env["RESTCOMM_DATABASE_URL"] = args.database_url
         env["RESTCOMM_AUTO_MIGRATE"] = "true"
     log = open(workdir / "server.log", "wb")  # noqa: SIM115 - the process owns it
-    proc = subprocess.Popen([sys.executable, "-m", "restcomm", "serve", "--port", str(port)], env=env, stdout=log,
+    proc = subprocess.Popen([sys.executable, "-m", "restcomm", "serve", "--port", str(port),
+                             "--workers", str(args.workers)], env=env, stdout=log,
                             stderr=subprocess.STDOUT, cwd=workdir)
     base = f"http://127.0.0.1:{port}"
     import httpx
@@ -290,12 +307,15 @@ async def full_path(sim: Simulator, args: argparse.Namespace, workdir: Path) -> 
         r = httpx.get(f"{base}{API}/Accounts/{EMAIL}.json", auth=(EMAIL, PASSWORD), timeout=10)  # noqa: ASYNC210
         sid, token = r.json()["sid"], r.json()["auth_token"]
         # Wait for the binds (the Carriers API), so the run does not start against a carrier coming up.
-        for _ in range(100):
+        # With workers, each answers for its own share: ask until several in a row say "up".
+        up = 0
+        for _ in range(200):
             carriers = httpx.get(f"{base}{API}/Accounts/{sid}/Carriers.json", auth=(sid, token),  # noqa: ASYNC210
                                  timeout=5).json()
-            if carriers and carriers[0]["bound"] == args.binds:
+            up = up + 1 if carriers and carriers[0]["bound"] == carriers[0]["binds"] else 0
+            if up >= 4 * args.workers:
                 break
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.05)
         records: list[tuple[float, str, str]] = []
         counts: Counter[str] = Counter()
         loop = asyncio.get_running_loop()
@@ -318,7 +338,7 @@ async def full_path(sim: Simulator, args: argparse.Namespace, workdir: Path) -> 
             await asyncio.sleep(min(5.0, args.duration / 3))  # profile the steady state
             spy_log = open(workdir / "py-spy.log", "wb")  # noqa: ASYNC230, SIM115 - the profiler owns it
             profiler = subprocess.Popen(  # noqa: ASYNC220
-                [str(PY_SPY), "record", "-p", str(proc.pid), "-d", str(int(args.profile_seconds)), "-r", "200",
+                [str(PY_SPY), "record", "-p", str(worker_pids(proc.pid)[0]), "-d", str(int(args.profile_seconds)), "-r", "100", "--nonblocking",
                  "-f", "raw", "-o", str(workdir / "profile.txt")], stdout=subprocess.DEVNULL, stderr=spy_log)
         while gen.poll() is None:  # noqa: ASYNC110 - a subprocess, not an asyncio event
             await asyncio.sleep(0.2)
@@ -549,6 +569,7 @@ def main() -> None:
     p.add_argument("--duration", type=float, default=30.0, help="seconds of load on the full path")
     p.add_argument("--raw-seconds", type=float, default=10.0)
     p.add_argument("--binds", type=int, default=2)
+    p.add_argument("--workers", type=int, default=1, help="server processes (restcomm serve --workers)")
     p.add_argument("--window", type=int, default=10)
     p.add_argument("--receipt-delay", type=float, default=0.5, help="seconds from submit to receipt at the SMSC")
     p.add_argument("--drain-seconds", type=float, default=60.0)
@@ -590,6 +611,7 @@ def main() -> None:
 def report(args: argparse.Namespace, raw: dict[str, Any] | None, full: dict[str, Any]) -> None:
     load = full["load"]
     print(f"\nfull path ({'PostgreSQL' if args.database_url else 'SQLite'}, {args.binds} binds x window {args.window}, "
+          f"{args.workers} server process{'es' if args.workers > 1 else ''}, "
           f"receipt delay {args.receipt_delay}s, target {args.rate:.0f}/s for {args.duration:.0f}s):")
     print(f"  API accepted      {full['accepted']} of {load['requested']} ({load['accepted_rate']:,.0f}/s, "
           f"p50 {load['api_p50_ms']:.1f} ms, p99 {load['api_p99_ms']:.1f} ms, errors {load['errors']})")
@@ -609,7 +631,7 @@ def report(args: argparse.Namespace, raw: dict[str, Any] | None, full: dict[str,
     print(f"  receipt -> callback p50 {rc['p50']:.0f} ms, p99 {rc['p99']:.0f} ms, max {rc['max']:.0f} ms "
           f"(n={rc['n']}); API -> delivered callback p50 {full['api_to_delivered_ms']['p50']:.0f} ms, "
           f"p99 {full['api_to_delivered_ms']['p99']:.0f} ms")
-    print(f"  carrier counters: {full['carrier']}")
+    print(f"  carrier counters{' (one worker)' if args.workers > 1 else ''}: {full['carrier']}")
     cpu = full["cpu_seconds_during_load"]
     print("  CPU during the load: " + ", ".join(f"{k} {v:.1f} s" for k, v in cpu.items())
           + f" (of {full['load_seconds'] * os.cpu_count():.0f} core-seconds)")

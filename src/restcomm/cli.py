@@ -5,22 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from typing import Any
 
-from restcomm.config import ConfigError, load_settings
+from restcomm.config import ConfigError, Settings, load_settings
 from restcomm.observability import configure_logging
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _uvicorn_config(app: Any, settings: Settings, args: argparse.Namespace) -> Any:
     import uvicorn
 
-    from restcomm.app import build_app
-
-    settings = load_settings(host=args.host, port=args.port)
-    configure_logging(settings.log_format, settings.log_level)
-    if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
-        raise ConfigError("--ssl-certfile and --ssl-keyfile go together")
-    app = build_app(settings)
-    config = uvicorn.Config(
+    return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -35,7 +29,22 @@ def _serve(args: argparse.Namespace) -> int:
         server_header=False,
         lifespan="on",
     )
-    server = uvicorn.Server(config)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from restcomm.app import build_app
+
+    settings = load_settings(host=args.host, port=args.port, workers=args.workers)
+    configure_logging(settings.log_format, settings.log_level)
+    if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
+        raise ConfigError("--ssl-certfile and --ssl-keyfile go together")
+    if settings.workers > 1:
+        from restcomm.workers import serve_workers
+
+        return serve_workers(settings, lambda s: _uvicorn_config(build_app(s), s, args))
+    server = uvicorn.Server(_uvicorn_config(build_app(settings), settings, args))
     server.run()
     return 0 if server.started else 1
 
@@ -74,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="listen port (default 8080)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument("--workers", type=int, default=None,
+                       help="server processes sharing the port, each a node of its own (default 1)")
     serve.add_argument("--drain-seconds", type=int, default=30, help="graceful shutdown limit")
     serve.add_argument("--ssl-certfile", default=None, help="serve HTTPS with this certificate (PEM, chain included)")
     serve.add_argument("--ssl-keyfile", default=None, help="the certificate's private key (PEM)")

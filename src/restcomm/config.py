@@ -78,6 +78,11 @@ class Settings:
     # Prometheus metrics at /metrics; with a token, scrapers must send "Authorization: Bearer <token>".
     metrics_enabled: bool = True
     metrics_token: str = ""
+    # Server processes sharing the listening socket (``restcomm serve --workers``); each is a node
+    # of its own (dispatcher, callbacks, its share of every carrier's binds). worker_index is set
+    # by the server in each process.
+    workers: int = 1
+    worker_index: int = 0
     # The raw TOML document, for subsystems that read their own sections (carriers, smtp, ...).
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -128,6 +133,7 @@ ENV_VARS: dict[str, str] = {
     "RESTCOMM_WEBHOOK_BLOCK_PRIVATE": "webhook_block_private",
     "RESTCOMM_METRICS_ENABLED": "metrics_enabled",
     "RESTCOMM_METRICS_TOKEN": "metrics_token",
+    "RESTCOMM_WORKERS": "workers",
 }
 
 
@@ -189,4 +195,6 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
         raise ConfigError("auth_failure_window must be positive (seconds)")
     if settings.api_rate_limit < 0:
         raise ConfigError("api_rate_limit must be 0 (off) or positive (requests per second)")
+    if not 1 <= settings.workers <= 64:
+        raise ConfigError("workers must be between 1 and 64")
     return settings

@@ -19,7 +19,7 @@ docs/compatibility.md (the operator-facing list) and here (what each one is for)
     callback_max_attempts = 6      # attempts before a status callback is given up (notification 11200)
     callback_backoff = 1.0         # first retry delay in seconds, doubled per attempt ...
     callback_backoff_max = 300.0   # ... up to this
-    callback_concurrency = 32      # status callbacks in flight per node
+    callback_concurrency = 256     # status callbacks in flight per node
     stop_reply = "..."             # auto-reply to STOP and friends ("" for none)
     start_reply = "..."            # auto-reply to START/UNSTOP/YES ("" for none)
     help_reply = "..."             # auto-reply to HELP/INFO ("" for none)
@@ -69,7 +69,7 @@ class SmsSettings:
     callback_max_attempts: int = 6
     callback_backoff: float = 1.0
     callback_backoff_max: float = 300.0
-    callback_concurrency: int = 32
+    callback_concurrency: int = 256
     stop_reply: str = DEFAULT_STOP_REPLY
     start_reply: str = DEFAULT_START_REPLY
     help_reply: str = DEFAULT_HELP_REPLY

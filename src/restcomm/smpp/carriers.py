@@ -39,7 +39,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from restcomm.config import ConfigError, Settings
@@ -199,9 +199,29 @@ class CarrierService:
         return out
 
 
+def worker_share(carriers: list[CarrierSettings], index: int, workers: int) -> list[CarrierSettings]:
+    """This server process's share of each carrier: ``binds`` and ``max_tps`` are for the whole
+    server, so with ``--workers N`` each process opens its part of the binds (and of the TPS)."""
+    if workers <= 1:
+        return carriers
+    out = []
+    for cs in carriers:
+        total = cs.config.binds
+        if total < workers:
+            raise ConfigError(
+                f"[[carriers]] {cs.config.name!r} has binds = {total}, fewer than the {workers} server processes "
+                "(each process needs at least one bind of every carrier)"
+            )
+        mine = total // workers + (1 if index < total % workers else 0)
+        tps = cs.config.max_tps * mine / total if cs.config.max_tps else 0.0
+        out.append(replace(cs, config=replace(cs.config, binds=mine, max_tps=tps)))
+    return out
+
+
 def build_carrier_service(services: Services, messaging: Messaging) -> CarrierService | None:
     """The service for ``[[carriers]]``, or None when none is configured."""
-    carriers = load_carriers(services.settings)
+    settings = services.settings
+    carriers = worker_share(load_carriers(settings), settings.worker_index, settings.workers)
     if not carriers:
         return None
     service = CarrierService(messaging, carriers)
