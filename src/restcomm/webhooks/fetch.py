@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import socket
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -39,6 +40,7 @@ import yarl
 from restcomm import __version__
 from restcomm.rcml.errors import Code
 from restcomm.rcml.parser import MAX_DOCUMENT_BYTES
+from restcomm.webhooks.lean import LeanClient
 from restcomm.webhooks.signature import SIGNATURE_HEADER, compute_signature
 
 RCML_CONTENT_TYPES: frozenset[str] = frozenset({"text/xml", "application/xml", "text/html"})
@@ -396,7 +398,7 @@ async def _run(
         return failed(failure.outcome, failure.message, failure.response)
     except TimeoutError:  # before ClientError: aiohttp's own timeouts are TimeoutErrors as well
         return failed(FetchOutcome.TIMEOUT, f"no complete answer within {timeout:g} s")
-    except aiohttp.ClientConnectorDNSError as exc:
+    except (aiohttp.ClientConnectorDNSError, socket.gaierror) as exc:
         return failed(FetchOutcome.BAD_HOST, f"cannot resolve host: {exc}")
     except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as exc:
         return failed(FetchOutcome.INVALID_URL, f"invalid URL: {exc}")
@@ -430,7 +432,7 @@ async def fetch_document(
 
 
 async def post_callback(
-    session: aiohttp.ClientSession,
+    session: aiohttp.ClientSession | LeanClient,
     url: str,
     params: Params | None,
     auth_token: str | None,

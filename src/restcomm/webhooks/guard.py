@@ -138,3 +138,9 @@ def GuardedResolver(settings: Settings, inner: Any = None) -> Any:  # noqa: N802
             await self.inner.close()
 
     return _Guarded()
+
+
+def check_addresses(host: str, addresses: Iterable[str]) -> None:
+    """Raise DestinationRefused unless every address ``host`` resolved to is public: for clients
+    that resolve names themselves (webhooks/lean.py) right before they connect."""
+    _check(host, addresses)
