@@ -44,23 +44,27 @@ class ResponseError(aiohttp.ClientPayloadError):
 
 
 class _Content:
-    def __init__(self, body: bytes) -> None:
+    def __init__(self, body: bytes, truncated: bool) -> None:
         self._body = body
+        self._truncated = truncated
 
     async def iter_any(self) -> AsyncIterator[bytes]:
         if self._body:
             yield self._body
+        if self._truncated:  # a reader wanting more than was kept must not take a part for the whole
+            raise ResponseError(f"response body over the {MAX_BODY_KEPT + 1} bytes this client keeps")
 
 
 class LeanResponse:
     __slots__ = ("status", "headers", "body", "keep_alive", "content")
 
-    def __init__(self, status: int, headers: CIMultiDictProxy[str], body: bytes, keep_alive: bool) -> None:
+    def __init__(self, status: int, headers: CIMultiDictProxy[str], body: bytes, keep_alive: bool,
+                 truncated: bool = False) -> None:
         self.status = status
         self.headers = headers
         self.body = body
         self.keep_alive = keep_alive
-        self.content = _Content(body)
+        self.content = _Content(body, truncated)
 
     @property
     def content_length(self) -> int | None:
@@ -127,8 +131,9 @@ class _Connection(asyncio.Protocol):
         self._headers_done = True
 
     def on_body(self, chunk: bytes) -> None:
-        if self._size < MAX_BODY_KEPT:
-            self._body.append(chunk[: MAX_BODY_KEPT - self._size])
+        # One byte over the limit is kept, so a reader with a limit up to MAX_BODY_KEPT sees "more".
+        if self._size <= MAX_BODY_KEPT:
+            self._body.append(chunk[: MAX_BODY_KEPT + 1 - self._size])
         self._size += len(chunk)
 
     def on_message_complete(self) -> None:
@@ -138,9 +143,10 @@ class _Connection(asyncio.Protocol):
     def _complete(self, keep_alive: bool) -> None:
         if self._waiter is None or self._waiter.done():
             return
+        body = b"".join(self._body)
         response = LeanResponse(
-            self._parser.get_status_code(), CIMultiDictProxy(CIMultiDict(self._headers)), b"".join(self._body),
-            keep_alive,
+            self._parser.get_status_code(), CIMultiDictProxy(CIMultiDict(self._headers)), body, keep_alive,
+            truncated=self._size > len(body),
         )
         self._waiter.set_result(response)
 
