@@ -160,3 +160,46 @@ def test_sigterm_mid_burst_drains_unbinds_and_loses_nothing(srv: CarrierServer, 
     outcomes = wait_final(apps, path, [m["sid"] for m in stored], timeout=30)
     assert {o.final for o in outcomes.values()} == {"delivered"}  # drained: nothing in doubt
     assert smsc.texts(f"term-{tag}-") == {m["body"]: 1 for m in stored}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def slow_srv(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
+    tuple[CarrierServer, Smsc]
+]:
+    """A carrier limited to 5 messages/s (1 bind, window 5): its hand-off capacity is 10 messages."""
+    if request.param == "postgres":
+        pg_or_skip()
+    smsc = Smsc.simulator("--receipt-delay", "0.1").start()
+    config = SMS + carriers_toml([{"name": "slow", "port": smsc.port, "binds": 1, "window": 5, "max_tps": 5,
+                                   "prefixes": [""]}])
+    server = CarrierServer(request.param, tmp_path_factory.mktemp(f"slow-crash-{request.param}"), config).start()
+    yield server, smsc
+    server.close()
+    smsc.kill()
+
+
+def test_kill_9_behind_a_tps_limited_carrier_puts_in_doubt_only_what_it_held(
+    slow_srv: tuple[CarrierServer, Smsc], apps: AppServer
+) -> None:
+    """60 messages queue behind a 5/s carrier; the kill comes after a few went out. Only the
+    messages in the carrier's hands (at most its capacity, 10) may be in doubt; the backlog that
+    never left is sent after the restart, once each."""
+    srv, smsc = slow_srv
+    smsc.wait("binds", 1)
+    path = apps.new_path("slow")
+    url = apps.route(path, Answer("", 204, "text/plain"))
+    tag = uuid.uuid4().hex[:8]
+    with srv.client() as c:
+        sent = [c.post(f"/Accounts/{srv.admin_sid}/SMS/Messages.json",
+                       data={"From": "SLOW", "To": "+15557000001", "Body": f"slow-{tag}-{i}", "StatusCallback": url}
+                       ).json() for i in range(60)]
+    smsc.wait("accepted", 5)
+    srv.crash()
+    srv.start()
+    outcomes = wait_final(apps, path, [m["sid"] for m in sent], timeout=40)
+    counts = smsc.texts(f"slow-{tag}-")
+    assert all(n == 1 for n in counts.values()), counts
+    in_doubt = [o for o in outcomes.values() if o.final == "failed"]
+    assert all(o.error_code == "30008" for o in in_doubt)
+    assert len(in_doubt) <= 10, f"{len(in_doubt)} in doubt: more than the carrier could have held"
+    assert sum(1 for o in outcomes.values() if o.final == "delivered") >= 50

@@ -9,10 +9,15 @@ in the same transaction, settles every one that needs nothing from outside:
 * Opted out since it was accepted: ``failed`` with 21610.
 * No hosted number and no carrier route: ``failed`` with 21612 and a notification.
 
-Messages for a carrier leave the transaction as ``sending`` with this node's lease. Before the
-transport is called the route is committed (``route = 'carrier'``): a message found later still
+Messages for a carrier leave the transaction as ``sending`` with this node's lease and wait here,
+per carrier, until the carrier can take them: at most its ``capacity`` (what its windows hold
+several times over, or two seconds at its TPS limit) is handed over at once. Before a chunk goes to
+the transport its route is committed (``route = 'carrier'``): a message found later still
 ``sending`` with an expired lease and a route is *in doubt* (the carrier may have it), and is
-failed rather than sent a second time. Then the transport's answer is recorded.
+failed rather than sent a second time; one without a route never left and is simply sent. So a
+crash behind a slow carrier puts in doubt only what was really in the carrier's hands. Then the
+transport's answer is recorded. While ``max_held`` messages wait here, the dispatcher claims no
+more (they stay queued in the store); a graceful stop puts the waiting ones back in the queue.
 
 The loop wakes at once when a commit queued new work on this node (``Messaging.outbound_ready``)
 and otherwise polls every ``poll_interval`` seconds for work committed by other nodes.
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -48,6 +54,7 @@ NO_ROUTE = m.ERR_NO_ROUTE  # Twilio: "The 'To' phone number is not currently rea
 IN_DOUBT = 30008
 RETRY_BASE = 2.0
 RETRY_MAX = 300.0
+DEFAULT_CAPACITY = 256  # messages handed at once to a transport that does not state its capacity
 
 
 @dataclass
@@ -71,7 +78,10 @@ class Dispatcher:
         self._stopping = False
         self._carrier_tasks: set[asyncio.Task[None]] = set()
         self._stale_checked = datetime(1970, 1, 1)
-        self.in_hand: set[str] = set()  # messages being handed to carriers (their leases are renewed)
+        self.in_hand: set[str] = set()  # messages waiting for or handed to carriers (leases renewed)
+        self._held: dict[str, deque[dict[str, Any]]] = {}  # per carrier: claimed, not handed yet
+        self._handed: dict[str, int] = {}  # per carrier: messages in the transport's hands
+        self.max_held = messaging.sms.batch_size * 4
         self.delivered = 0  # counters for the bench
         self.handed_to_carriers = 0
 
@@ -87,6 +97,25 @@ class Dispatcher:
             await self._task
         if self._carrier_tasks:
             await asyncio.gather(*self._carrier_tasks, return_exceptions=True)
+        await self._release_held()
+
+    async def _release_held(self) -> None:
+        """Put the messages that never reached a carrier back in the queue, for whichever node runs
+        next (their 'sending' callback was queued already: ``attempts`` > 0 says so)."""
+        held = [row for rows in self._held.values() for row in rows]
+        self._held.clear()
+        if not held:
+            return
+        owner = self.messaging.node_id
+
+        async def release(conn: AsyncConnection) -> None:
+            await conn.execute(_RELEASE, [{"b_sid": sid, "owner": owner} for sid in sorted(r["sid"] for r in held)])
+
+        if await self._persist(release, "putting back messages not handed to a carrier", held):
+            self.in_hand.difference_update(r["sid"] for r in held)
+
+    def held_count(self) -> int:
+        return sum(len(rows) for rows in self._held.values())
 
     async def _run(self) -> None:
         ms = self.messaging
@@ -121,23 +150,41 @@ class Dispatcher:
         # so whichever node runs next takes them again once the lease runs out.
         if result.carrier and not self._stopping:
             self.in_hand.update(r["sid"] for r in result.carrier)
-            task = asyncio.create_task(self._to_carriers(result.carrier))
+            for row in result.carrier:
+                self._held.setdefault(ms.router.carrier_for(row["to_number"]) or "", deque()).append(row)
+            for name in list(self._held):
+                self._pump(name)
+
+    def _pump(self, name: str) -> None:
+        """Hand the carrier's waiting messages over, up to its capacity, in chunks."""
+        held = self._held.get(name)
+        transport = self.messaging.router.transports.get(name)
+        capacity = max(int(getattr(transport, "capacity", DEFAULT_CAPACITY)), 1)
+        while held and not self._stopping and self._handed.get(name, 0) < capacity:
+            n = min(len(held), capacity - self._handed.get(name, 0), max(capacity // 2, 1))
+            chunk = [held.popleft() for _ in range(n)]
+            self._handed[name] = self._handed.get(name, 0) + n
+            task = asyncio.create_task(self._to_carriers(chunk, name))
             self._carrier_tasks.add(task)
             task.add_done_callback(self._carrier_tasks.discard)
+        if held is not None and not held:
+            del self._held[name]
 
     # -- one round: claim, and settle what needs nobody outside ------------------------------------
 
     async def _round(self, conn: AsyncConnection, result: Settled) -> None:
         ms = self.messaging
         now = ms.clock()
+        # Carriers slower than the queue: leave the rest in the store until they catch up.
+        limit = min(ms.sms.batch_size, self.max_held - self.held_count())
+        if limit <= 0:
+            return
         # Expired leases only appear when a node dies: look for them once per poll interval.
         stale = (now - self._stale_checked).total_seconds() >= ms.sms.poll_interval
         if stale:
             self._stale_checked = now
-        claimed, in_doubt = await store.claim_outbound(
-            conn, ms.node_id, now, ms.sms.lease_seconds, ms.sms.batch_size, stale=stale
-        )
-        result.full = len(claimed) + len(in_doubt) >= ms.sms.batch_size
+        claimed, in_doubt = await store.claim_outbound(conn, ms.node_id, now, ms.sms.lease_seconds, limit, stale=stale)
+        result.full = len(claimed) + len(in_doubt) >= limit
         result.callbacks = _wants_callbacks(claimed) or _wants_callbacks(in_doubt)
         if in_doubt:
             await self._fail_in_doubt(conn, in_doubt, now)
@@ -260,11 +307,17 @@ class Dispatcher:
 
     # -- carriers ---------------------------------------------------------------------------------
 
-    async def _to_carriers(self, rows: list[dict[str, Any]]) -> None:
+    async def _to_carriers(self, rows: list[dict[str, Any]], name: str) -> None:
         try:
             await self._hand_over(rows)
         finally:
             self.in_hand.difference_update(r["sid"] for r in rows)
+            self._handed[name] -= len(rows)
+            if not self._stopping:
+                full = self.held_count() >= self.max_held
+                self._pump(name)
+                if full and self.held_count() < self.max_held:
+                    self.messaging.wake(outbound=True)  # room again: claim more
 
     async def _hand_over(self, rows: list[dict[str, Any]]) -> None:
         ms = self.messaging
@@ -362,6 +415,12 @@ async def _fail_unregistered(conn: AsyncConnection, rows: list[dict[str, Any]], 
 
 _MARK_CARRIER = (
     update(messages).where(messages.c.sid == bindparam("b_sid")).values(route=m.ROUTE_CARRIER, carrier=bindparam("carrier"))
+)
+_RELEASE = (
+    update(messages)
+    .where(messages.c.sid == bindparam("b_sid"), messages.c.lease_owner == bindparam("owner"),
+           messages.c.route.is_(None))
+    .values(status=m.QUEUED, lease_owner=None, lease_until=None)
 )
 _REQUEUE = (
     update(messages)

@@ -50,6 +50,18 @@ class SmppTransport:
         self.unavailable = 0
 
     @property
+    def capacity(self) -> int:
+        """Messages worth handing over at once: the windows' worth several times over, or about two
+        seconds at the TPS limit when that is less. The dispatcher keeps the rest in the store (not
+        yet routed), where a crash leaves them to be sent later instead of "in doubt"."""
+        cfg = self.carrier.config
+        windows = max(cfg.binds * cfg.window, 1)
+        cap = windows * 8
+        if cfg.max_tps:
+            cap = min(cap, max(windows, int(cfg.max_tps * 2)))
+        return cap
+
+    @property
     def available(self) -> bool:
         return self.carrier.bound_count() > 0
 
