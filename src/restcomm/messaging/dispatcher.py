@@ -11,7 +11,7 @@ in the same transaction, settles every one that needs nothing from outside:
 
 Messages for a carrier leave the transaction as ``sending`` with this node's lease and wait here,
 per carrier, until the carrier can take them: at most its ``capacity`` (what its windows hold
-several times over, or two seconds at its TPS limit) is handed over at once. Before a chunk goes to
+many times over, or two seconds at its TPS limit) is handed over at once. Before a chunk goes to
 the transport its route is committed (``route = 'carrier'``): a message found later still
 ``sending`` with an expired lease and a route is *in doubt* (the carrier may have it), and is
 failed rather than sent a second time; one without a route never left and is simply sent. So a
@@ -161,7 +161,8 @@ class Dispatcher:
         transport = self.messaging.router.transports.get(name)
         capacity = max(int(getattr(transport, "capacity", DEFAULT_CAPACITY)), 1)
         while held and not self._stopping and self._handed.get(name, 0) < capacity:
-            n = min(len(held), capacity - self._handed.get(name, 0), max(capacity // 2, 1))
+            # Chunks of a quarter of the capacity, so a new one starts while others finish.
+            n = min(len(held), capacity - self._handed.get(name, 0), max(capacity // 4, 1))
             chunk = [held.popleft() for _ in range(n)]
             self._handed[name] = self._handed.get(name, 0) + n
             task = asyncio.create_task(self._to_carriers(chunk, name))

@@ -51,12 +51,12 @@ class SmppTransport:
 
     @property
     def capacity(self) -> int:
-        """Messages worth handing over at once: the windows' worth several times over, or about two
-        seconds at the TPS limit when that is less. The dispatcher keeps the rest in the store (not
+        """Messages worth handing over at once: the windows' worth many times over (submits answered
+        in milliseconds drain that quickly), or about two seconds at the TPS limit when that is less. The dispatcher keeps the rest in the store (not
         yet routed), where a crash leaves them to be sent later instead of "in doubt"."""
         cfg = self.carrier.config
         windows = max(cfg.binds * cfg.window, 1)
-        cap = windows * 8
+        cap = windows * 32
         if cfg.max_tps:
             cap = min(cap, max(windows, int(cfg.max_tps * 2)))
         return cap
