@@ -28,7 +28,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from restcomm.messaging import model as m
@@ -41,7 +41,7 @@ from restcomm.messaging.transports import CarrierRouter, Transport
 from restcomm.messaging.validation import Outbound, Rejected, is_phone_number
 from restcomm.messaging.writer import GroupCommitWriter, LoopConnection, sqlite_sync_engine
 from restcomm.routing import find_incoming_number
-from restcomm.store.schema import message_segments, messages
+from restcomm.store.schema import messages
 from restcomm.webhooks.lean import LeanClient
 
 if TYPE_CHECKING:
@@ -77,6 +77,7 @@ class Messaging:
         self.callbacks_ready = asyncio.Event()
         self.http: aiohttp.ClientSession | None = None
         self.callback_http: LeanClient | None = None  # status callbacks (webhooks/lean.py)
+        self._receipts: Any = None  # smpp.mo.ReceiptRecorder, made on first use
 
         from restcomm.messaging.apps import AppRunner
         from restcomm.messaging.dispatcher import Dispatcher
@@ -306,44 +307,11 @@ class Messaging:
         (``undelivered``/``failed``) as soon as one segment reports it. Returns False for an
         unknown id (logged and ignored, as Restcomm does).
         """
-        if status not in RECEIPT_STATUSES:
-            raise ValueError(f"receipt status must be one of {sorted(RECEIPT_STATUSES)}")
+        if self._receipts is None:
+            from restcomm.smpp.mo import ReceiptRecorder  # the batched recorder the carriers use
 
-        async def job(conn: AsyncConnection) -> bool:
-            seg = (
-                await conn.execute(
-                    select(message_segments).where(
-                        message_segments.c.carrier == carrier, message_segments.c.carrier_message_id == carrier_message_id
-                    )
-                )
-            ).mappings().first()
-            if seg is None:
-                return False
-            now = self.clock()
-            await conn.execute(
-                update(message_segments)
-                .where(message_segments.c.message_sid == seg["message_sid"], message_segments.c.seq == seg["seq"])
-                .values(status=status, error_code=error_code, date_updated=now)
-            )
-            segments = (
-                await conn.execute(
-                    select(message_segments.c.status).where(message_segments.c.message_sid == seg["message_sid"])
-                )
-            ).scalars().all()
-            message = (
-                await conn.execute(select(messages).where(messages.c.sid == seg["message_sid"]))
-            ).mappings().one()
-            new = _message_status(list(segments))
-            if new is not None and new != message["status"] and message["status"] not in (m.FAILED, m.UNDELIVERED):
-                await store.set_status(conn, [message], new, now, error_code=error_code if new != m.DELIVERED else None)
-            return True
-
-        found = await self.writer.run(job)
-        if found:
-            self.wake(callbacks=True)
-        else:
-            log.info("receipt from %s for unknown message id %s ignored", carrier, carrier_message_id)
-        return found
+            self._receipts = ReceiptRecorder(self)
+        return bool(await self._receipts.record(carrier, carrier_message_id, status, error_code))
 
     def public_base(self) -> str:
         """This server's own URL, against which relative SmsUrl/RcmlUrl paths are resolved."""
