@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -98,6 +99,8 @@ def sqlite_sync_engine(engine: AsyncEngine, synchronous: str) -> Engine:
 
     @event.listens_for(sync, "begin")
     def _begin(conn: Connection) -> None:
+        if conn.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
+            return  # the writer took the write lock itself (GroupCommitWriter._transaction)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
 
     return sync
@@ -206,17 +209,22 @@ class GroupCommitWriter:
     async def _transaction(self) -> AsyncIterator[Any]:
         if self._sync_conn is not None:
             conn = self._sync_conn
+            raw = conn.connection.driver_connection  # the sqlite3 connection
             delay = 0.0005
             while True:
+                # Take the write lock on the driver's connection: a refusal costs a few microseconds
+                # there, several times that through SQLAlchemy, and another process holding the lock
+                # may refuse many attempts in a row. ``begin()`` then finds the transaction open.
                 try:
-                    tx = conn.begin()
+                    raw.execute("BEGIN IMMEDIATE")
                     break
-                except OperationalError as exc:
+                except sqlite3.OperationalError as exc:
                     if "locked" not in str(exc) and "busy" not in str(exc):
-                        raise
+                        raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc  # as SQLAlchemy would
                     self.lock_waits += 1
                     await asyncio.sleep(delay)  # let whoever holds the lock (maybe on this loop) finish
                     delay = min(delay * 2, 0.002)
+            tx = conn.begin()
             try:
                 yield LoopConnection(conn)
             except BaseException:
