@@ -20,6 +20,7 @@ from restcomm.messaging.config import SmsSettings
 from restcomm.messaging.encoding import segment
 from restcomm.messaging.store import insert_ignore, number_forms
 from restcomm.notify import WARNING, write_notification
+from restcomm.rcml.errors import Code
 from restcomm.store.schema import messages, opt_outs
 
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
@@ -28,7 +29,7 @@ HELP_WORDS = frozenset({"HELP", "INFO"})
 
 # Notification for a message that arrived after too many app-to-app hops (Twilio: "SMS Reply
 # message limit exceeded").
-LOOP_CODE = 14109
+LOOP_CODE = Code.REPLY_LIMIT_EXCEEDED
 
 
 def keyword(body: str) -> str | None:

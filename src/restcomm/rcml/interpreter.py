@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger("restcomm.rcml.interpreter")
 
-DOCUMENT_LIMIT = 14106  # Twilio: "Document retrieval limit reached"
+DOCUMENT_LIMIT = Code.DOCUMENT_RETRIEVAL_LIMIT
 MEDIA_DROPPED = Code.SCHEMA_VALIDATION_WARNING
 
 # A reply that fails the message checks becomes the notification Restcomm writes for <Sms>.
