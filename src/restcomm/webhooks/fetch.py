@@ -454,6 +454,8 @@ async def _attempt(
             return await _exchange(session, request, auth_token, max_redirects, hop, handler, guard)
     except _Failure as failure:
         return failed(failure.outcome, failure.message, failure.response)
+    except DestinationRefused as exc:  # a client that applies the guard as it connects
+        return failed(FetchOutcome.REFUSED, str(exc))
     except TimeoutError:  # before ClientError: aiohttp's own timeouts are TimeoutErrors as well
         return failed(FetchOutcome.TIMEOUT, f"no complete answer within {timeout:g} s")
     except aiohttp.ClientConnectorDNSError as exc:
