@@ -11,8 +11,10 @@ replacement) take the work over. Each opens its share of every carrier's binds (
 ``max_tps`` stay totals for the whole server), so a carrier must have at least one bind per worker.
 
 The parent forwards SIGTERM/SIGINT to the workers (each drains and unbinds as a single server
-does) and restarts a worker that dies on its own. A worker that fails while starting stops the
-server, since its replacement would fail the same way.
+does) and replaces a worker killed by a signal (a crash, the OOM killer, ``kill -9``). A worker
+that exits by itself with an error (it could not start: configuration, port) stops the server,
+since its replacement would fail the same way; so does one killed twice in a row within
+``STARTUP_GRACE`` seconds of its start.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from restcomm.config import Settings
 
 log = logging.getLogger("restcomm.workers")
 
-STARTUP_GRACE = 10.0  # a worker that exits sooner than this after its start failed to start
+STARTUP_GRACE = 10.0  # seconds: a worker killed this soon after its start, twice in a row, stops the server
 
 
 async def _prepare(settings: Settings) -> None:
@@ -73,6 +75,7 @@ def serve_workers(settings: Settings, make_config: Callable[[Settings], Any]) ->
     children: dict[int, tuple[int, float]] = {}  # pid -> (worker index, start time)
     stopping = False
     failed = False
+    crashed_young: set[int] = set()  # workers whose last run died young (a second time stops the server)
 
     def spawn(index: int) -> None:
         pid = os.fork()
@@ -117,11 +120,20 @@ def serve_workers(settings: Settings, make_config: Callable[[Settings], Any]) ->
         if stopping:
             log.info("worker %d stopped (%s)", index, code)
             continue
-        if time.monotonic() - started < STARTUP_GRACE:
-            log.error("worker %d exited while starting (%s): stopping the server", index, code)
+        if code > 0:  # exited on its own: could not start (configuration, port) or failed: stop
+            log.error("worker %d exited with status %d: stopping the server", index, code)
             failed = True
             stop(signal.SIGTERM, None)
             continue
+        if time.monotonic() - started < STARTUP_GRACE and index in crashed_young:
+            log.error("worker %d died twice while starting (%s): stopping the server", index, code)
+            failed = True
+            stop(signal.SIGTERM, None)
+            continue
+        if time.monotonic() - started < STARTUP_GRACE:
+            crashed_young.add(index)
+        else:
+            crashed_young.discard(index)
         log.error("worker %d died (%s): starting a new one; its unfinished work is taken over when its "
                   "leases expire", index, code)
         spawn(index)

@@ -24,11 +24,13 @@ from restcomm.rcml.errors import Code
 from restcomm.rcml.parser import Message, parse_rcml
 from restcomm.webhooks.fetch import (
     EXCERPT_BYTES,
+    USER_AGENT,
     FetchOutcome,
     create_session,
     fetch_document,
     post_callback,
 )
+from restcomm.webhooks.lean import LeanClient
 
 TOKEN = "f2d6a3b3c0a94b0c9b4a6e1d2c3b4a5f"
 PARAMS = [
@@ -179,10 +181,16 @@ async def app_server() -> AsyncIterator[AppServer]:
         await runner.cleanup()
 
 
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with create_session() as client:
-        yield client
+@pytest.fixture(params=["aiohttp", "lean"])
+async def session(request: pytest.FixtureRequest) -> AsyncIterator[aiohttp.ClientSession | LeanClient]:
+    """Both clients: aiohttp (application documents) and the keep-alive client (status callbacks)."""
+    if request.param == "aiohttp":
+        async with create_session() as client:
+            yield client
+    else:
+        lean = LeanClient(headers={"User-Agent": USER_AGENT})
+        yield lean
+        await lean.close()
 
 
 # --------------------------------------------------------------------------------------------

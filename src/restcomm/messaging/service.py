@@ -42,6 +42,7 @@ from restcomm.messaging.validation import Outbound, Rejected, is_phone_number
 from restcomm.messaging.writer import GroupCommitWriter, LoopConnection, sqlite_sync_engine
 from restcomm.routing import find_incoming_number
 from restcomm.store.schema import message_segments, messages
+from restcomm.webhooks.lean import LeanClient
 
 if TYPE_CHECKING:
     from restcomm.app import Services
@@ -75,6 +76,7 @@ class Messaging:
         self.apps_ready = asyncio.Event()
         self.callbacks_ready = asyncio.Event()
         self.http: aiohttp.ClientSession | None = None
+        self.callback_http: LeanClient | None = None  # status callbacks (webhooks/lean.py)
         # The webhook destination guard (restcomm.webhooks.guard), None when private destinations are allowed.
         self.guard = settings if settings.webhook_block_private else None
 
@@ -91,11 +93,16 @@ class Messaging:
     # -- lifecycle --------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        from restcomm.webhooks.fetch import create_session
+        from restcomm.webhooks.fetch import USER_AGENT, create_session
+        from restcomm.webhooks.guard import check_addresses
 
         self.http = create_session(limit=max(self.sms.app_concurrency, self.sms.callback_concurrency) * 2,
                                    limit_per_host=max(self.sms.app_concurrency, self.sms.callback_concurrency),
                                    settings=self.services.settings)
+        settings = self.services.settings
+        self.callback_http = LeanClient(
+            check=check_addresses if settings.webhook_block_private else None, headers={"User-Agent": USER_AGENT}
+        )
         self.checks = make_checks(self.services.engine)
         await self.writer.start()
         await self.dispatcher.start()
@@ -116,6 +123,8 @@ class Messaging:
         await self.writer.stop()
         if self.http is not None:
             await self.http.close()
+        if self.callback_http is not None:
+            await self.callback_http.close()
         self.checks.close()
         if self._read_conn is not None:
             self._read_conn.close()

@@ -232,7 +232,7 @@ class GroupCommitWriter:
                         raise
                     self.lock_waits += 1
                     await asyncio.sleep(delay)  # let whoever holds the lock (maybe on this loop) finish
-                    delay = min(delay * 2, 0.02)
+                    delay = min(delay * 2, 0.002)
             try:
                 yield LoopConnection(conn)
             except BaseException:

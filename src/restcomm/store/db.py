@@ -6,6 +6,7 @@ that a committed row survives a crash of the process (FULL: also of the machine)
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,7 @@ def check_data_dir(path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"data directory {path} cannot be created: {exc.strerror}") from exc
-    probe = path / ".write-probe"
+    probe = path / f".write-probe-{os.getpid()}"  # one per process: workers start side by side
     try:
         probe.write_bytes(b"x")
         probe.unlink()

@@ -128,10 +128,10 @@ class CallbackWorker:
         ms = self.messaging
         bind(message_sid=row["message_sid"])  # this task's own context: its log lines name the message
         params = orjson.loads(row["params"])
-        assert ms.http is not None
+        assert ms.callback_http is not None
         try:
             result = await post_callback(
-                ms.http, row["url"], params, token, method=row["method"],
+                ms.callback_http, row["url"], params, token, method=row["method"],
                 timeout=ms.sms.callback_timeout, max_redirects=ms.sms.app_max_redirects, guard=ms.guard,
             )
         except Exception as exc:  # a bug, not the application's doing: retry later like a failure

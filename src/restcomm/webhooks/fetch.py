@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import socket
 import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ from restcomm.observability import WEBHOOK_DURATION, WEBHOOK_FAILURES
 from restcomm.rcml.errors import Code
 from restcomm.rcml.parser import MAX_DOCUMENT_BYTES
 from restcomm.webhooks.guard import DestinationRefused, GuardedResolver, RefusedAddress, check_request
+from restcomm.webhooks.lean import LeanClient
 from restcomm.webhooks.signature import SIGNATURE_HEADER, compute_signature
 
 RCML_CONTENT_TYPES: frozenset[str] = frozenset({"text/xml", "application/xml", "text/html"})
@@ -462,6 +464,8 @@ async def _attempt(
         if isinstance(exc.os_error, RefusedAddress):  # GuardedResolver
             return failed(FetchOutcome.REFUSED, str(exc.os_error))
         return failed(FetchOutcome.BAD_HOST, f"cannot resolve host: {exc}")
+    except socket.gaierror as exc:  # the keep-alive client resolves names itself
+        return failed(FetchOutcome.BAD_HOST, f"cannot resolve host: {exc}")
     except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as exc:
         return failed(FetchOutcome.INVALID_URL, f"invalid URL: {exc}")
     except (aiohttp.ClientResponseError, aiohttp.ClientPayloadError) as exc:
@@ -497,7 +501,7 @@ async def fetch_document(
 
 
 async def post_callback(
-    session: aiohttp.ClientSession,
+    session: aiohttp.ClientSession | LeanClient,
     url: str,
     params: Params | None,
     auth_token: str | None,

@@ -13,7 +13,9 @@ is on: ``create_session(settings=...)`` and ``fetch_document``/``post_callback(.
 * ``GuardedResolver`` as the resolver of the aiohttp connector, so the addresses actually connected
   to are the checked ones (a host whose DNS answer changes between a check and the connection,
   "DNS rebinding", is still refused). It raises ``RefusedAddress`` (an ``OSError``), which aiohttp
-  reports as the cause of its connection error.
+  reports as the cause of its connection error. Clients that resolve names themselves (the
+  keep-alive client of status callbacks, ``webhooks/lean.py``) call ``check_addresses`` with what
+  they resolved, right before connecting; it raises ``DestinationRefused``.
 * A check of the URL before every request, redirect hops included: aiohttp does not call the
   resolver for an IP-literal host, so ``http://127.0.0.1/`` must be refused there.
   ``check_request(url, settings)`` is that check without DNS (scheme, host, literal addresses), for
@@ -159,3 +161,9 @@ def GuardedResolver(settings: Settings, inner: Any = None) -> Any:  # noqa: N802
             await self.inner.close()
 
     return _Guarded()
+
+
+def check_addresses(host: str, addresses: Iterable[str]) -> None:
+    """Raise DestinationRefused unless every address ``host`` resolved to is public: for clients
+    that resolve names themselves (webhooks/lean.py) right before they connect."""
+    _check(host, addresses)
