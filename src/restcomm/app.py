@@ -24,7 +24,7 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from restcomm import observability
-from restcomm.api.errors import ERROR_CODES, ApiError
+from restcomm.api.errors import ApiError
 from restcomm.api.framework import API_ROOT, REGISTRY, Call, Operation, error_response, parse_form, validate
 from restcomm.config import ConfigError, Settings
 from restcomm.limits import Limits
@@ -497,18 +497,16 @@ def build_app(settings: Settings, services: Services | None = None, extra_servic
 
     async def error_page(request: Request) -> Response:
         code = request.path_params["code"]
-        from restcomm.rcml.errors import SMS_NOTIFICATION_CODES
+        from restcomm.codes import ERRORS
 
         try:
             number = int(code.removesuffix(".html"))
         except ValueError:
             return HTMLResponse("<h1>Unknown error code</h1>", 404)
-        if number in ERROR_CODES:
-            title, text = ERROR_CODES[number]
-        elif number in SMS_NOTIFICATION_CODES:  # the more_info links of Notifications
-            title, text = SMS_NOTIFICATION_CODES[number].message, SMS_NOTIFICATION_CODES[number].when
-        else:
+        entry = ERRORS.get(number)
+        if entry is None:
             return HTMLResponse("<h1>Unknown error code</h1>", 404)
+        title, text = entry.title, entry.explanation
         from html import escape
 
         return HTMLResponse(f"<h1>{number}: {escape(title)}</h1><p>{escape(text)}</p>")

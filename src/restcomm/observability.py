@@ -279,7 +279,13 @@ class Family:
         return Histogram(self.buckets)
 
     def labels(self, *values: Any, **named: Any) -> Any:
-        if named:
+        """The child for these label values (created the first time). Hot paths should still bind
+        the children they use once and keep them (``child = FAMILY.labels(...)``; ``child.inc()``)."""
+        if not named:
+            child = self.children.get(values)  # the common case: string values seen before
+            if child is not None:
+                return child
+        else:
             if values:
                 raise ValueError("give label values by position or by name, not both")
             try:

@@ -19,6 +19,7 @@ from aiohttp import web
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
+from restcomm.config import Settings
 from restcomm.rcml.errors import Code
 from restcomm.rcml.parser import Message, parse_rcml
 from restcomm.webhooks.fetch import (
@@ -113,6 +114,10 @@ def _build_app(server: AppServer) -> web.Application:
         port = request.url.port
         return web.Response(status=307, headers={"Location": f"http://localhost:{port}/doc"})
 
+    async def to_loopback_literal(request: web.Request) -> web.Response:
+        await _record(request, server)
+        return web.Response(status=302, headers={"Location": f"http://127.0.0.1:{request.url.port}/doc"})
+
     async def slow(request: web.Request) -> web.Response:
         await server.release.wait()
         return web.Response(text=REPLY, content_type="text/xml")
@@ -146,6 +151,7 @@ def _build_app(server: AppServer) -> web.Application:
     app.router.add_route("*", "/loop", loop)
     app.router.add_route("*", "/no-location", no_location)
     app.router.add_route("*", "/to-other-origin", to_other_origin)
+    app.router.add_route("*", "/to-loopback-literal", to_loopback_literal)
     app.router.add_route("*", "/slow", slow)
     app.router.add_route("*", "/drip/{n}", drip)
     app.router.add_route("*", "/big", big)
@@ -452,3 +458,48 @@ async def test_status_callback_timeout_is_retryable(app_server: AppServer, sessi
     result = await post_callback(session, f"{app_server.base}/slow", {}, TOKEN, timeout=0.2)
     assert result.outcome is FetchOutcome.TIMEOUT
     assert not result.ok and result.retryable
+
+
+# --------------------------------------------------------------------------------------------
+# The destination guard (webhook_block_private): refused before any byte is sent, on every hop
+# --------------------------------------------------------------------------------------------
+
+GUARDED = Settings(webhook_block_private=True)
+
+
+async def test_guard_refuses_a_literal_loopback_address(app_server: AppServer, session) -> None:
+    result = await fetch_document(session, f"{app_server.base}/doc", "POST", PARAMS, TOKEN, guard=GUARDED)
+    assert result.outcome is FetchOutcome.REFUSED and not result.retryable
+    assert result.code == Code.HTTP_CONNECTION_FAILURE
+    assert "127.0.0.1" in (result.error or "") and "loopback" in (result.error or "")
+    callback = await post_callback(session, f"{app_server.base}/callback", {}, TOKEN, guard=GUARDED)
+    assert callback.outcome is FetchOutcome.REFUSED and not callback.retryable
+    assert app_server.seen == []
+
+
+async def test_guarded_session_refuses_host_names_that_resolve_to_loopback(app_server: AppServer) -> None:
+    """aiohttp resolves host names through GuardedResolver: 'localhost' is refused as it connects."""
+    url = app_server.base.replace("127.0.0.1", "localhost") + "/doc"
+    async with create_session(settings=GUARDED) as guarded:
+        started = time.monotonic()
+        result = await fetch_document(guarded, url, "POST", PARAMS, TOKEN, guard=GUARDED)
+        assert time.monotonic() - started < 5  # refused at once, not a hang
+    assert result.outcome is FetchOutcome.REFUSED and not result.retryable
+    assert "'localhost'" in (result.error or "") and "private, loopback or reserved" in (result.error or "")
+    assert app_server.seen == []
+
+
+async def test_guard_checks_every_redirect_hop(app_server: AppServer, session) -> None:
+    """The first hop is allowed (a host name, left to the resolver of the session, which here is a
+    plain one); its redirect to a literal loopback address is refused before it is followed."""
+    url = app_server.base.replace("127.0.0.1", "localhost") + "/to-loopback-literal"
+    result = await fetch_document(session, url, "POST", PARAMS, TOKEN, guard=GUARDED)
+    assert result.outcome is FetchOutcome.REFUSED
+    assert result.redirects == (f"{app_server.base}/doc",)
+    assert result.status == 302  # the answer that pointed there is kept for the notification
+    assert [s.url.split("/")[-1] for s in app_server.seen] == ["to-loopback-literal"]  # /doc never requested
+
+
+async def test_guard_off_changes_nothing(app_server: AppServer, session) -> None:
+    result = await fetch_document(session, f"{app_server.base}/doc", "POST", PARAMS, TOKEN, guard=Settings())
+    assert result.ok

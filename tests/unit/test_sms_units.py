@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 
 from restcomm.config import ConfigError, load_settings
 from restcomm.messaging import model as m
@@ -198,6 +198,39 @@ def test_group_commit_batches_and_isolates_failures(tmp_path: Path) -> None:
         assert results[101] is not None and not isinstance(results[101], AssertionError)
         assert writer.batches < 10  # grouped, not one transaction per job
         assert await writer.run(count) == 100  # the failures took nothing else down
+        await writer.stop()
+        await engine.dispose()
+
+    asyncio.run(run())
+
+
+def test_after_commit_runs_only_for_what_committed(tmp_path: Path) -> None:
+    """Metrics count what is durable: a job's after_commit hooks run once its batch has committed,
+    and never for a job that failed (its savepoint rolled back) while the rest of the batch commits."""
+    from restcomm.messaging.writer import after_commit
+
+    async def run() -> None:
+        settings = load_settings(env={"RESTCOMM_DATA_DIR": str(tmp_path)})
+        engine = db.create_engine(settings)
+        await db.upgrade(engine)
+        writer = GroupCommitWriter(engine, sync_engine=sqlite_sync_engine(engine, "FULL"))
+        await writer.start()
+        seen: list[str] = []
+
+        async def good(conn: Any) -> None:
+            await conn.execute(insert(messages), [_row(f"SM{1:032d}")])
+            after_commit(seen.append, "good")
+            assert seen == []  # not before the commit
+
+        async def bad(conn: Any) -> None:
+            after_commit(seen.append, "bad")
+            raise ValueError("rolled back")
+
+        results = await asyncio.gather(writer.run(good), writer.run(bad), return_exceptions=True)
+        assert results[0] is None and isinstance(results[1], ValueError)
+        assert seen == ["good"]
+        after_commit(seen.append, "outside")  # no transaction: at once
+        assert seen == ["good", "outside"]
         await writer.stop()
         await engine.dispose()
 

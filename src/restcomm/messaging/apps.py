@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from restcomm.messaging import model as m
 from restcomm.messaging import store
 from restcomm.notify import ERROR, write_notification
+from restcomm.observability import bind
 from restcomm.rcml.errors import Code
 from restcomm.rcml.interpreter import SmsSession
 from restcomm.routing import find_incoming_number
@@ -207,6 +208,7 @@ class AppRunner:
     async def _session(self, inbound: Any, previous: Turn | None, turn: Turn, number: Any = None) -> None:
         ms = self.messaging
         state = m.APP_FAILED
+        bind(message_sid=inbound["sid"])  # the session's own task: every line it logs names the message
 
         async def before_first_request() -> None:
             if previous is not None:

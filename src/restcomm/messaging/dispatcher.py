@@ -42,6 +42,7 @@ from restcomm.messaging import store
 from restcomm.messaging.inbound import Arrival, store_arrivals
 from restcomm.messaging.transports import CarrierMessage, SendResult
 from restcomm.notify import ERROR, write_notification
+from restcomm.observability import bind
 from restcomm.routing import find_incoming_number
 from restcomm.store.schema import message_segments, messages
 
@@ -378,6 +379,8 @@ class Dispatcher:
         return False
 
     async def _send(self, row: dict[str, Any], name: str) -> SendResult:
+        # A task of its own (gather): binding here names the message in the transport's log lines.
+        bind(message_sid=row["sid"])
         transport = self.messaging.router.transports[name]
         return await transport.send(
             CarrierMessage(

@@ -18,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from restcomm.messaging import model as m
 from restcomm.messaging.config import SmsSettings
 from restcomm.messaging.encoding import segment
-from restcomm.messaging.store import insert_ignore, number_forms
+from restcomm.messaging.store import count_status, insert_ignore, number_forms
 from restcomm.notify import WARNING, write_notification
+from restcomm.rcml.errors import Code
 from restcomm.store.schema import messages, opt_outs
 
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
@@ -28,7 +29,7 @@ HELP_WORDS = frozenset({"HELP", "INFO"})
 
 # Notification for a message that arrived after too many app-to-app hops (Twilio: "SMS Reply
 # message limit exceeded").
-LOOP_CODE = 14109
+LOOP_CODE = Code.REPLY_LIMIT_EXCEEDED
 
 
 def keyword(body: str) -> str | None:
@@ -128,8 +129,10 @@ async def store_arrivals(
                 replies.append(reply)
     if rows:
         await conn.execute(insert(messages), rows)
+        count_status(rows, m.RECEIVED)
     if replies:
         await conn.execute(insert(messages), replies)
+        count_status(replies, m.QUEUED)
     for row in rows:
         if row["app_state"] == m.APP_LOOP:
             await write_notification(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from restcomm.codes import ERRORS, MESSAGE_CODES
 from restcomm.util import API_VERSION, new_sid
 
 QUEUED = "queued"
@@ -48,22 +49,9 @@ ERR_UNKNOWN = 30008
 ERR_OPTED_OUT = 21610
 ERR_NO_ROUTE = 21612
 
-# The error_code/error_message a message can end with: the carriers' 30xxx codes, plus the two the
-# pipeline itself sets.
-MESSAGE_ERRORS: dict[int, str] = {
-    30001: "Queue overflow",
-    30002: "Account suspended",
-    30003: "Unreachable destination handset",
-    30004: "Message blocked",
-    30005: "Unknown destination handset",
-    30006: "Landline or unreachable carrier",
-    30007: "Carrier violation",
-    30008: "Unknown error",
-    30009: "Missing segment",
-    30010: "Message price exceeds max price",
-    21610: "Attempt to send to unsubscribed recipient",
-    21612: "The 'To' phone number is not currently reachable via SMS",
-}
+# The error_code/error_message a message can end with: the carriers' 30xxx codes, plus the ones the
+# pipeline itself sets (titles from the platform's one table of codes).
+MESSAGE_ERRORS: dict[int, str] = {code: ERRORS[code].title for code in sorted(MESSAGE_CODES)}
 
 
 def new_message(

@@ -78,6 +78,8 @@ class Messaging:
         self.http: aiohttp.ClientSession | None = None
         self.callback_http: LeanClient | None = None  # status callbacks (webhooks/lean.py)
         self._receipts: Any = None  # smpp.mo.ReceiptRecorder, made on first use
+        # The webhook destination guard (restcomm.webhooks.guard), None when private destinations are allowed.
+        self.guard = settings if settings.webhook_block_private else None
 
         from restcomm.messaging.apps import AppRunner
         from restcomm.messaging.dispatcher import Dispatcher
@@ -96,7 +98,8 @@ class Messaging:
         from restcomm.webhooks.guard import check_addresses
 
         self.http = create_session(limit=max(self.sms.app_concurrency, self.sms.callback_concurrency) * 2,
-                                   limit_per_host=max(self.sms.app_concurrency, self.sms.callback_concurrency))
+                                   limit_per_host=max(self.sms.app_concurrency, self.sms.callback_concurrency),
+                                   settings=self.services.settings)
         settings = self.services.settings
         self.callback_http = LeanClient(
             check=check_addresses if settings.webhook_block_private else None, headers={"User-Agent": USER_AGENT}
@@ -231,6 +234,7 @@ class Messaging:
         )
         if not dispatch:
             await self.writer.insert((messages, [row]))
+            store.count_status([row], m.QUEUED)  # committed
             self.outbound_ready.set()
             return row
         result = Settled()
@@ -240,6 +244,7 @@ class Messaging:
             claimed = {**row, "status": m.SENDING, "attempts": 1, "lease_owner": self.node_id,
                        "lease_until": now + timedelta(seconds=self.sms.lease_seconds)}
             await conn.execute(insert(messages), [claimed])
+            store.count_status([claimed], m.QUEUED, m.SENDING)
             await store.enqueue_callbacks(conn, [(claimed, m.SENDING, None, store.SEQ_SENDING)], now)
             orgs = {account_sid: organization_sid} if organization_sid else None
             await self.dispatcher.settle(conn, [claimed], now, result, organizations=orgs,

@@ -26,6 +26,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from restcomm.messaging import model as m
+from restcomm.messaging.writer import after_commit
+from restcomm.observability import MESSAGES
 from restcomm.phone import to_e164
 from restcomm.store.schema import accounts, incoming_phone_numbers, messages, opt_outs, status_callbacks
 
@@ -134,6 +136,29 @@ def blocked_by_opt_out(message: Row, opt_outs_found: Mapping[tuple[str, str], da
 
 
 # ---------------------------------------------------------------------------------------------
+# restcomm_messages_total: every status a message reaches, counted per batch once it is committed
+
+_COUNTERS: dict[tuple[str, str], Any] = {(d, s): MESSAGES.labels(d, s) for d in m.DIRECTIONS for s in m.STATUSES}
+
+
+def _bump(counts: list[tuple[Any, int]]) -> None:
+    for child, n in counts:
+        child.inc(n)
+
+
+def count_status(rows: Sequence[Row], *statuses: str) -> None:
+    """Count ``rows`` (by direction) as reaching each of ``statuses``, once the transaction commits."""
+    if not rows:
+        return
+    by_direction: dict[str, int] = {}
+    for r in rows:
+        d = r["direction"]
+        by_direction[d] = by_direction.get(d, 0) + 1
+    after_commit(_bump, [(_COUNTERS.get((d, s)) or MESSAGES.labels(d, s), n)
+                         for d, n in by_direction.items() for s in statuses])
+
+
+# ---------------------------------------------------------------------------------------------
 # Status callbacks (the outbox)
 
 _INSERT_CALLBACKS = insert(status_callbacks)
@@ -215,6 +240,7 @@ async def set_status(
     bound = {f"v_{c}": changes[c] for c in columns}
     # In key order, like every multi-row update here (see renew_leases).
     await conn.execute(_update_by_sid(columns), [{"b_sid": sid, **bound} for sid in sorted(r["sid"] for r in rows)])
+    count_status(rows, *(st for st, _ in extra_callbacks), status)
     items: list[tuple[Row, str, int | None, int | None]] = []
     for r in rows:
         if not r.get("status_callback"):
@@ -271,7 +297,9 @@ async def claim_outbound(
             _TAKE, [{"b_sid": sid, "owner": owner, "until": until, "now": now} for sid in sorted(r["sid"] for r in taken)]
         )
     # A message back from an unavailable carrier ('attempts' > 0) already reported 'sending'.
-    callbacks = [(r, m.SENDING, None, SEQ_SENDING) for r in fresh if r["attempts"] == 0 and r["status_callback"]]
+    first = [r for r in fresh if r["attempts"] == 0]
+    count_status(first, m.SENDING)
+    callbacks = [(r, m.SENDING, None, SEQ_SENDING) for r in first if r["status_callback"]]
     if callbacks:
         await enqueue_callbacks(conn, callbacks, now)
     claimed = [{**r, "status": m.SENDING, "lease_owner": owner, "lease_until": until} for r in taken]

@@ -33,6 +33,7 @@ import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 log = logging.getLogger("restcomm.messaging.writer")
 
 JobFn = Callable[[Any], Awaitable[Any]]
+
+# What the jobs of the transaction being written asked to run once it commits (after_commit); set
+# in the writer task's own context, so concurrent batches (PostgreSQL) keep theirs apart.
+_on_commit: ContextVar[list[tuple[Callable[[Any], Any], Any]] | None] = ContextVar("restcomm_on_commit", default=None)
+
+
+def after_commit(fn: Callable[[Any], Any], arg: Any) -> None:
+    """Call ``fn(arg)`` once the transaction running the current job has committed (at once outside
+    a group-commit job); forgotten if the job or the commit fails. For effects that must count only
+    what is durable, such as metrics: cheap (one append), so call it once per batch, not per row."""
+    pending = _on_commit.get()
+    if pending is None:
+        fn(arg)
+    else:
+        pending.append((fn, arg))
 
 
 class LoopConnection:
@@ -240,6 +256,8 @@ class GroupCommitWriter:
 
     async def _commit(self, batch: list[_Job]) -> None:
         results: list[tuple[_Job, Any, BaseException | None]] = []
+        on_commit: list[tuple[Callable[[Any], Any], Any]] = []
+        _on_commit.set(on_commit)  # the writer task's context; replaced for each batch
         try:
             async with self._transaction() as conn:
                 await self._inserts(conn, [j for j in batch if j.inserts], results)
@@ -256,6 +274,11 @@ class GroupCommitWriter:
             return
         self.batches += 1
         self.jobs += len(batch)
+        for fn, arg in on_commit:
+            try:
+                fn(arg)
+            except Exception:
+                log.exception("after-commit hook %r failed", fn)
         for job, value, error in results:
             if job.future.done():
                 continue
@@ -286,10 +309,14 @@ class GroupCommitWriter:
 
     async def _savepoint(self, conn: Any, job: _Job) -> tuple[_Job, Any, BaseException | None]:
         assert job.fn is not None
+        pending = _on_commit.get()
+        mark = len(pending) if pending is not None else 0
         try:
             async with conn.begin_nested():
                 value = await job.fn(conn)
         except Exception as exc:
+            if pending is not None:
+                del pending[mark:]  # rolled back: what it asked for never happened
             return job, None, exc
         return job, value, None
 

@@ -50,6 +50,8 @@ class Code(IntEnum):
     INVALID_SMS_FROM = 14102
     INVALID_SMS_BODY = 14103
     INVALID_SMS_METHOD = 14104
+    DOCUMENT_RETRIEVAL_LIMIT = 14106
+    REPLY_LIMIT_EXCEEDED = 14109
     INVALID_VERB_FOR_SMS = 14110
 
 
@@ -80,7 +82,8 @@ SMS_NOTIFICATION_CODES: Mapping[int, NotificationCode] = _rows(
     NotificationCode(Code.FEATURE_REFUSED, _W, "The SMS was refused by an access-control extension", "restcomm",
                      "inbound or outbound SMS denied by an extension; the session ends"),
     NotificationCode(Code.ACCOUNT_NOT_ACTIVE, _E, "Account is not active", "restcomm",
-                     "SMS to a number whose owning account is not active"),
+                     "SMS to a number whose owning account is not active, or (from a carrier) to a number "
+                     "no account hosts"),
     NotificationCode(Code.INVALID_URL, _E, "Invalid URL", "restcomm",
                      "action or Redirect URL cannot be resolved to an http(s) URL; the interpreter stops"),
     NotificationCode(Code.HTTP_RETRIEVAL_FAILURE, _E, "HTTP retrieval failure", "twilio",
@@ -117,6 +120,11 @@ SMS_NOTIFICATION_CODES: Mapping[int, NotificationCode] = _rows(
                      "<Sms>/<Message> with no text; the interpreter stops"),
     NotificationCode(Code.INVALID_SMS_METHOD, _W, "Invalid method, using POST", "restcomm",
                      "<Sms>/<Message> method or a status-callback method is neither GET nor POST"),
+    NotificationCode(Code.DOCUMENT_RETRIEVAL_LIMIT, _E, "Document retrieval limit reached", "twilio",
+                     "the session already fetched [sms] max_documents documents (a Redirect loop); it ends"),
+    NotificationCode(Code.REPLY_LIMIT_EXCEEDED, _W, "SMS reply message limit exceeded", "twilio",
+                     "the message went through more application hops than [sms] hop_limit: its application "
+                     "is not run, so two applications cannot answer each other forever"),
     NotificationCode(Code.INVALID_VERB_FOR_SMS, _W, "Invalid verb for SMS reply", "restcomm",
                      "a verb other than Sms, Message, Redirect or Email in an SMS application; it is skipped"),
 )

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger("restcomm.rcml.interpreter")
 
-DOCUMENT_LIMIT = 14106  # Twilio: "Document retrieval limit reached"
+DOCUMENT_LIMIT = Code.DOCUMENT_RETRIEVAL_LIMIT
 MEDIA_DROPPED = Code.SCHEMA_VALIDATION_WARNING
 
 # A reply that fails the message checks becomes the notification Restcomm writes for <Sms>.
@@ -106,7 +106,8 @@ class SmsSession:
                 await self._notify(Code.INVALID_URL, f"SmsFallbackUrl {fallback!r}: {exc.message}")
                 return m.APP_FAILED
             params = {**self.params, "ErrorCode": str(result.code or Code.HTTP_RETRIEVAL_FAILURE), "ErrorUrl": url}
-            result = await self._fetch(fallback, self.number.get("sms_fallback_method") or "POST", params)
+            result = await self._fetch(fallback, self.number.get("sms_fallback_method") or "POST", params,
+                                       kind="fallback")
             if not result.ok:
                 await self._notify_fetch(result)
                 return m.APP_FAILED
@@ -139,7 +140,7 @@ class SmsSession:
         """Number and application URLs may be paths on this server (Restcomm's demo apps are)."""
         return resolve_url(self.ms.public_base() + "/", url)
 
-    async def _fetch(self, url: str, method: str, params: Mapping[str, str]) -> FetchResult:
+    async def _fetch(self, url: str, method: str, params: Mapping[str, str], kind: str = "app") -> FetchResult:
         assert self.ms.http is not None
         if self._before_first is not None:
             hook, self._before_first = self._before_first, None
@@ -153,6 +154,8 @@ class SmsSession:
             self.account["auth_token"],
             timeout=self.ms.sms.app_timeout,
             max_redirects=self.ms.sms.app_max_redirects,
+            kind=kind,
+            guard=self.ms.guard,
         )
 
     # -- one document ------------------------------------------------------------------------------
@@ -276,6 +279,7 @@ class SmsSession:
     async def _notify_fetch(self, result: FetchResult) -> None:
         code = result.code or Code.HTTP_RETRIEVAL_FAILURE
         what = f"{result.request.method} {result.request.url}"
+        _log.warning("SMS application request failed (%s): %s: %s", code, what, result.error or result.outcome.value)
         await self._notify_result(code, f"{_title(code)}: {what}: {result.error or result.outcome.value}", result)
 
     async def _notify_result(self, code: int, text: str, result: FetchResult, log: int | None = None) -> None:

@@ -45,6 +45,7 @@ from restcomm.messaging import store
 from restcomm.messaging.encoding import GSM7, UCS2
 from restcomm.messaging.service import RECEIPT_STATUSES, _message_status
 from restcomm.notify import ERROR, WARNING, write_notification
+from restcomm.observability import bind
 from restcomm.routing import find_incoming_number
 from restcomm.smpp.esme import Inbound, MoMessage, ReceiptReceived
 from restcomm.store.schema import accounts, message_segments, messages, smpp_parked_receipts, status_callbacks
@@ -96,6 +97,8 @@ class InboundHandler:
         return found
 
     async def __call__(self, item: Inbound) -> None:
+        # Each deliver_sm is handled in a task of its own (Carrier._handle_deliver): fields bound in
+        # it name the message in its log lines, the "on_deliver failed" one included.
         if isinstance(item, ReceiptReceived):
             await self.receipt(item)
         else:
@@ -105,6 +108,7 @@ class InboundHandler:
 
     async def receipt(self, item: ReceiptReceived) -> None:
         r = item.receipt
+        bind(carrier=item.carrier, carrier_message_id=r.message_id)
         counters = self.counters(item.carrier)
         counters["receipts"] += 1
         if await self.receipts.record(item.carrier, r.message_id, r.status, r.error_code):
@@ -136,6 +140,8 @@ class InboundHandler:
         if row is None:
             counters["mo_not_hosted"] += 1
             await self._not_hosted(item, source, destination)
+        else:
+            bind(message_sid=row["sid"])
 
     async def _not_hosted(self, item: MoMessage, source: str, destination: str) -> None:
         ms = self.messaging

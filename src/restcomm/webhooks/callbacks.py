@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from restcomm.messaging import store
 from restcomm.notify import ERROR, write_notification
+from restcomm.observability import bind
 from restcomm.rcml.errors import Code
 from restcomm.store.schema import accounts, messages, status_callbacks
 from restcomm.webhooks.fetch import FetchResult, post_callback
@@ -125,12 +126,13 @@ class CallbackWorker:
 
     async def _deliver(self, row: Any, token: str | None) -> None:
         ms = self.messaging
+        bind(message_sid=row["message_sid"])  # this task's own context: its log lines name the message
         params = orjson.loads(row["params"])
         assert ms.callback_http is not None
         try:
             result = await post_callback(
                 ms.callback_http, row["url"], params, token, method=row["method"],
-                timeout=ms.sms.callback_timeout, max_redirects=ms.sms.app_max_redirects,
+                timeout=ms.sms.callback_timeout, max_redirects=ms.sms.app_max_redirects, guard=ms.guard,
             )
         except Exception as exc:  # a bug, not the application's doing: retry later like a failure
             log.exception("status callback %s raised", row["id"])
@@ -141,8 +143,8 @@ class CallbackWorker:
         try:
             if result is not None and result.ok:
                 await self._record_ok(row)
-            else:
-                await ms.writer.run(lambda conn: self._record(conn, row, params, result, error))
+            elif await ms.writer.run(lambda conn: self._record(conn, row, params, result, error)):
+                log.warning("status callback %s to %s given up: %s", params.get("MessageStatus"), row["url"], error)
         except Exception:
             log.exception("recording status callback %s failed", row["id"])  # sent again after the lease
         finally:
@@ -171,13 +173,14 @@ class CallbackWorker:
 
     async def _record(
         self, conn: AsyncConnection, row: Any, params: dict[str, str], result: FetchResult | None, error: str | None
-    ) -> None:
+    ) -> bool:
+        """Record a delivery that did not succeed; True when the callback is given up."""
         ms = self.messaging
         now = ms.clock()
         sc = status_callbacks
         if result is not None and result.ok:
             await conn.execute(_DONE, [{"b_id": row["id"], "attempts": row["attempts"] + 1}])
-            return
+            return False
         attempts = row["attempts"] + 1
         retry = result is None or result.retryable
         if retry and attempts < ms.sms.callback_max_attempts:
@@ -187,7 +190,7 @@ class CallbackWorker:
                 .values(attempts=attempts, lease_owner=None, lease_until=None,
                         next_attempt_at=now + timedelta(seconds=ms.sms.callback_delay(attempts)))
             )
-            return
+            return False
         await conn.execute(update(sc).where(sc.c.id == row["id"]).values(state="failed", attempts=attempts,
                                                                          lease_owner=None, lease_until=None))
         account_sid = params.get("AccountSid", "")
@@ -210,3 +213,4 @@ class CallbackWorker:
             message_sid=row["message_sid"],
             clock=lambda: now,
         )
+        return True

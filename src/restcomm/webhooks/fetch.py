@@ -19,6 +19,13 @@ place (``rcml.md`` §1.1, §1.2, §1.5, §6.2):
   application cannot hold a session longer than ``timeout`` seconds.
 * **Size cap**: the document is read up to 64 KiB (11750); a bigger one is refused without being read
   to the end.
+* **Destination guard** (``guard=settings`` with ``webhook_block_private`` on): every hop's URL is
+  checked before it is requested and host names are checked by the session's ``GuardedResolver``
+  (``create_session(settings=...)``); a refused destination is the outcome ``refused``, reported
+  like a connection failure (11205) but never worth retrying (``restcomm.webhooks.guard``).
+* **Metrics**: each fetch or callback is observed in ``restcomm_webhook_duration_seconds`` by kind
+  (``app``, ``fallback``, ``status_callback``) and outcome, and counted in
+  ``restcomm_webhook_failures_total`` when it fails.
 
 The session is the caller's, so connection pools are shared; ``create_session`` builds one with the
 settings webhooks need (no cookie jar shared between tenants, no proxy from the environment).
@@ -29,17 +36,22 @@ from __future__ import annotations
 import asyncio
 import base64
 import socket
+import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
 import yarl
 
 from restcomm import __version__
+from restcomm.config import Settings
+from restcomm.observability import WEBHOOK_DURATION, WEBHOOK_FAILURES
 from restcomm.rcml.errors import Code
 from restcomm.rcml.parser import MAX_DOCUMENT_BYTES
+from restcomm.webhooks.guard import DestinationRefused, GuardedResolver, RefusedAddress, check_request
 from restcomm.webhooks.lean import LeanClient
 from restcomm.webhooks.signature import SIGNATURE_HEADER, compute_signature
 
@@ -65,6 +77,7 @@ class FetchOutcome(StrEnum):
     TOO_MANY_REDIRECTS = "too-many-redirects"
     INVALID_URL = "invalid-url"
     BODY_TOO_LARGE = "body-too-large"
+    REFUSED = "refused"  # the destination guard refused the URL (webhook_block_private)
 
 
 OUTCOME_CODES: Mapping[FetchOutcome, int | None] = {
@@ -78,6 +91,7 @@ OUTCOME_CODES: Mapping[FetchOutcome, int | None] = {
     FetchOutcome.TOO_MANY_REDIRECTS: Code.HTTP_TOO_MANY_REDIRECTS,
     FetchOutcome.INVALID_URL: Code.INVALID_URL,
     FetchOutcome.BODY_TOO_LARGE: Code.RESPONSE_BODY_TOO_LARGE,
+    FetchOutcome.REFUSED: Code.HTTP_CONNECTION_FAILURE,  # unreachable, as far as the tenant can tell
 }
 
 # Worth trying again later (status callbacks): the application may recover by itself.
@@ -161,14 +175,20 @@ class FetchResult:
         )
 
 
-def create_session(*, limit: int = 100, limit_per_host: int = 10) -> aiohttp.ClientSession:
+def create_session(
+    *, limit: int = 100, limit_per_host: int = 10, settings: Settings | None = None
+) -> aiohttp.ClientSession:
     """A ClientSession suited to webhooks; the caller closes it.
 
     Cookies are dropped (a jar would carry one application's cookies into requests made for another
     account), and proxy settings from the environment are ignored so deployments behave the same
-    wherever they run.
+    wherever they run. With ``settings.webhook_block_private`` on, host names are resolved through
+    ``GuardedResolver``: only public addresses are connected to (pass ``guard=settings`` to the
+    requests too, for IP-literal hosts, which aiohttp does not resolve).
     """
-    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit_per_host)
+    guarded = settings is not None and settings.webhook_block_private
+    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit_per_host,
+                                     resolver=GuardedResolver(settings) if guarded else None)
     return aiohttp.ClientSession(
         connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False,
         headers={"User-Agent": USER_AGENT},
@@ -272,13 +292,20 @@ async def _exchange(
     max_redirects: int,
     hop: _Hop,
     handle: _Handler,
+    guard: Settings | None,
 ) -> FetchResult:
     url, auth = _split_credentials(_parse_url(request.url))
     target = _with_query(url, request.params) if request.method == "GET" else str(url)
     body = urlencode(request.params).encode("utf-8") if request.method == "POST" else None
     signed_params = request.params if request.method == "POST" else None
     hop.url = target
+    excerpt: ResponseExcerpt | None = None
     while True:
+        if guard is not None:  # every hop: a redirect may point anywhere
+            try:
+                check_request(target, guard)
+            except DestinationRefused as exc:
+                raise _Failure(FetchOutcome.REFUSED, str(exc), excerpt) from None
         headers = {"User-Agent": USER_AGENT}
         if body is not None:
             headers["Content-Type"] = FORM_CONTENT_TYPE
@@ -378,6 +405,19 @@ class _CallbackHandler(_Handler):
         return self.result(hop, FetchOutcome.HTTP_ERROR, excerpt, error=f"HTTP {response.status}")
 
 
+_Meters = tuple[Any, Any]  # (duration histogram child, failure counter child or None)
+_meters: dict[tuple[str, FetchOutcome], _Meters] = {}
+
+
+def _meters_for(kind: str, outcome: FetchOutcome) -> _Meters:
+    """The metric children of one (kind, outcome), bound once."""
+    meters = _meters.get((kind, outcome))
+    if meters is None:
+        failures = None if outcome is FetchOutcome.OK else WEBHOOK_FAILURES.labels(kind, outcome.value)
+        meters = _meters[(kind, outcome)] = (WEBHOOK_DURATION.labels(kind, outcome.value), failures)
+    return meters
+
+
 async def _run(
     session: aiohttp.ClientSession,
     request: WebhookRequest,
@@ -385,6 +425,26 @@ async def _run(
     timeout: float,  # noqa: ASYNC109 - a timeout is an outcome to classify (11205), not a cancellation
     max_redirects: int,
     handler: _Handler,
+    kind: str,
+    guard: Settings | None,
+) -> FetchResult:
+    started = time.monotonic()
+    result = await _attempt(session, request, auth_token, timeout, max_redirects, handler, guard)
+    duration, failures = _meters_for(kind, result.outcome)
+    duration.observe(time.monotonic() - started)
+    if failures is not None:
+        failures.inc()
+    return result
+
+
+async def _attempt(
+    session: aiohttp.ClientSession,
+    request: WebhookRequest,
+    auth_token: str | None,
+    timeout: float,  # noqa: ASYNC109 - see _run
+    max_redirects: int,
+    handler: _Handler,
+    guard: Settings | None,
 ) -> FetchResult:
     hop = _Hop(url=request.url)
 
@@ -393,12 +453,18 @@ async def _run(
 
     try:
         async with asyncio.timeout(timeout):
-            return await _exchange(session, request, auth_token, max_redirects, hop, handler)
+            return await _exchange(session, request, auth_token, max_redirects, hop, handler, guard)
     except _Failure as failure:
         return failed(failure.outcome, failure.message, failure.response)
+    except DestinationRefused as exc:  # a client that applies the guard as it connects
+        return failed(FetchOutcome.REFUSED, str(exc))
     except TimeoutError:  # before ClientError: aiohttp's own timeouts are TimeoutErrors as well
         return failed(FetchOutcome.TIMEOUT, f"no complete answer within {timeout:g} s")
-    except (aiohttp.ClientConnectorDNSError, socket.gaierror) as exc:
+    except aiohttp.ClientConnectorDNSError as exc:
+        if isinstance(exc.os_error, RefusedAddress):  # GuardedResolver
+            return failed(FetchOutcome.REFUSED, str(exc.os_error))
+        return failed(FetchOutcome.BAD_HOST, f"cannot resolve host: {exc}")
+    except socket.gaierror as exc:  # the keep-alive client resolves names itself
         return failed(FetchOutcome.BAD_HOST, f"cannot resolve host: {exc}")
     except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as exc:
         return failed(FetchOutcome.INVALID_URL, f"invalid URL: {exc}")
@@ -422,13 +488,16 @@ async def fetch_document(
     accept: Collection[str] = RCML_CONTENT_TYPES,
     max_bytes: int = MAX_DOCUMENT_BYTES,
     excerpt_bytes: int = EXCERPT_BYTES,
+    kind: str = "app",
+    guard: Settings | None = None,
 ) -> FetchResult:
     """Request an RCML document from an application and classify the answer; never raises for
     anything the network or the application does (only ``ValueError`` for a method other than
-    GET/POST, which is the caller's bug). ``auth_token=None`` sends no signature (Restcomm style)."""
+    GET/POST, which is the caller's bug). ``auth_token=None`` sends no signature (Restcomm style).
+    ``kind`` labels the metrics (``app`` or ``fallback``); ``guard`` enables the destination guard."""
     request = WebhookRequest(url=url, method=_normalise_method(method), params=_pairs(params))
     handler = _DocumentHandler(request, excerpt_bytes, frozenset(a.lower() for a in accept), max_bytes)
-    return await _run(session, request, auth_token, timeout, max_redirects, handler)
+    return await _run(session, request, auth_token, timeout, max_redirects, handler, kind, guard)
 
 
 async def post_callback(
@@ -441,8 +510,11 @@ async def post_callback(
     timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 - see _run
     max_redirects: int = DEFAULT_MAX_REDIRECTS,
     excerpt_bytes: int = EXCERPT_BYTES,
+    guard: Settings | None = None,
 ) -> FetchResult:
     """Deliver a status callback. Any 2xx is success and the body is ignored (as Twilio does);
-    ``result.retryable`` tells the outbox whether a later attempt can help."""
+    ``result.retryable`` tells the outbox whether a later attempt can help (never for a destination
+    the guard refused: the answer will not change)."""
     request = WebhookRequest(url=url, method=_normalise_method(method), params=_pairs(params))
-    return await _run(session, request, auth_token, timeout, max_redirects, _CallbackHandler(request, excerpt_bytes))
+    return await _run(session, request, auth_token, timeout, max_redirects, _CallbackHandler(request, excerpt_bytes),
+                      "status_callback", guard)

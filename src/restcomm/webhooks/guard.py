@@ -7,15 +7,22 @@ loopback, RFC 1918, link-local (cloud metadata at 169.254.169.254), CGNAT, uniqu
 reserved or unspecified addresses, including their IPv4-mapped IPv6 forms. Off by default, so local
 development (apps on 127.0.0.1) works.
 
-Two ways to use it, both needed for a complete guard:
+Two parts, both needed for a complete guard (``restcomm.webhooks.fetch`` uses both when the switch
+is on: ``create_session(settings=...)`` and ``fetch_document``/``post_callback(..., guard=settings)``):
 
-* ``check_destination(url, settings)`` (or ``await check_destination_async(...)`` in the event loop)
-  before a request: a clear ``DestinationRefused`` that can be reported to the tenant.
 * ``GuardedResolver`` as the resolver of the aiohttp connector, so the addresses actually connected
-  to are the checked ones (a host whose DNS answer changes between the check and the connection,
-  "DNS rebinding", is still refused)::
-
-      connector = aiohttp.TCPConnector(resolver=GuardedResolver(settings))
+  to are the checked ones (a host whose DNS answer changes between a check and the connection,
+  "DNS rebinding", is still refused). It raises ``RefusedAddress`` (an ``OSError``), which aiohttp
+  reports as the cause of its connection error. Clients that resolve names themselves (the
+  keep-alive client of status callbacks, ``webhooks/lean.py``) call ``check_addresses`` with what
+  they resolved, right before connecting; it raises ``DestinationRefused``.
+* A check of the URL before every request, redirect hops included: aiohttp does not call the
+  resolver for an IP-literal host, so ``http://127.0.0.1/`` must be refused there.
+  ``check_request(url, settings)`` is that check without DNS (scheme, host, literal addresses), for
+  requests made through a guarded session, whose resolver checks host names as it connects;
+  ``check_destination(url, settings)`` (or ``await check_destination_async(...)`` in the event
+  loop) also resolves host names, for callers without a guarded session. Either raises a clear
+  ``DestinationRefused`` that can be reported to the tenant.
 """
 
 from __future__ import annotations
@@ -35,6 +42,10 @@ Resolve = Callable[[str, int], Iterable[str]]
 
 class DestinationRefused(ValueError):
     """The webhook URL may not be requested; the message says why (safe to show to the tenant)."""
+
+
+class RefusedAddress(OSError):
+    """Raised by ``GuardedResolver``: the host resolves to an address webhooks may not reach."""
 
 
 def is_public(address: Address) -> bool:
@@ -102,6 +113,18 @@ def check_destination(url: str, settings: Settings, resolve: Resolve | None = No
     _check(host, (resolve or _system_resolve)(host, port))
 
 
+def check_request(url: str, settings: Settings) -> None:
+    """The part of ``check_destination`` that needs no DNS: http(s) with a host, and, when private
+    destinations are refused, an IP-literal host must be public. Host names are left to the
+    ``GuardedResolver`` of the session that makes the request."""
+    if not settings.webhook_block_private:
+        return
+    host, _port = _split(url)
+    literal = _literal(host)
+    if literal is not None:
+        _check(host, [str(literal)])
+
+
 async def check_destination_async(url: str, settings: Settings) -> None:
     """``check_destination`` with the resolution done by the event loop (no blocking)."""
     host, port = _split(url)
@@ -131,7 +154,7 @@ def GuardedResolver(settings: Settings, inner: Any = None) -> Any:  # noqa: N802
                 try:
                     _check(host, [info["host"] for info in infos])
                 except DestinationRefused as exc:
-                    raise OSError(str(exc)) from None
+                    raise RefusedAddress(str(exc)) from None
             return infos
 
         async def close(self) -> None:
