@@ -66,15 +66,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU of a process and of its children (the workers of ``restcomm serve --workers N``)."""
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """CPU of a process, and with ``children`` of its children too (the workers of
+    ``restcomm serve --workers N``)."""
     total = 0.0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if stat.parent.name == str(pid) or fields[1] == str(pid):  # the process, or its child
+        if stat.parent.name == str(pid) or (children and fields[1] == str(pid)):
             total += (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
     return total
 
@@ -330,7 +331,7 @@ async def full_path(sim: Simulator, args: argparse.Namespace, workdir: Path) -> 
             [sys.executable, __file__, "--loadgen", base, sid, token, str(args.rate), str(args.duration),
              f"http://127.0.0.1:{cb_port}/cb", str(out_file)])
         pids["load generator"] = gen.pid
-        cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
+        cpu0 = {k: cpu_seconds(p, children=k == "server") for k, p in pids.items()}
         sim0 = sim.stats()
         t0 = time.time()
         profiler = None
@@ -343,7 +344,7 @@ async def full_path(sim: Simulator, args: argparse.Namespace, workdir: Path) -> 
         while gen.poll() is None:  # noqa: ASYNC110 - a subprocess, not an asyncio event
             await asyncio.sleep(0.2)
         load_end = time.time()
-        cpu_load = {k: cpu_seconds(p) - cpu0[k] for k, p in pids.items()}
+        cpu_load = {k: cpu_seconds(p, children=k == "server") - cpu0[k] for k, p in pids.items()}
         callbacks_at_load_end = dict(counts)
         sim_load = sim.stats()
         gen_result = json.loads(out_file.read_text())
