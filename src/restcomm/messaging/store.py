@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, literal_column, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -390,17 +390,20 @@ async def renew_leases(
 # Callback outbox claiming
 
 _earlier = status_callbacks.alias("earlier")
+# Written inline (not as a bound parameter), so both databases can use the partial indexes over
+# pending callbacks (schema.PENDING_CALLBACK) whatever plan a prepared statement gets.
+_PENDING = literal_column("'pending'")
 _CLAIM_CALLBACKS = _Claim(
     select(status_callbacks)
     .where(
-        status_callbacks.c.state == "pending",
+        status_callbacks.c.state == _PENDING,
         status_callbacks.c.next_attempt_at <= _P("now"),
         or_(status_callbacks.c.lease_until.is_(None), status_callbacks.c.lease_until < _P("now")),
         ~select(_earlier.c.id)
         .where(
             _earlier.c.message_sid == status_callbacks.c.message_sid,
             _earlier.c.seq < status_callbacks.c.seq,
-            _earlier.c.state == "pending",
+            _earlier.c.state == _PENDING,
         )
         .exists(),
     )
@@ -413,7 +416,7 @@ _LEASE_CALLBACK = (
     .values(lease_owner=_P("owner"), lease_until=_P("until"))
 )
 _NEXT_DUE = select(func.min(status_callbacks.c.next_attempt_at)).where(
-    status_callbacks.c.state == "pending", status_callbacks.c.next_attempt_at > _P("now")
+    status_callbacks.c.state == _PENDING, status_callbacks.c.next_attempt_at > _P("now")
 )
 
 
