@@ -138,7 +138,8 @@ class Messaging:
                 if sids or ids:
                     await self.writer.run(
                         partial(store.renew_leases, owner=self.node_id, now=self.clock(),
-                                lease=self.sms.lease_seconds, message_sids=sids, callback_ids=ids)
+                                lease=self.sms.lease_seconds, message_sids=sids, callback_ids=ids),
+                        retry=True,
                     )
             except Exception:
                 log.exception("renewing leases failed")
@@ -338,7 +339,7 @@ class Messaging:
                 await store.set_status(conn, [message], new, now, error_code=error_code if new != m.DELIVERED else None)
             return True
 
-        found = await self.writer.run(job)
+        found = await self.writer.run(job, retry=True)
         if found:
             self.wake(callbacks=True)
         else:
