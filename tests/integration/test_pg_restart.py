@@ -16,18 +16,34 @@ again. The server is not restarted. What must hold:
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import httpx
 import pytest
+from sqlalchemy import Column, Integer, MetaData, Table, select, text
 from twilio.twiml.messaging_response import MessagingResponse
 
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, API, base_env, migrate, start_server, stop_server
+from restcomm.config import load_settings
+from restcomm.messaging.writer import GroupCommitWriter
+from restcomm.store import db
+from tests.conftest import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    API,
+    base_env,
+    database_env,
+    migrate,
+    start_server,
+    stop_server,
+)
 from tests.integration.pg_cluster import Cluster, throwaway_cluster
 from tests.integration.sms_app import Answer, AppServer, add_number, wait_until
 
@@ -205,3 +221,61 @@ def _inbound_sid(c: httpx.Client, account: str, body: str) -> str | None:
         if m["direction"] == "inbound" and m["body"] == body:
             return str(m["sid"])
     return None
+
+
+def test_writer_reruns_a_batch_whose_transaction_was_a_deadlock_victim(tmp_path: Path) -> None:
+    """A real deadlock between the group-commit writer and another transaction: PostgreSQL rolls the
+    writer's transaction back (40P01), and the writer runs the batch again in a fresh one. Inserts
+    and ``retry=True`` jobs succeed on the re-run; a plain job gets the deadlock error."""
+    probe = Table("deadlock_probe", MetaData(), Column("id", Integer, primary_key=True), Column("n", Integer))
+
+    async def run(url: str) -> None:
+        engine = db.create_engine(load_settings(env={"RESTCOMM_DATABASE_URL": url,
+                                                     "RESTCOMM_DATA_DIR": str(tmp_path)}))
+        other = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text("CREATE TABLE deadlock_probe (id integer PRIMARY KEY, n integer)"))
+                await conn.execute(text("INSERT INTO deadlock_probe VALUES (1, 0), (2, 0)"))
+            writer = GroupCommitWriter(engine, concurrency=1)
+            await writer.start()
+            # The other transaction holds row 2 and will wait for row 1; it is never the victim.
+            await other.execute("SET deadlock_timeout = '10s'")
+            tx = other.transaction()
+            await tx.start()
+            await other.execute("UPDATE deadlock_probe SET n = n + 1 WHERE id = 2")
+            holding = asyncio.Event()
+            attempts = 0
+
+            async def crossing(conn: Any) -> str:
+                nonlocal attempts
+                attempts += 1
+                await conn.execute(text("SET LOCAL deadlock_timeout = '50ms'"))
+                await conn.execute(text("UPDATE deadlock_probe SET n = n + 1 WHERE id = 1"))
+                holding.set()
+                await conn.execute(text("UPDATE deadlock_probe SET n = n + 1 WHERE id = 2"))
+                return "done"
+
+            async def plain(conn: Any) -> str:
+                return "plain"
+
+            jobs = asyncio.gather(writer.insert((probe, [{"id": 3, "n": 0}])), writer.run(crossing, retry=True),
+                                  writer.run(plain), return_exceptions=True)
+            await asyncio.wait_for(holding.wait(), 10)
+            # Row 1 is the writer's: this waits, PostgreSQL finds the cycle and rolls the writer back.
+            await asyncio.wait_for(other.execute("UPDATE deadlock_probe SET n = n + 1 WHERE id = 1"), 10)
+            await tx.commit()
+            inserted, crossed, plain_result = await asyncio.wait_for(jobs, 10)
+            assert inserted is None and crossed == "done", (inserted, crossed)
+            assert isinstance(plain_result, Exception) and db.transaction_conflict(plain_result), plain_result
+            assert attempts == 2 and writer.retries == 1
+            async with engine.connect() as conn:
+                rows = dict((await conn.execute(select(probe.c.id, probe.c.n).order_by(probe.c.id))).all())
+            assert rows == {1: 2, 2: 2, 3: 0}  # each update applied once: the victim's first run left nothing
+            await writer.stop()
+        finally:
+            await other.close()
+            await engine.dispose()
+
+    with database_env("postgres", tmp_path) as env:
+        asyncio.run(run(env["RESTCOMM_DATABASE_URL"]))
