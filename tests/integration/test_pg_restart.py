@@ -12,6 +12,9 @@ again. The server is not restarted. What must hold:
 
 ``fast`` stops the database as an operator would (connections terminated, then a clean shutdown);
 ``immediate`` kills it (crash recovery at the next start).
+
+Also here: a real deadlock between the group-commit writer and another transaction (on the shared
+PostgreSQL, a throwaway database), after which the writer re-runs its batch.
 """
 
 from __future__ import annotations
