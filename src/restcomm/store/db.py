@@ -60,7 +60,8 @@ _CONFLICT_SQLSTATES = frozenset({"40001", "40P01"})  # serialization_failure, de
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
-    """The exception, the driver's error it wraps, and what caused those (a short chain)."""
+    """The exception, the driver's error it wraps, and what those were raised from (a short chain;
+    ``__context__`` is not followed: an error merely raised while handling another is not caused by it)."""
     seen: list[BaseException] = []
     todo: list[BaseException | None] = [exc]
     while todo and len(seen) < 8:
@@ -68,7 +69,7 @@ def _causes(exc: BaseException) -> list[BaseException]:
         if e is None or any(e is s for s in seen):
             continue
         seen.append(e)
-        todo += [getattr(e, "orig", None), e.__cause__, e.__context__]
+        todo += [getattr(e, "orig", None), e.__cause__]
     return seen
 
 
