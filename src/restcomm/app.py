@@ -254,10 +254,10 @@ class Edge:
             if not response_started:
                 response = await _http_exception(Request(scope, receive), exc)
                 await response(scope, receive, send_with_id)
-        except Exception:
-            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+        except Exception as exc:
+            error = server_error(exc, scope["method"], scope["path"])
             if not response_started:
-                response = error_response(negotiate(Request(scope)), ApiError(500, 20500, "Internal server error"))
+                response = error_response(negotiate(Request(scope)), error)
                 await response(scope, receive, send_with_id)
         finally:
             observability.unbind(token)
@@ -342,13 +342,26 @@ def make_endpoint(op: Operation, services: Services) -> Callable[[Request], Any]
         except IntegrityError:
             log.info("conflicting write on %s %s", request.method, request.url.path)
             return error_response(fmt, ApiError(409, 20010, "The resource conflicts with an existing one"))
-        except Exception:
-            log.exception("unhandled error on %s %s", request.method, request.url.path)
-            return error_response(fmt, ApiError(500, 20500, "Internal server error"))
+        except Exception as exc:
+            return error_response(fmt, server_error(exc, request.method, request.url.path))
         finally:
             await call.close()
 
     return endpoint
+
+
+def server_error(exc: Exception, method: str, path: str) -> ApiError:
+    """The answer to a request that failed on the server's side, logged.
+
+    The database being unreachable (restarting, failing over, network) is 503 with Retry-After: the
+    client may send the request again. (A write whose COMMIT got no answer is in doubt: it may have
+    been applied.) Anything else is a 500 with its traceback in the log."""
+    if db.database_unavailable(exc):
+        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        log.error("database unavailable on %s %s: %s", method, path, first)
+        return ApiError(503, 20503, "The database is unavailable; retry later", {"Retry-After": "1"})
+    log.exception("unhandled error on %s %s", method, path, exc_info=exc)
+    return ApiError(500, 20500, "Internal server error")
 
 
 # ---------------------------------------------------------------------------------------------

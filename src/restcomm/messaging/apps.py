@@ -43,6 +43,7 @@ from restcomm.observability import bind
 from restcomm.rcml.errors import Code
 from restcomm.rcml.interpreter import SmsSession
 from restcomm.routing import find_incoming_number
+from restcomm.store.db import database_unavailable
 from restcomm.store.schema import accounts, applications
 
 if TYPE_CHECKING:
@@ -231,8 +232,16 @@ class AppRunner:
                 session = SmsSession(ms, inbound, number, account, application,
                                      before_first_request=before_first_request)
                 state = await session.run()
-        except Exception:
-            log.exception("SMS application session for %s failed", inbound["sid"])
+        except Exception as exc:
+            if not turn.issued.is_set() and database_unavailable(exc):
+                # The database went away before any request reached the application: the message
+                # waits as 'pending' and runs once it is back (if this cannot even be recorded, the
+                # lease runs out and it is reported as interrupted).
+                log.warning("SMS application session for %s postponed: database unavailable", inbound["sid"])
+                state = m.APP_PENDING
+                self._backlog = True
+            else:
+                log.exception("SMS application session for %s failed", inbound["sid"])
         finally:
             self._finish(inbound["sid"], state)
             self.completed += 1
@@ -248,7 +257,7 @@ class AppRunner:
         while self._finished:
             batch, self._finished = self._finished, []
             try:
-                await ms.writer.run(partial(_finish_apps, owner=ms.node_id, finished=batch, now=ms.clock()))
+                await ms.writer.run(partial(_finish_apps, owner=ms.node_id, finished=batch, now=ms.clock()), retry=True)
             except Exception:
                 # Left 'running': when the lease runs out they are reported as interrupted.
                 log.exception("recording the end of %d sessions failed", len(batch))

@@ -370,7 +370,7 @@ class Dispatcher:
         delay = 0.05
         for attempt in range(6):
             try:
-                await self.messaging.writer.run(job)
+                await self.messaging.writer.run(job, retry=True)
                 return True
             except Exception:
                 log.exception("%s failed (attempt %d) for %d message(s)", what, attempt + 1, len(rows))

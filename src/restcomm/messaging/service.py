@@ -142,7 +142,8 @@ class Messaging:
                 if sids or ids:
                     await self.writer.run(
                         partial(store.renew_leases, owner=self.node_id, now=self.clock(),
-                                lease=self.sms.lease_seconds, message_sids=sids, callback_ids=ids)
+                                lease=self.sms.lease_seconds, message_sids=sids, callback_ids=ids),
+                        retry=True,
                     )
             except Exception:
                 log.exception("renewing leases failed")

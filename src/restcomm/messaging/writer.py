@@ -14,6 +14,12 @@ Two kinds of job:
 * ``run(fn)``: ``await fn(conn)`` inside a SAVEPOINT, so a job that fails is rolled back alone and
   its caller gets the exception; the rest of the batch commits.
 
+A batch whose transaction is lost before its COMMIT was sent (PostgreSQL dropped the connection,
+restarted, or chose it as a deadlock or serialization victim) committed nothing, so it is run again
+in a fresh transaction, a few times with a short backoff: inserts, and ``run(fn, retry=True)`` jobs
+whose function may safely run twice (it changes nothing outside the database). Other jobs get the
+error. A COMMIT that got no answer is in doubt and is never re-run.
+
 SQLite: one writer, and it runs in the event-loop thread on a plain (synchronous) sqlite3
 connection wrapped to look like an ``AsyncConnection`` (``LoopConnection``). SQLite statements take
 microseconds; handing each one to the async driver's worker thread cost far more (a thread round
@@ -40,6 +46,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, create_engine, event, insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from restcomm.store.db import database_unavailable, transaction_conflict
 
 log = logging.getLogger("restcomm.messaging.writer")
 
@@ -127,6 +135,11 @@ class _Job:
     future: asyncio.Future[Any]
     fn: JobFn | None = None
     inserts: list[tuple[Table, list[dict[str, Any]]]] = field(default_factory=list)
+    retry: bool = False  # may run again after a transaction lost before its commit
+
+    @property
+    def rerunnable(self) -> bool:
+        return self.retry or self.fn is None
 
 
 class WriterStopped(RuntimeError):
@@ -154,6 +167,7 @@ class GroupCommitWriter:
         self.batches = 0
         self.jobs = 0
         self.lock_waits = 0
+        self.retries = 0  # batches run again after a lost transaction
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -162,9 +176,12 @@ class GroupCommitWriter:
         job = _Job(self._future(), inserts=[(table, rows) for table, rows in items if rows])
         await self._submit(job)
 
-    async def run(self, fn: JobFn) -> Any:
-        """Run ``fn(conn)`` in the next batch's transaction; returns its result after the commit."""
-        return await self._submit(_Job(self._future(), fn=fn))
+    async def run(self, fn: JobFn, *, retry: bool = False) -> Any:
+        """Run ``fn(conn)`` in the next batch's transaction; returns its result after the commit.
+
+        ``retry=True``: ``fn`` only reads and writes the database, so when the transaction is lost
+        before its commit (see the module docstring) it is simply run again in the next one."""
+        return await self._submit(_Job(self._future(), fn=fn, retry=retry))
 
     async def start(self) -> None:
         self._closed = False
@@ -255,23 +272,42 @@ class GroupCommitWriter:
                 yield aconn
 
     async def _commit(self, batch: list[_Job]) -> None:
-        results: list[tuple[_Job, Any, BaseException | None]] = []
-        on_commit: list[tuple[Callable[[Any], Any], Any]] = []
-        _on_commit.set(on_commit)  # the writer task's context; replaced for each batch
-        try:
-            async with self._transaction() as conn:
-                await self._inserts(conn, [j for j in batch if j.inserts], results)
-                for job in batch:
-                    if job.fn is not None:
-                        results.append(await self._savepoint(conn, job))
-        except BaseException as exc:  # the commit itself failed: nobody's work is durable
-            for job in batch:
-                if not job.future.done():
-                    job.future.set_exception(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
-            if not isinstance(exc, Exception):
+        attempt = 0
+        while True:
+            results: list[tuple[_Job, Any, BaseException | None]] = []
+            on_commit: list[tuple[Callable[[Any], Any], Any]] = []
+            _on_commit.set(on_commit)  # the writer task's context; replaced for each attempt
+            committing = False
+            try:
+                async with self._transaction() as conn:
+                    await self._inserts(conn, [j for j in batch if j.inserts], results)
+                    for job in batch:
+                        if job.fn is not None:
+                            results.append(await self._savepoint(conn, job))
+                    lost = next((e for _, _, e in results if e is not None and _lost(e)), None)
+                    if lost is not None:  # a job's statement lost the connection or the transaction
+                        raise lost
+                    committing = True
+            except Exception as exc:
+                if committing or attempt >= RETRY_ATTEMPTS or not _lost(exc):
+                    self._failed(batch, exc)
+                    return
+                # Nothing was committed: run the batch again (the jobs that may run twice).
+                attempt += 1
+                self.retries += 1
+                again = [job for job in batch if job.rerunnable and not job.future.done()]
+                self._failed([job for job in batch if not job.rerunnable], exc, logged=False)
+                log.warning("group commit of %d jobs lost its transaction (%s); running %d again (attempt %d)",
+                            len(batch), _brief(exc), len(again), attempt + 1)
+                if not again:
+                    return
+                batch = again
+                await asyncio.sleep(RETRY_DELAY * 4 ** (attempt - 1))
+                continue
+            except BaseException as exc:
+                self._failed(batch, exc)
                 raise
-            log.exception("group commit of %d jobs failed", len(batch))
-            return
+            break
         self.batches += 1
         self.jobs += len(batch)
         for fn, arg in on_commit:
@@ -286,6 +322,17 @@ class GroupCommitWriter:
                 job.future.set_exception(error)
             else:
                 job.future.set_result(value)
+
+    def _failed(self, batch: list[_Job], exc: BaseException, logged: bool = True) -> None:
+        """The transaction failed: nobody's work is durable."""
+        for job in batch:
+            if not job.future.done():
+                job.future.set_exception(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
+        if logged and isinstance(exc, Exception) and batch:
+            if database_unavailable(exc):  # an outage: one line, not a traceback per batch
+                log.error("group commit of %d jobs failed: database unavailable (%s)", len(batch), _brief(exc))
+            else:
+                log.exception("group commit of %d jobs failed", len(batch), exc_info=exc)
 
     async def _inserts(
         self, conn: Any, jobs: list[_Job], results: list[tuple[_Job, Any, BaseException | None]]
@@ -319,6 +366,20 @@ class GroupCommitWriter:
                 del pending[mark:]  # rolled back: what it asked for never happened
             return job, None, exc
         return job, value, None
+
+
+RETRY_ATTEMPTS = 3  # re-runs of a batch whose transaction was lost before its commit
+RETRY_DELAY = 0.05  # seconds before the first re-run, times 4 for each next one
+
+
+def _lost(exc: BaseException) -> bool:
+    """The transaction is gone and took nothing with it: the connection dropped or PostgreSQL
+    rolled it back as a deadlock or serialization victim."""
+    return database_unavailable(exc) or transaction_conflict(exc)
+
+
+def _brief(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:200]
 
 
 def _inserter(items: list[tuple[Table, list[dict[str, Any]]]]) -> JobFn:

@@ -350,7 +350,7 @@ class ReceiptRecorder:
     async def _apply(self, batch: list[tuple[str, str, str, int | None, asyncio.Future[bool]]]) -> None:
         ms = self.messaging
         try:
-            found = await ms.writer.run(lambda conn: self._job(conn, batch))
+            found = await ms.writer.run(lambda conn: self._job(conn, batch), retry=True)
         except BaseException as exc:
             for *_, fut in batch:
                 if not fut.done():

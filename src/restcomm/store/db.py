@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from restcomm.config import ConfigError, Settings
@@ -53,6 +54,45 @@ def create_engine(settings: Settings) -> AsyncEngine:
             url, pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size, pool_pre_ping=True
         )
     raise ConfigError(f"unsupported database URL {url!r}: use sqlite+aiosqlite:// or postgresql+asyncpg://")
+
+
+# SQLSTATEs of a transaction that can simply run again: PostgreSQL rolled it back whole.
+_CONFLICT_SQLSTATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception, the driver's error it wraps, and what those were raised from (a short chain;
+    ``__context__`` is not followed: an error merely raised while handling another is not caused by it)."""
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo and len(seen) < 8:
+        e = todo.pop(0)
+        if e is None or any(e is s for s in seen):
+            continue
+        seen.append(e)
+        todo += [getattr(e, "orig", None), e.__cause__]
+    return seen
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The database could not be reached or dropped the connection (restarted, shutting down,
+    failed over, network gone): nothing about the request itself is wrong, it may be retried."""
+    for e in _causes(exc):
+        if isinstance(e, DBAPIError) and e.connection_invalidated:
+            return True
+        if isinstance(e, OSError):  # refused, reset, unreachable, connect timeout
+            return True
+        state = getattr(e, "sqlstate", None)
+        if isinstance(state, str) and (state.startswith("08") or state in ("57P01", "57P02", "57P03")):
+            return True  # connection exception; admin shutdown, crash shutdown, cannot connect now
+        if type(e).__name__ == "InterfaceError" and "connection" in str(e) and "closed" in str(e):
+            return True  # asyncpg: "connection is closed"
+    return False
+
+
+def transaction_conflict(exc: BaseException) -> bool:
+    """A deadlock victim or a serialization failure: the transaction was rolled back as a whole."""
+    return any(getattr(e, "sqlstate", None) in _CONFLICT_SQLSTATES for e in _causes(exc))
 
 
 def check_data_dir(path: Path) -> None:

@@ -79,7 +79,7 @@ class CallbackWorker:
             claimed: list[Any] = []
             if capacity > 0:
                 try:
-                    claimed, tokens, due = await ms.writer.run(partial(self._claim, limit=capacity))
+                    claimed, tokens, due = await ms.writer.run(partial(self._claim, limit=capacity), retry=True)
                 except Exception:
                     log.exception("claiming status callbacks failed")
                     await asyncio.sleep(ms.sms.poll_interval)
@@ -143,7 +143,7 @@ class CallbackWorker:
         try:
             if result is not None and result.ok:
                 await self._record_ok(row)
-            elif await ms.writer.run(lambda conn: self._record(conn, row, params, result, error)):
+            elif await ms.writer.run(lambda conn: self._record(conn, row, params, result, error), retry=True):
                 log.warning("status callback %s to %s given up: %s", params.get("MessageStatus"), row["url"], error)
         except Exception:
             log.exception("recording status callback %s failed", row["id"])  # sent again after the lease
@@ -157,7 +157,7 @@ class CallbackWorker:
         delivered meanwhile (at 1,000 messages/s there are 3,000 of these a second)."""
         self._ok.append((row["id"], row["attempts"] + 1))
         if self._ok_flush is None:
-            flush = self._ok_flush = asyncio.ensure_future(self.messaging.writer.run(self._write_ok))
+            flush = self._ok_flush = asyncio.ensure_future(self.messaging.writer.run(self._ok_job(), retry=True))
             flush.add_done_callback(self._flushed)
         await asyncio.shield(self._ok_flush)
 
@@ -167,9 +167,17 @@ class CallbackWorker:
         if not flush.cancelled():
             flush.exception()  # its waiters see it; don't report it again as never retrieved
 
-    async def _write_ok(self, conn: AsyncConnection) -> None:
-        batch, self._ok, self._ok_flush = self._ok, [], None  # later ones go to the next job
-        await conn.execute(_DONE, [{"b_id": i, "attempts": n} for i, n in sorted(batch)])
+    def _ok_job(self) -> Any:
+        taken: list[list[tuple[int, int]]] = []
+
+        async def write_ok(conn: AsyncConnection) -> None:
+            if not taken:  # the first run takes what is waiting; later ones go to the next job
+                taken.append(self._ok)
+                self._ok, self._ok_flush = [], None
+            # (A re-run, after the writer lost the transaction, writes the same ones again.)
+            await conn.execute(_DONE, [{"b_id": i, "attempts": n} for i, n in sorted(taken[0])])
+
+        return write_ok
 
     async def _record(
         self, conn: AsyncConnection, row: Any, params: dict[str, str], result: FetchResult | None, error: str | None
