@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
@@ -342,6 +342,8 @@ def make_endpoint(op: Operation, services: Services) -> Callable[[Request], Any]
         except IntegrityError:
             log.info("conflicting write on %s %s", request.method, request.url.path)
             return error_response(fmt, ApiError(409, 20010, "The resource conflicts with an existing one"))
+        except ClientDisconnect:  # the client left (or was closed) before its body was complete
+            return Response(status_code=400)  # nobody reads it
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.url.path)
             return error_response(fmt, ApiError(500, 20500, "Internal server error"))
@@ -490,10 +492,14 @@ def build_app(settings: Settings, services: Services | None = None, extra_servic
         if op.method == "POST" and op.path.endswith("}"):
             routes.append(Route(op.full_path, Endpoint(op, services), methods=["PUT"], name=op.handler.__name__))
 
-    async def openapi(request: Request) -> Response:
-        from restcomm.api.openapi import build_openapi
+    openapi_body: list[bytes] = []  # built on first use, then served as is (it is public and ~250 KB)
 
-        return JSONResponse(build_openapi(REGISTRY))
+    async def openapi(request: Request) -> Response:
+        if not openapi_body:
+            from restcomm.api.openapi import build_openapi
+
+            openapi_body.append(JSONResponse(build_openapi(REGISTRY)).body)
+        return Response(openapi_body[0], media_type="application/json")
 
     async def error_page(request: Request) -> Response:
         code = request.path_params["code"]
