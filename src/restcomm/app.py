@@ -35,6 +35,7 @@ from restcomm.store.schema import accounts, instance
 from restcomm.util import API_VERSION, new_sid, utcnow
 
 log = logging.getLogger("restcomm")
+STORAGE_FULL = "The server cannot store data right now (its storage is full or failing); nothing was changed"
 
 
 class BackgroundService(Protocol):
@@ -344,7 +345,10 @@ def make_endpoint(op: Operation, services: Services) -> Callable[[Request], Any]
             return error_response(fmt, ApiError(409, 20010, "The resource conflicts with an existing one"))
         except ClientDisconnect:  # the client left (or was closed) before its body was complete
             return Response(status_code=400)  # nobody reads it
-        except Exception:
+        except Exception as exc:
+            if db.storage_failure(exc):  # disk full, read-only or failing: nothing was stored
+                log.error("storage failure on %s %s: %s", request.method, request.url.path, exc)
+                return error_response(fmt, ApiError(503, 20503, STORAGE_FULL))
             log.exception("unhandled error on %s %s", request.method, request.url.path)
             return error_response(fmt, ApiError(500, 20500, "Internal server error"))
         finally:

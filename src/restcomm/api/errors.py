@@ -22,7 +22,8 @@ ERROR_CODES: dict[int, tuple[str, str]] = {
     20404: ("Not found", "The requested resource was not found."),
     20429: ("Too many requests", "The request rate limit was exceeded; retry later."),
     20500: ("Internal server error", "The server failed; nothing was changed."),
-    20503: ("Service unavailable", "The server is not configured for this service (e.g. no SMTP server for email)."),
+    20503: ("Service unavailable", "The server cannot serve this request now: it is not configured for the service "
+                                   "(e.g. no SMTP server for email), or its storage is full or failing (retry later)."),
     21211: ("Invalid 'To' phone number", "The destination is not a valid phone number."),
     21212: ("Invalid 'From' phone number", "The sender is not a valid phone number or alphanumeric id."),
     21401: ("Invalid phone number", "The phone number is not valid."),
