@@ -187,6 +187,18 @@ class Dispatch:
 
 
 class Edge:
+    startup_error: ConfigError | None = None  # why the lifespan could not start, said plainly
+
+    def _lifespan_send(self, send: Send) -> Send:
+        async def lifespan_send(message: Message) -> None:
+            # A start refused for a reason we can state (a configuration or storage problem) is
+            # reported as that sentence, not as the traceback Starlette would pass on.
+            if message["type"] == "lifespan.startup.failed" and Edge.startup_error is not None:
+                message = {**message, "message": f"restcomm: configuration error: {Edge.startup_error}"}
+            await send(message)
+
+        return lifespan_send
+
     def __init__(self, app: Starlette, inner: Any):
         self.app = app  # the Starlette application: lifespan, and the scope["app"] of requests
         self.inner = inner  # the router, possibly behind CORS
@@ -196,6 +208,8 @@ class Edge:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                send = self._lifespan_send(send)
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -421,6 +435,17 @@ async def bootstrap(services: Services, out: Any = None) -> None:
         print(f"Administrator account created: {email} ({sid})", file=out, flush=True)
 
 
+def _startup_error(settings: Settings, exc: Exception) -> ConfigError | None:
+    """A plain statement of why the database could not be prepared, when we know it."""
+    if isinstance(exc, ConfigError):
+        return exc
+    if db.storage_failure(exc):
+        where = f"data directory {settings.data_dir}" if settings.is_sqlite else "the database's storage"
+        reason = getattr(exc, "orig", None) or exc
+        return ConfigError(f"{where} cannot store the database: {reason} (full, read-only or failing)")
+    return None
+
+
 async def prepare_database(services: Services) -> None:
     if services.settings.should_auto_migrate:
         await db.upgrade(services.engine)
@@ -461,9 +486,15 @@ def build_app(settings: Settings, services: Services | None = None, extra_servic
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await prepare_database(services)
-        services.reader = make_reader(engine)
-        await bootstrap(services)
+        try:
+            await prepare_database(services)
+            services.reader = make_reader(engine)
+            await bootstrap(services)
+        except Exception as exc:
+            Edge.startup_error = _startup_error(settings, exc)
+            if Edge.startup_error is not None:
+                raise Edge.startup_error from exc
+            raise
         from restcomm.services import build_background_services
 
         services.background = build_background_services(services) + list(extra_services or [])

@@ -43,12 +43,14 @@ MAX_SENDS = 3000  # a bound, should the fault never show
 
 
 @contextlib.contextmanager
-def small_disk(where: Path, size_mb: int = 24) -> Iterator[Path]:
+def small_disk(where: Path, size_mb: int = 24, read_only: bool = False) -> Iterator[Path]:
+    """A tmpfs of ``size_mb`` mounted at ``where`` for the block (skipped where mounting is not permitted)."""
     where.mkdir(parents=True, exist_ok=True)
-    out = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(where)],
-                         capture_output=True, text=True)
+    options = f"size={size_mb}m" + (",ro" if read_only else "")
+    out = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True, text=True)
     if out.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({out.stderr.strip()}); the efbig variant covers disk full")
+        pytest.skip(f"cannot mount a tmpfs here ({out.stderr.strip()}); "
+                    "the RLIMIT_FSIZE variants cover a full disk without mounting")
     try:
         yield where
     finally:
@@ -189,3 +191,38 @@ def _start(env: dict[str, str], data: Path, log_dir: Path) -> tuple[subprocess.P
     wait_ready(proc, base, log_path)
     return proc, base, log_path
 
+
+
+def _serve_once(data: Path, preexec: object = None) -> subprocess.CompletedProcess[str]:
+    env = base_env(data)
+    env["RESTCOMM_LOG_LEVEL"] = "INFO"
+    return subprocess.run([sys.executable, "-m", "restcomm", "serve", "--port", str(free_port())], env=env,
+                          capture_output=True, text=True, timeout=60, preexec_fn=preexec)  # type: ignore[arg-type]
+
+
+def _assert_clear_start_error(out: subprocess.CompletedProcess[str]) -> None:
+    assert out.returncode != 0, out.stderr[-2000:]
+    assert "data directory" in out.stderr and "Traceback" not in out.stderr, out.stderr[-3000:]
+
+
+@pytest.mark.parametrize("state", ["full", "nearly-full", "full-with-database"])
+def test_start_on_a_full_disk_is_a_clear_error(state: str, tmp_path: Path) -> None:
+    with small_disk(tmp_path / "disk", size_mb=4) as disk:
+        data = disk / "data"
+        if state == "full-with-database":  # a server stopped after its disk filled, restarted still full
+            proc, _base, _log = _start(base_env(data), data.parent, tmp_path)
+            stop_server(proc)
+        data.mkdir(exist_ok=True)
+        filler = fill(disk)
+        if state == "nearly-full":  # room for the write probe, not for a database
+            with open(filler, "r+b") as f:
+                f.truncate(filler.stat().st_size - 16384)
+        _assert_clear_start_error(_serve_once(data))
+
+
+def test_start_with_a_file_size_limit_is_a_clear_error(tmp_path: Path) -> None:
+    """No mount needed: the server may not write a byte (RLIMIT_FSIZE 0, EFBIG), as on a full disk."""
+    def no_room() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+
+    _assert_clear_start_error(_serve_once(tmp_path / "data", preexec=no_room))
