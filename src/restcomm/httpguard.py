@@ -20,9 +20,10 @@ the server runs instead of uvicorn's plain one (``restcomm serve`` passes it as 
   IPv6 /64; trusted proxies, ``forwarded_allow_ips``, are not counted): one more is closed at once.
 * **connections in all** (``http_max_connections``): at the cap, a new connection evicts the
   connection that has waited longest on its client (for a request head, a body, to read a
-  response, or idle between requests); only when every connection is busy in the application is the new one closed. So a
-  flood of slow connections, from however many addresses, cannot lock out a client that sends a
-  request at a normal speed.
+  response, or idle between requests), preferring one from the newcomer's own address (so a flood
+  from a few addresses churns its own connections, not other clients'); only when every
+  connection is busy in the application is the new one closed. So a flood of slow connections
+  cannot lock out a client that sends a request at a normal speed.
 
 A connection closed by a deadline or a cap is just closed (no response: the request is
 incomplete, or the client is not reading); the count of each is in the ``restcomm_http_closed_total``
@@ -35,7 +36,6 @@ import asyncio
 import ipaddress
 import logging
 import resource
-import time
 from collections import OrderedDict
 from typing import Any
 
@@ -107,27 +107,52 @@ class Guard:
         self.proxies = _Proxies(settings.forwarded_allow_ips)
         self.open = 0
         self.per_address: dict[str, int] = {}
-        # Connections waiting on their client (head, body, or idle), oldest first: eviction order.
-        self.waiting: OrderedDict[GuardedProtocol, float] = OrderedDict()
+        # Connections waiting on their client (head, body, response unread, idle), oldest first: the
+        # eviction order; and the same per client address.
+        self.waiting: OrderedDict[GuardedProtocol, None] = OrderedDict()
+        self.waiting_by: dict[str, OrderedDict[GuardedProtocol, None]] = {}
         self.closed = observability.HTTP_CLOSED.labels
 
     def admit(self, conn: GuardedProtocol, key: str | None) -> str | None:
         """Count a new connection; the reason to refuse it, if any."""
-        if key is not None and self.max_per_address > 0:
+        if key is not None:
             count = self.per_address.get(key, 0)
-            if count >= self.max_per_address:
+            if 0 < self.max_per_address <= count:
                 return "address"
             self.per_address[key] = count + 1
             conn.address_key = key
         if self.open >= self.max_connections:
-            if not self.waiting:
+            # Make room: the longest-waiting connection of the newcomer's own address if it has one
+            # (a flood from one address churns its own connections), else the longest-waiting of all.
+            mine = self.waiting_by.get(key) if key is not None else None
+            victim = next(iter(mine)) if mine else next(iter(self.waiting), None)
+            if victim is None:
                 self.release_address(conn)
                 return "capacity"
-            oldest, _since = self.waiting.popitem(last=False)
-            oldest.evict()
+            victim.evict()  # releases it
         self.open += 1
         conn.counted = True
         return None
+
+    def wait(self, conn: GuardedProtocol) -> None:
+        """``conn`` now waits on its client (again: it moves to the end)."""
+        self.unwait(conn)
+        self.waiting[conn] = None
+        key = conn.address_key
+        if key is not None:
+            mine = self.waiting_by.get(key)
+            if mine is None:
+                mine = self.waiting_by[key] = OrderedDict()
+            mine[conn] = None
+
+    def unwait(self, conn: GuardedProtocol) -> None:
+        if self.waiting.pop(conn, 0) is None:  # it was there
+            key = conn.address_key
+            mine = self.waiting_by.get(key) if key is not None else None
+            if mine is not None:
+                mine.pop(conn, None)
+                if not mine:
+                    del self.waiting_by[key]  # type: ignore[arg-type]
 
     def release_address(self, conn: GuardedProtocol) -> None:
         key = conn.address_key
@@ -141,8 +166,8 @@ class Guard:
             self.per_address.pop(key, None)
 
     def release(self, conn: GuardedProtocol) -> None:
+        self.unwait(conn)
         self.release_address(conn)
-        self.waiting.pop(conn, None)
         if conn.counted:
             conn.counted = False
             self.open -= 1
@@ -177,12 +202,10 @@ class GuardedProtocol(HttpToolsProtocol):
         self.phase = ""
 
     def _waiting(self, waiting: bool) -> None:
-        guard = self.guard
         if waiting:
-            guard.waiting.pop(self, None)
-            guard.waiting[self] = time.monotonic()
+            self.guard.wait(self)
         else:
-            guard.waiting.pop(self, None)
+            self.guard.unwait(self)
 
     def _expired(self, phase: str) -> None:
         self.deadline = None
@@ -211,6 +234,7 @@ class GuardedProtocol(HttpToolsProtocol):
     def evict(self) -> None:
         """Closed to make room for a new connection (the guard already took it off the waiting list)."""
         if self.transport is None or self.transport.is_closing():
+            self.guard.release(self)  # already on its way out: its place is free
             return
         self.guard.closed("evicted").inc()
         self._close()

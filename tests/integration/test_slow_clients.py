@@ -44,6 +44,7 @@ forwarded_allow_ips = "127.0.0.2"
 ATTACKERS = [f"127.0.0.{i}" for i in range(10, 20)]  # 10 addresses
 PER_ADDRESS = 40  # connections each tries to hold (10 over the per-address cap)
 LEGIT = "127.0.0.3"
+REOPEN_PER_TICK = 50  # while sustained, the attacker replaces closed connections at up to 1,000 a second
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -56,6 +57,7 @@ def srv(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 @dataclass
 class Conn:
     kind: str
+    address: str
     sock: socket.socket
     opened: float
     closed: float | None = None
@@ -69,6 +71,8 @@ class Attack:
     token: str = ""
     conns: list[Conn] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
+    started: threading.Event = field(default_factory=threading.Event)  # every connection tried once
+    sustain: threading.Event = field(default_factory=threading.Event)  # reopen what the server closes
     refused: int = 0
 
     HEAD = f"POST {API}/Accounts/x/SMS/Messages.json HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: ".encode()
@@ -77,15 +81,15 @@ class Attack:
         sock = socket.socket()
         if kind == "reader":
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.bind((address, 0))
         try:
+            sock.bind((address, 0))
             sock.connect(("127.0.0.1", self.port))
         except OSError:
             self.refused += 1
             sock.close()
             return
         sock.setblocking(False)
-        conn = Conn(kind, sock, time.monotonic())
+        conn = Conn(kind, address, sock, time.monotonic())
         if kind == "body":
             auth = base64.b64encode(f"{self.account}:{self.token}".encode()).decode()
             sock.send(f"POST {API}/Accounts/{self.account}/SMS/Messages.json HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -110,9 +114,10 @@ class Attack:
         return data == b"" or conn.kind != "reader"  # a slow request gets no answer but its close
 
     def tick(self) -> None:
-        """One round: every open connection sends its next byte, and the closed ones are noted."""
+        """One round: every open connection sends its next byte; a closed one is noted and replaced."""
         now = time.monotonic()
-        for conn in self.conns:
+        reopened = 0
+        for conn in list(self.conns):
             if conn.closed is not None:
                 continue
             if conn.kind in ("head", "body"):
@@ -123,16 +128,19 @@ class Attack:
                     pass
                 except OSError:
                     conn.closed = now
-                    continue
-            if conn.kind != "reader" and self.closed_by_server(conn):
+            if conn.closed is None and conn.kind != "reader" and self.closed_by_server(conn):
                 conn.closed = now
+            if conn.closed is not None and self.sustain.is_set() and reopened < REOPEN_PER_TICK:
+                conn.sock.close()
+                self.open(conn.kind, conn.address)  # the attacker comes back
+                reopened += 1
 
     def run(self) -> None:
         kinds = ["silent", "head", "body", "reader"]
         for i in range(PER_ADDRESS):
             for address in ATTACKERS:
                 self.open(kinds[i % len(kinds)], address)
-            self.tick()
+        self.started.set()
         while not self.stop.wait(0.05):  # the attacker's pace: a byte per connection every 50 ms
             self.tick()
 
@@ -155,9 +163,9 @@ def _latencies(srv: Hardened, n: int) -> list[float]:
     return out
 
 
-def _p99(values: list[float]) -> float:
+def _pct(values: list[float], pct: int) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
 
 
 def _closed(srv: Hardened) -> dict[str, float]:
@@ -198,35 +206,38 @@ def test_slow_clients_are_closed_and_do_not_starve_the_others(srv: Hardened) -> 
     before = _closed(srv)
     port = int(srv.base_url.rsplit(":", 1)[1])
     baseline = _latencies(srv, 40)
+
     attack = Attack(port, srv.admin_sid, srv.admin_token)
+    attack.sustain.set()
     thread = threading.Thread(target=attack.run, daemon=True)
     thread.start()
     try:
-        # The attack is at full strength once every connection was tried and the server is at its cap.
-        _wait_for(lambda: len(attack.conns) + attack.refused >= len(ATTACKERS) * PER_ADDRESS, 30, "the attack")
-        during = _latencies(srv, 80)
-        # Every slow connection is closed by the server within its deadline (1 s) plus slack.
-        _wait_for(lambda: all(c.closed is not None for c in attack.conns if c.kind != "reader"), 20,
+        assert attack.started.wait(30), "the attack did not start"
+        during = _latencies(srv, 80)  # while the attacker keeps 400 slow connections coming
+        attack.sustain.clear()  # stop reopening: every slow connection must now be closed by the server
+        _wait_for(lambda: all(c.closed is not None for c in list(attack.conns) if c.kind != "reader"), 20,
                   "the slow connections to be closed")
-        held = max((c.closed or 0) - c.opened for c in attack.conns if c.kind != "reader")
-        after = _closed(srv)
-        # The readers never read; the server abandoned them (its sockets went back to the idle count).
         _wait_for(lambda: _connections(srv.proc.pid, port) == 0, 20, "the server to release every connection")
     finally:
         attack.stop.set()
         thread.join(10)
         attack.close()
-
+    after = _closed(srv)
+    conns = list(attack.conns)
+    held = max((c.closed or 0) - c.opened for c in conns if c.kind != "reader")
     closed = {reason: after.get(reason, 0) - before.get(reason, 0) for reason in after}
-    print(f"\n[{srv.backend}] {len(attack.conns)} slow connections ({attack.refused} refused at connect); "
-          f"closed by reason {closed}; longest held {held:.2f}s; legitimate p99 {_p99(baseline) * 1000:.1f} ms "
-          f"before, {_p99(during) * 1000:.1f} ms during (max {max(during) * 1000:.1f} ms)")
-    # 400 connections against a cap of 120: most were evicted by newer ones, the rest hit their deadline.
-    assert closed.get("evicted", 0) >= len(attack.conns) - 120
-    assert closed.get("head", 0) > 0 and closed.get("body", 0) > 0
-    assert held < 6.0, held  # 1 s deadlines; a slow box may see a few seconds
-    # Bounded latency for the legitimate client during the attack (it stays far below its 10 s timeout).
-    assert _p99(during) < max(2.0, 10 * _p99(baseline)), (_p99(baseline), _p99(during))
+    print(f"\n[{srv.backend}] {len(conns)} slow connections opened ({attack.refused} refused at connect); "
+          f"closed by reason {closed}; longest held {held:.2f}s; legitimate p50/p99 "
+          f"{_pct(baseline, 50) * 1000:.1f}/{_pct(baseline, 99) * 1000:.1f} ms before, "
+          f"{_pct(during, 50) * 1000:.1f}/{_pct(during, 99) * 1000:.1f} ms during")
+    # Every slow connection was closed by the guard (evicted at the cap, or by a deadline), none was held long.
+    assert sum(closed.values()) >= len(conns)
+    assert closed.get("evicted", 0) > 0 and closed.get("head", 0) + closed.get("body", 0) > 0
+    assert held < 10.0, held  # deadlines of 1 s; a loaded box adds a few seconds at most
+    # Every legitimate request was answered (asserted in _latencies), typically as fast as without the
+    # attack, and none came near the client's 10 s timeout.
+    assert _pct(during, 50) < max(0.25, 5 * _pct(baseline, 50)), (baseline, during)
+    assert max(during) < 8.0, during
 
 
 def test_connections_per_address_are_capped(srv: Hardened) -> None:

@@ -18,13 +18,15 @@ from restcomm.store.db import storage_failure
 class Conn:
     """Stands in for a protocol: what the guard reads and calls."""
 
-    def __init__(self) -> None:
+    def __init__(self, guard: Guard) -> None:
+        self.guard = guard
         self.address_key: str | None = None
         self.counted = False
         self.evicted = False
 
     def evict(self) -> None:
         self.evicted = True
+        self.guard.release(self)  # type: ignore[arg-type]
 
 
 def _guard(**kw: Any) -> Guard:
@@ -33,27 +35,45 @@ def _guard(**kw: Any) -> Guard:
 
 def test_per_address_cap_and_release() -> None:
     guard = _guard(http_max_connections_per_address=2, http_max_connections=100)
-    a, b, c = Conn(), Conn(), Conn()
+    a, b, c = Conn(guard), Conn(guard), Conn(guard)
     assert guard.admit(a, "10.0.0.1") is None  # type: ignore[arg-type]
     assert guard.admit(b, "10.0.0.1") is None  # type: ignore[arg-type]
     assert guard.admit(c, "10.0.0.1") == "address"  # type: ignore[arg-type]
-    assert guard.admit(Conn(), "10.0.0.2") is None  # type: ignore[arg-type]
+    assert guard.admit(Conn(guard), "10.0.0.2") is None  # type: ignore[arg-type]
     guard.release(a)  # type: ignore[arg-type]
     assert guard.admit(c, "10.0.0.1") is None  # type: ignore[arg-type]
     assert guard.open == 3
 
 
 def test_at_capacity_the_longest_waiting_connection_is_evicted() -> None:
-    guard = _guard(http_max_connections=2, http_max_connections_per_address=0)
-    old, busy = Conn(), Conn()
-    guard.admit(old, None)  # type: ignore[arg-type]
-    guard.admit(busy, None)  # type: ignore[arg-type]
-    guard.waiting[old] = 1.0  # type: ignore[index]  # waiting on its client; `busy` is in the application
-    new = Conn()
-    assert guard.admit(new, None) is None  # type: ignore[arg-type]
-    assert old.evicted and not busy.evicted
-    # Nothing left waiting: the next one is refused rather than evicting work in progress.
-    assert guard.admit(Conn(), None) == "capacity"  # type: ignore[arg-type]
+    guard = _guard(http_max_connections=3, http_max_connections_per_address=0)
+    old, busy, young = Conn(guard), Conn(guard), Conn(guard)
+    for conn, key in ((old, "10.0.0.1"), (busy, "10.0.0.2"), (young, "10.0.0.3")):
+        guard.admit(conn, key)  # type: ignore[arg-type]
+    guard.wait(old)  # type: ignore[arg-type]  # waiting on its client; `busy` is in the application
+    guard.wait(young)  # type: ignore[arg-type]
+    new = Conn(guard)
+    assert guard.admit(new, "10.0.0.9") is None  # type: ignore[arg-type]
+    assert old.evicted and not busy.evicted and not young.evicted
+    assert guard.open == 3 and "10.0.0.1" not in guard.per_address
+
+
+def test_at_capacity_an_address_evicts_its_own_connections_first() -> None:
+    guard = _guard(http_max_connections=3, http_max_connections_per_address=0)
+    other, mine1, mine2 = Conn(guard), Conn(guard), Conn(guard)
+    for conn, key in ((other, "10.0.0.1"), (mine1, "10.0.0.7"), (mine2, "10.0.0.7")):
+        guard.admit(conn, key)  # type: ignore[arg-type]
+        guard.wait(conn)  # type: ignore[arg-type]
+    assert guard.admit(Conn(guard), "10.0.0.7") is None  # type: ignore[arg-type]
+    assert mine1.evicted and not other.evicted and not mine2.evicted
+
+
+def test_at_capacity_with_nobody_waiting_the_newcomer_is_refused() -> None:
+    guard = _guard(http_max_connections=1, http_max_connections_per_address=5)
+    busy = Conn(guard)
+    guard.admit(busy, "10.0.0.1")  # type: ignore[arg-type]
+    assert guard.admit(Conn(guard), "10.0.0.2") == "capacity"  # type: ignore[arg-type]
+    assert not busy.evicted and guard.per_address == {"10.0.0.1": 1}
 
 
 def test_trusted_proxies() -> None:
