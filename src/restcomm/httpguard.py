@@ -232,7 +232,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self.transport.abort()
 
     def evict(self) -> None:
-        """Closed to make room for a new connection (the guard already took it off the waiting list)."""
+        """Closed to make room for a new connection."""
         if self.transport is None or self.transport.is_closing():
             self.guard.release(self)  # already on its way out: its place is free
             return
@@ -281,7 +281,13 @@ class GuardedProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._disarm()
-        self._waiting(False)
+        if self.cycle is not None and self.cycle.response_complete and not self.pipeline:
+            # Answered before its body ended (e.g. 401, 413): the connection is idle from now on, and
+            # uvicorn's keep-alive timer, cancelled by the body's bytes, is not armed again.
+            self._arm("head", self.guard.header_timeout)
+            self._waiting(True)
+        else:
+            self._waiting(False)
 
     def on_response_complete(self) -> None:
         following = self.pipeline[-1][0] if self.pipeline else None  # the one uvicorn starts next

@@ -274,3 +274,23 @@ def test_a_client_that_stops_reading_its_response_is_dropped(srv: Hardened) -> N
         _wait_for(lambda: _closed(srv).get("send", 0) > before, 20, "the send deadline")
     finally:
         sock.close()
+
+
+def test_a_connection_answered_before_its_body_ended_is_closed_when_idle(srv: Hardened) -> None:
+    """Answered early (401 before the body), then the body: uvicorn alone would keep it open for ever
+    (the body's bytes cancel its keep-alive timer and nothing arms it again)."""
+    sock = socket.create_connection(("127.0.0.1", int(srv.base_url.rsplit(":", 1)[1])), timeout=20)
+    try:
+        sock.sendall(f"POST {API}/Accounts/x/SMS/Messages.json HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n".encode())
+        answer = b""
+        while b"}" not in answer:
+            chunk = sock.recv(4096)
+            assert chunk, answer
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 401")
+        sock.sendall(b"abcde")
+        started = time.monotonic()
+        assert sock.recv(4096) == b""  # closed by the server (the 20 s socket timeout would raise)
+        assert time.monotonic() - started < 10
+    finally:
+        sock.close()
