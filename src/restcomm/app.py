@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
@@ -35,6 +35,7 @@ from restcomm.store.schema import accounts, instance
 from restcomm.util import API_VERSION, new_sid, utcnow
 
 log = logging.getLogger("restcomm")
+STORAGE_FULL = "The server cannot store data right now (its storage is full or failing); nothing was changed"
 
 
 class BackgroundService(Protocol):
@@ -186,6 +187,18 @@ class Dispatch:
 
 
 class Edge:
+    startup_error: ConfigError | None = None  # why the lifespan could not start, said plainly
+
+    def _lifespan_send(self, send: Send) -> Send:
+        async def lifespan_send(message: Message) -> None:
+            # A start refused for a reason we can state (a configuration or storage problem) is
+            # reported as that sentence, not as the traceback Starlette would pass on.
+            if message["type"] == "lifespan.startup.failed" and Edge.startup_error is not None:
+                message = {**message, "message": f"restcomm: configuration error: {Edge.startup_error}"}
+            await send(message)
+
+        return lifespan_send
+
     def __init__(self, app: Starlette, inner: Any):
         self.app = app  # the Starlette application: lifespan, and the scope["app"] of requests
         self.inner = inner  # the router, possibly behind CORS
@@ -195,6 +208,8 @@ class Edge:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                send = self._lifespan_send(send)
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -342,6 +357,8 @@ def make_endpoint(op: Operation, services: Services) -> Callable[[Request], Any]
         except IntegrityError:
             log.info("conflicting write on %s %s", request.method, request.url.path)
             return error_response(fmt, ApiError(409, 20010, "The resource conflicts with an existing one"))
+        except ClientDisconnect:  # the client left (or was closed) before its body was complete
+            return Response(status_code=400)  # nobody reads it
         except Exception as exc:
             return error_response(fmt, server_error(exc, request.method, request.url.path))
         finally:
@@ -360,6 +377,9 @@ def server_error(exc: Exception, method: str, path: str) -> ApiError:
         first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         log.error("database unavailable on %s %s: %s", method, path, first)
         return ApiError(503, 20503, "The database is unavailable; retry later", {"Retry-After": "1"})
+    if db.storage_failure(exc):  # disk full, read-only or failing: nothing was stored
+        log.error("storage failure on %s %s: %s", method, path, exc)
+        return ApiError(503, 20503, STORAGE_FULL)
     log.exception("unhandled error on %s %s", method, path, exc_info=exc)
     return ApiError(500, 20500, "Internal server error")
 
@@ -428,6 +448,17 @@ async def bootstrap(services: Services, out: Any = None) -> None:
         print(f"Administrator account created: {email} ({sid})", file=out, flush=True)
 
 
+def _startup_error(settings: Settings, exc: Exception) -> ConfigError | None:
+    """A plain statement of why the database could not be prepared, when we know it."""
+    if isinstance(exc, ConfigError):
+        return exc
+    if db.storage_failure(exc):
+        where = f"data directory {settings.data_dir}" if settings.is_sqlite else "the database's storage"
+        reason = getattr(exc, "orig", None) or exc
+        return ConfigError(f"{where} cannot store the database: {reason} (full, read-only or failing)")
+    return None
+
+
 async def prepare_database(services: Services) -> None:
     if services.settings.should_auto_migrate:
         await db.upgrade(services.engine)
@@ -468,9 +499,15 @@ def build_app(settings: Settings, services: Services | None = None, extra_servic
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await prepare_database(services)
-        services.reader = make_reader(engine)
-        await bootstrap(services)
+        try:
+            await prepare_database(services)
+            services.reader = make_reader(engine)
+            await bootstrap(services)
+        except Exception as exc:
+            Edge.startup_error = _startup_error(settings, exc)
+            if Edge.startup_error is not None:
+                raise Edge.startup_error from exc
+            raise
         from restcomm.services import build_background_services
 
         services.background = build_background_services(services) + list(extra_services or [])
@@ -503,10 +540,14 @@ def build_app(settings: Settings, services: Services | None = None, extra_servic
         if op.method == "POST" and op.path.endswith("}"):
             routes.append(Route(op.full_path, Endpoint(op, services), methods=["PUT"], name=op.handler.__name__))
 
-    async def openapi(request: Request) -> Response:
-        from restcomm.api.openapi import build_openapi
+    openapi_body: list[bytes] = []  # built on first use, then served as is (it is public and ~250 KB)
 
-        return JSONResponse(build_openapi(REGISTRY))
+    async def openapi(request: Request) -> Response:
+        if not openapi_body:
+            from restcomm.api.openapi import build_openapi
+
+            openapi_body.append(JSONResponse(build_openapi(REGISTRY)).body)
+        return Response(openapi_body[0], media_type="application/json")
 
     async def error_page(request: Request) -> Response:
         code = request.path_params["code"]

@@ -14,6 +14,8 @@ from restcomm.observability import configure_logging
 def _uvicorn_config(app: Any, settings: Settings, args: argparse.Namespace) -> Any:
     import uvicorn
 
+    from restcomm.httpguard import protocol_class
+
     return uvicorn.Config(
         app,
         host=settings.host,
@@ -28,6 +30,8 @@ def _uvicorn_config(app: Any, settings: Settings, args: argparse.Namespace) -> A
         forwarded_allow_ips=settings.forwarded_allow_ips,
         server_header=False,
         lifespan="on",
+        http=protocol_class(settings),  # deadlines and connection caps for slow clients
+        timeout_keep_alive=settings.http_keep_alive_timeout,
     )
 
 

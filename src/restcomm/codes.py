@@ -42,8 +42,9 @@ _API = (
     (20404, "Not found", "The requested resource was not found."),
     (20429, "Too many requests", "The request rate limit was exceeded; retry later."),
     (20500, "Internal server error", "The server failed; nothing was changed."),
-    (20503, "Service unavailable", "The server cannot serve this right now (its database is unreachable: retry "
-                                   "later) or is not configured for it (e.g. no SMTP server for email)."),
+    (20503, "Service unavailable", "The server cannot serve this right now: its database is unreachable or its "
+                                   "storage is full or failing (retry later), or it is not configured for the "
+                                   "service (e.g. no SMTP server for email)."),
     (21211, "Invalid 'To' phone number", "The destination is not a valid phone number."),
     (21212, "Invalid 'From' phone number", "The sender is not a valid phone number or alphanumeric id."),
     (21401, "Invalid phone number", "The phone number is not valid."),

@@ -71,6 +71,15 @@ class Settings:
     # Proxies (load balancers) whose X-Forwarded-For/-Proto are believed: comma-separated addresses
     # or networks, "*" for any. The client address is what throttling and the audit log see.
     forwarded_allow_ips: str = "127.0.0.1"
+    # Slow and idle clients (docs/operations.md): seconds for a request head, for its body, for a
+    # client to read a response, idle between requests; connections at once per client address
+    # (trusted proxies not counted; 0 = no cap) and in all (0 = from the open-file limit).
+    http_header_timeout: float = 10.0
+    http_body_timeout: float = 30.0
+    http_send_timeout: float = 30.0
+    http_keep_alive_timeout: float = 5.0
+    http_max_connections_per_address: int = 256
+    http_max_connections: int = 0
     # Browser origins allowed to call the API (CORS); empty = CORS off. "*" allows any origin.
     cors_allowed_origins: list[str] = field(default_factory=list)
     # Refuse webhook URLs that resolve to private, loopback or link-local addresses (multi-tenant).
@@ -129,6 +138,12 @@ ENV_VARS: dict[str, str] = {
     "RESTCOMM_API_RATE_LIMIT": "api_rate_limit",
     "RESTCOMM_API_RATE_BURST": "api_rate_burst",
     "RESTCOMM_FORWARDED_ALLOW_IPS": "forwarded_allow_ips",
+    "RESTCOMM_HTTP_HEADER_TIMEOUT": "http_header_timeout",
+    "RESTCOMM_HTTP_BODY_TIMEOUT": "http_body_timeout",
+    "RESTCOMM_HTTP_SEND_TIMEOUT": "http_send_timeout",
+    "RESTCOMM_HTTP_KEEP_ALIVE_TIMEOUT": "http_keep_alive_timeout",
+    "RESTCOMM_HTTP_MAX_CONNECTIONS_PER_ADDRESS": "http_max_connections_per_address",
+    "RESTCOMM_HTTP_MAX_CONNECTIONS": "http_max_connections",
     "RESTCOMM_CORS_ALLOWED_ORIGINS": "cors_allowed_origins",
     "RESTCOMM_WEBHOOK_BLOCK_PRIVATE": "webhook_block_private",
     "RESTCOMM_METRICS_ENABLED": "metrics_enabled",
@@ -195,6 +210,12 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
         raise ConfigError("auth_failure_window must be positive (seconds)")
     if settings.api_rate_limit < 0:
         raise ConfigError("api_rate_limit must be 0 (off) or positive (requests per second)")
+    if min(settings.http_header_timeout, settings.http_body_timeout, settings.http_send_timeout,
+           settings.http_keep_alive_timeout) <= 0:
+        raise ConfigError("http_header_timeout, http_body_timeout, http_send_timeout and "
+                          "http_keep_alive_timeout must be positive (seconds)")
+    if min(settings.http_max_connections, settings.http_max_connections_per_address) < 0:
+        raise ConfigError("http_max_connections and http_max_connections_per_address must be 0 or positive")
     if not 1 <= settings.workers <= 64:
         raise ConfigError("workers must be between 1 and 64")
     return settings

@@ -427,6 +427,11 @@ AUTH_THROTTLED = metrics.counter(
     ("scope",),  # address | account
 )
 AUTH_FAILURES = metrics.counter("restcomm_auth_failures_total", "Requests with wrong or malformed credentials (401)")
+HTTP_CLOSED = metrics.counter(
+    "restcomm_http_closed_total",
+    "Client connections closed by the server's HTTP guard (docs/operations.md, slow clients)",
+    ("reason",),  # head | body | send (deadlines) | address | capacity (refused) | evicted
+)
 RATE_LIMITED = metrics.counter("restcomm_api_rate_limited_total", "Requests refused (429) by the per-account API rate limit")
 # Fed by the SMS pipeline (restcomm.messaging): every status a message reaches.
 MESSAGES = metrics.counter(

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.conftest import API, free_port, wait_ready
 
@@ -79,12 +78,19 @@ def test_db_upgrade_then_serve(tmp_path: Path) -> None:
         _stop(proc, log)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
 def test_unwritable_data_dir_is_a_clear_error(tmp_path: Path) -> None:
     data = tmp_path / "ro"
     data.mkdir()
     data.chmod(0o500)
-    _check_bad_data_dir(data)
+    if os.geteuid() != 0:
+        _check_bad_data_dir(data)
+        return
+    # Root ignores permissions: a read-only file system stops it (EROFS), with or without the directory.
+    from tests.integration.test_disk_faults import small_disk
+
+    with small_disk(data, size_mb=1, read_only=True):
+        _check_bad_data_dir(data)
+        _check_bad_data_dir(data / "data")
 
 
 def test_data_dir_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:

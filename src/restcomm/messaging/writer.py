@@ -265,7 +265,13 @@ class GroupCommitWriter:
                 raise
             # The fsync happens off the loop; nothing else touches this connection meanwhile (the
             # writer is the only user, and it waits for this commit).
-            await asyncio.to_thread(tx.commit)
+            try:
+                await asyncio.to_thread(tx.commit)
+            except BaseException:
+                # A refused COMMIT (disk full, I/O error) may leave the transaction open; end it, or
+                # every later batch would fail to begin ("cannot start a transaction within a transaction").
+                _abandon(tx, raw)
+                raise
             return
         async with self.engine.connect() as aconn:
             async with aconn.begin():
@@ -380,6 +386,14 @@ def _lost(exc: BaseException) -> bool:
 
 def _brief(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:200]
+
+
+def _abandon(tx: Any, raw: sqlite3.Connection) -> None:
+    for end in (tx.rollback, raw.rollback):
+        try:
+            end()
+        except Exception:
+            log.debug("rollback after a failed commit", exc_info=True)
 
 
 def _inserter(items: list[tuple[Table, list[dict[str, Any]]]]) -> JobFn:

@@ -149,3 +149,31 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
 async def current_revision(engine: AsyncEngine) -> str | None:
     async with engine.connect() as conn:
         return await conn.run_sync(_current)
+
+
+# SQLite result codes (the low byte of an extended code) and PostgreSQL SQLSTATEs that mean the
+# database cannot store anything right now: the disk is full, or writes fail.
+_SQLITE_STORAGE = {8, 10, 13}  # SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL
+_PG_STORAGE = ("53100", "58030")  # disk_full, io_error
+_OS_STORAGE = {28, 27, 30, 122}  # ENOSPC, EFBIG, EROFS, EDQUOT
+
+
+def storage_failure(exc: BaseException) -> bool:
+    """True when ``exc`` (or what it wraps) says the database's storage is full or failing."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        err = todo.pop()
+        if err is None or id(err) in seen:
+            continue
+        seen.add(id(err))
+        code = getattr(err, "sqlite_errorcode", None)
+        if isinstance(code, int) and code & 0xFF in _SQLITE_STORAGE:
+            return True
+        if str(getattr(err, "sqlstate", "") or "") in _PG_STORAGE:
+            return True
+        if isinstance(err, OSError) and err.errno in _OS_STORAGE:
+            return True
+        orig = getattr(err, "orig", None)
+        todo.extend([orig if isinstance(orig, BaseException) else None, err.__cause__, err.__context__])
+    return False
