@@ -93,6 +93,8 @@ PARTS_SWEEP_IDLE = 10.0
 #: of a message, stored by concurrent transactions, may each not see the other. A sweep this soon
 #: after a part leaves its message one part short finds the message whole and delivers it.
 PARTS_RECHECK = 0.2
+#: Parts of a message that went through are kept this long, to recognize them if delivered again.
+PARTS_KEEP_DONE = 600.0
 
 
 def e164(address: str, ton: int) -> str:
@@ -262,15 +264,21 @@ class MoParts:
 
     ``add`` stores one part in a group-commit job and returns after the commit, so the Carrier
     acknowledges the SMSC only for a stored part. The same job reads the message's parts; when
-    they are all there it deletes them and stores the whole message (``Messaging.receive_in``) or,
-    for a number nobody hosts, the 11005 notification, in that same transaction. The delete must
-    remove every part it read, or the job is undone: two transactions can never both deliver it.
+    they are all there it marks them done and stores the whole message (``Messaging.receive_in``)
+    or, for a number nobody hosts, the 11005 notification, in that same transaction. The update
+    must take every part it read, or the job is undone: two transactions never both deliver it.
+
+    Done parts stay for ``PARTS_KEEP_DONE`` seconds: a part delivered again after its message went
+    through (its deliver_sm_resp lost in a crash, say) finds its done copy and is ignored, instead
+    of starting a message that would time out into a false 30009. A part with the same key but
+    another text is a new message reusing the reference: the done parts make way for it.
 
     The sweep (``start``/``stop``) runs when the earliest stored deadline comes (and every
     ``PARTS_SWEEP_IDLE`` seconds for deadlines it does not know of): a message still incomplete at
-    its deadline becomes the 30009 notification, its parts deleted in the same transaction. It
-    also delivers messages found whole, which only happens when their last parts were stored by
-    concurrent transactions (PostgreSQL) that each missed the other's part.
+    its deadline becomes the 30009 notification, its parts deleted in the same transaction, and
+    done parts past their time are deleted. It also delivers messages found whole, which only
+    happens when their last parts were stored by concurrent transactions (PostgreSQL) that each
+    missed the other's part.
     """
 
     def __init__(self, messaging: Messaging, handler: InboundHandler) -> None:
@@ -303,12 +311,21 @@ class MoParts:
         result = Settled()
 
         async def job(conn: AsyncConnection) -> tuple[str, Any]:
+            p = mo_parts
+            there = (await conn.execute(
+                select(p.c.body, p.c.date_done).where(_of(key), p.c.part == item.seq)
+            )).first()
+            if there is not None:
+                if there.date_done is None or there.body == item.body:
+                    return "duplicate", 0
+                # Same addresses, reference and total, another text: a new message.
+                await conn.execute(delete(p).where(_of(key), p.c.date_done.is_not(None)))
             inserted = (await conn.execute(
-                (postgresql if store.is_postgres(conn) else sqlite).insert(mo_parts).values(**row)
-                .on_conflict_do_nothing()
+                (postgresql if store.is_postgres(conn) else sqlite).insert(p).values(**row).on_conflict_do_nothing()
             )).rowcount
-            outcome = await self._settle(conn, key, result, now, expire=False)
-            return ("duplicate" if not inserted else outcome[0]), outcome[1]
+            if not inserted:  # a copy stored by a concurrent transaction
+                return "duplicate", 0
+            return await self._settle(conn, key, result, now, expire=False)
 
         kind, detail = await self._write(job, result)
         if kind == "duplicate":
@@ -361,16 +378,22 @@ class MoParts:
         time is up); ``(outcome, detail)``: ``waiting``/parts stored, ``gone``, ``assembled``/
         (carrier, sid), ``not_hosted``/(carrier, None), ``expired``/(carrier, None)."""
         p = mo_parts
-        parts = list((await conn.execute(select(p).where(_of(key)).order_by(p.c.part))).mappings())
+        waiting = _of(key) & p.c.date_done.is_(None)
+        parts = list((await conn.execute(select(p).where(waiting).order_by(p.c.part))).mappings())
         total = key[3]
         if not parts:
             return "gone", 0
         complete = len(parts) >= total
         if not complete and not (expire and min(r["date_expires"] for r in parts) <= now):
             return "waiting", len(parts)
+        if complete:
+            taken = update(p).where(waiting).values(date_done=now,
+                                                    date_expires=now + timedelta(seconds=PARTS_KEEP_DONE))
+        else:
+            taken = delete(p).where(waiting)
         try:
             async with conn.begin_nested():
-                if (await conn.execute(delete(p).where(_of(key)))).rowcount != len(parts):
+                if (await conn.execute(taken)).rowcount != len(parts):
                     raise _Taken
                 return await self._deliver(conn, parts, result, complete)
         except _Taken:
@@ -438,8 +461,9 @@ class MoParts:
 
         async def find(conn: AsyncConnection) -> tuple[list[PartsKey], Any]:
             now = ms.clock()
+            await conn.execute(delete(p).where(p.c.date_done.is_not(None), p.c.date_expires <= now))
             due = [tuple(r) for r in await conn.execute(
-                select(*cols).group_by(*cols)
+                select(*cols).where(p.c.date_done.is_(None)).group_by(*cols)
                 .having((func.count() >= p.c.total) | (func.min(p.c.date_expires) <= now))
                 .limit(SWEEP_BATCH)
             )]

@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("destination_ton", sa.Integer(), nullable=False),
         sa.Column("date_received", sa.DateTime(), nullable=False),
         sa.Column("date_expires", sa.DateTime(), nullable=False),
+        sa.Column("date_done", sa.DateTime(), nullable=True),
         sa.PrimaryKeyConstraint("source", "destination", "reference", "total", "part"),
     )
     op.create_index("ix_mo_parts_expires", "mo_parts", ["date_expires"], unique=False)
