@@ -45,7 +45,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -254,9 +254,23 @@ class _Taken(Exception):
 PartsKey = tuple[str, str, int, int]  # source, destination, reference, total (as received)
 
 
-def _of(key: PartsKey) -> Any:
-    p = mo_parts
-    return (p.c.source == key[0]) & (p.c.destination == key[1]) & (p.c.reference == key[2]) & (p.c.total == key[3])
+def _key_params(key: PartsKey) -> dict[str, Any]:
+    return {"k_source": key[0], "k_destination": key[1], "k_reference": key[2], "k_total": key[3]}
+
+
+# The statements of a part's transaction, built once: building and compiling them per part cost
+# more than running them.
+_p = mo_parts
+_OF = ((_p.c.source == bindparam("k_source")) & (_p.c.destination == bindparam("k_destination"))
+       & (_p.c.reference == bindparam("k_reference")) & (_p.c.total == bindparam("k_total")))
+_INSERT = {"postgresql": postgresql.insert(_p).on_conflict_do_nothing(),
+           "sqlite": sqlite.insert(_p).on_conflict_do_nothing()}
+_COPY = select(_p.c.body, _p.c.date_done).where(_OF, _p.c.part == bindparam("k_part"))
+_DROP_DONE = delete(_p).where(_OF, _p.c.date_done.is_not(None))
+_WAITING = select(_p).where(_OF, _p.c.date_done.is_(None)).order_by(_p.c.part)
+_MARK_DONE = (update(_p).where(_OF, _p.c.date_done.is_(None))
+              .values(date_done=bindparam("k_now"), date_expires=bindparam("k_keep")))
+_DROP_WAITING = delete(_p).where(_OF, _p.c.date_done.is_(None))
 
 
 class MoParts:
@@ -308,23 +322,19 @@ class MoParts:
             "destination_ton": item.destination_ton, "date_received": now,
             "date_expires": now + timedelta(seconds=item.timeout),
         }
+        params = _key_params(key)
         result = Settled()
 
         async def job(conn: AsyncConnection) -> tuple[str, Any]:
-            p = mo_parts
-            there = (await conn.execute(
-                select(p.c.body, p.c.date_done).where(_of(key), p.c.part == item.seq)
-            )).first()
-            if there is not None:
-                if there.date_done is None or there.body == item.body:
-                    return "duplicate", 0
-                # Same addresses, reference and total, another text: a new message.
-                await conn.execute(delete(p).where(_of(key), p.c.date_done.is_not(None)))
-            inserted = (await conn.execute(
-                (postgresql if store.is_postgres(conn) else sqlite).insert(p).values(**row).on_conflict_do_nothing()
-            )).rowcount
-            if not inserted:  # a copy stored by a concurrent transaction
-                return "duplicate", 0
+            insert = _INSERT["postgresql" if store.is_postgres(conn) else "sqlite"]
+            if not (await conn.execute(insert, row)).rowcount:
+                there = (await conn.execute(_COPY, {**params, "k_part": item.seq})).first()
+                if there is None or there.date_done is None or there.body == item.body:
+                    return "duplicate", 0  # waiting already, or delivered with its message
+                # Same addresses, reference and total but another text: a new message reusing the
+                # reference of one that went through. The done parts make way for it.
+                await conn.execute(_DROP_DONE, params)
+                await conn.execute(insert, row)
             return await self._settle(conn, key, result, now, expire=False)
 
         kind, detail = await self._write(job, result)
@@ -377,9 +387,8 @@ class MoParts:
         """Deliver the message if all its parts are stored (or, with ``expire``, give it up if its
         time is up); ``(outcome, detail)``: ``waiting``/parts stored, ``gone``, ``assembled``/
         (carrier, sid), ``not_hosted``/(carrier, None), ``expired``/(carrier, None)."""
-        p = mo_parts
-        waiting = _of(key) & p.c.date_done.is_(None)
-        parts = list((await conn.execute(select(p).where(waiting).order_by(p.c.part))).mappings())
+        params = _key_params(key)
+        parts = list((await conn.execute(_WAITING, params)).mappings())
         total = key[3]
         if not parts:
             return "gone", 0
@@ -387,13 +396,12 @@ class MoParts:
         if not complete and not (expire and min(r["date_expires"] for r in parts) <= now):
             return "waiting", len(parts)
         if complete:
-            taken = update(p).where(waiting).values(date_done=now,
-                                                    date_expires=now + timedelta(seconds=PARTS_KEEP_DONE))
+            take, args = _MARK_DONE, {**params, "k_now": now, "k_keep": now + timedelta(seconds=PARTS_KEEP_DONE)}
         else:
-            taken = delete(p).where(waiting)
+            take, args = _DROP_WAITING, params
         try:
             async with conn.begin_nested():
-                if (await conn.execute(taken)).rowcount != len(parts):
+                if (await conn.execute(take, args)).rowcount != len(parts):
                     raise _Taken
                 return await self._deliver(conn, parts, result, complete)
         except _Taken:
