@@ -281,20 +281,8 @@ class Messaging:
         result = Settled()
 
         async def job(conn: AsyncConnection) -> dict[str, Any] | None:
-            number = await find_incoming_number(conn, org, destination)
-            if number is None:
-                return None
-            arrival = Arrival(number=number, from_number=source,
-                              to_number=number["phone_number"] if not number["is_pattern"] else destination,
-                              body=body, num_segments=num_segments, encoding=encoding)
-            result.slots = self.apps.reserve(1)
-            stored = await store_arrivals(conn, [arrival], self.sms, self.clock(), run_now=result.slots,
-                                          owner=self.node_id)
-            result.started = stored.started
-            result.numbers = stored.numbers
-            result.apps = stored.pending_apps
-            result.outbound = stored.replies > 0
-            return stored.rows[0]
+            return await self.receive_in(conn, result, org, source, destination, body,
+                                         num_segments=num_segments, encoding=encoding)
 
         try:
             row = await self.writer.run(job)
@@ -305,6 +293,35 @@ class Messaging:
         if row is None:
             log.warning("message from %s to %s: no number matches, dropped", source, destination)
         return row
+
+    async def receive_in(
+        self,
+        conn: AsyncConnection,
+        result: Settled,
+        org: str,
+        source: str,
+        destination: str,
+        body: str,
+        *,
+        num_segments: int | None = None,
+        encoding: str | None = None,
+    ) -> dict[str, Any] | None:
+        """``receive`` inside a group-commit job of the caller's (which then calls
+        ``dispatcher.committed(result)``, with ``ok=False`` if the job failed)."""
+        number = await find_incoming_number(conn, org, destination)
+        if number is None:
+            return None
+        arrival = Arrival(number=number, from_number=source,
+                          to_number=number["phone_number"] if not number["is_pattern"] else destination,
+                          body=body, num_segments=num_segments, encoding=encoding)
+        result.slots = self.apps.reserve(1)
+        stored = await store_arrivals(conn, [arrival], self.sms, self.clock(), run_now=result.slots,
+                                      owner=self.node_id)
+        result.started = stored.started
+        result.numbers = stored.numbers
+        result.apps = stored.pending_apps
+        result.outbound = stored.replies > 0
+        return stored.rows[0]
 
     async def record_receipt(self, carrier: str, carrier_message_id: str, status: str, error_code: int | None) -> bool:
         """A delivery receipt for one segment; the message's status follows its segments.

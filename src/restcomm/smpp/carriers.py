@@ -133,12 +133,13 @@ class CarrierService:
         self.carriers: dict[str, Carrier] = {}
         self.transports: dict[str, SmppTransport] = {}
         for cs in carriers:
-            carrier = Carrier(cs.config, self.handler)
+            carrier = Carrier(cs.config, self.handler, mo_parts=True)  # parts stored: self.handler.parts
             self.carriers[cs.config.name] = carrier
             self.transports[cs.config.name] = SmppTransport(carrier, bind_wait=cs.bind_wait)
 
     async def start(self) -> None:
         await self.parking.start()
+        await self.handler.parts.start()
         for cs in self.settings:
             name = cs.config.name
             await self.carriers[name].start()
@@ -153,6 +154,7 @@ class CarrierService:
         for name in self.carriers:
             self.messaging.router.unregister(name)
         await self.parking.stop()
+        await self.handler.parts.stop()
 
     def state(self) -> list[dict[str, Any]]:
         """Carrier state for the administrator (api/carriers.py)."""
@@ -187,7 +189,7 @@ class CarrierService:
                 "retries": counters.get("retries", 0),
                 "receipts": counters.get("receipts", 0),
                 "receipts_parked": inbound["receipts_parked"],
-                "mo": counters.get("mo", 0),
+                "mo": counters.get("mo", 0) + inbound["mo_assembled"],
                 "mo_not_hosted": inbound["mo_not_hosted"],
                 "mo_incomplete": inbound["mo_incomplete"],
                 "messages_sent": t.sent,

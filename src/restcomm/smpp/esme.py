@@ -25,7 +25,9 @@ protocol rules live there. What it adds is the policy a messaging pipeline needs
   are reassembled carrier-wide, with a timeout after which what arrived is delivered with
   ``missing`` set (error 30009). ``on_deliver`` is awaited *before* the deliver_sm_resp is sent: if
   it raises, the SMSC gets ``ESME_RX_T_APPN`` and re-delivers later, so nothing is lost when the
-  store is down. Parts of an MO are acknowledged once buffered in memory (weak: lost on a crash).
+  store is down. Parts of an MO reassembled here are acknowledged once buffered in memory (lost
+  on a crash); with ``mo_parts=True`` each part goes to ``on_deliver`` as a :class:`MoPart`
+  instead, for a handler that stores it before it returns (restcomm.smpp.mo.MoParts).
 
 Submit error codes (``SubmitOutcome.error_code``), for statuses that are not retried or whose
 retries ran out: ESME_RTHROTTLED/ESME_RMSGQFUL -> 30001 (queue overflow), ESME_RINVDSTADR,
@@ -226,6 +228,25 @@ class MoMessage:
 
 
 @dataclass(frozen=True)
+class MoPart:
+    """One part of a concatenated MO, for an ``on_deliver`` that reassembles (``mo_parts=True``)."""
+
+    carrier: str
+    source: str
+    destination: str
+    body: str
+    alphabet: str
+    data_coding: int
+    reference: int
+    total: int
+    seq: int
+    source_ton: int = 0
+    destination_ton: int = 0
+    #: The carrier's ``mo_reassembly_timeout``: how long the message may wait for its other parts.
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True)
 class ReceiptReceived:
     carrier: str
     receipt: DeliveryReceipt
@@ -233,7 +254,7 @@ class ReceiptReceived:
     destination: str = ""
 
 
-Inbound = MoMessage | ReceiptReceived
+Inbound = MoMessage | ReceiptReceived | MoPart
 OnDeliver = Callable[[Inbound], Awaitable[None]]
 
 
@@ -453,9 +474,11 @@ class Carrier:
         on_deliver: OnDeliver,
         *,
         rng: random.Random | None = None,
+        mo_parts: bool = False,
     ) -> None:
         self.config = config
         self._on_deliver = on_deliver
+        self._mo_parts = mo_parts  # hand MO parts to on_deliver instead of reassembling them here
         self._rng = rng or random.Random()
         self._queue = _JobQueue()
         self._binds: list[_BindProtocol | None] = [None] * config.binds
@@ -894,6 +917,10 @@ class Carrier:
             return MoMessage(self.config.name, pdu.source_addr, pdu.destination_addr, text, alphabet,
                              source_ton=pdu.source_addr_ton, destination_ton=pdu.dest_addr_ton)
         self.counters["mo_parts"] += 1
+        if self._mo_parts:
+            return MoPart(self.config.name, pdu.source_addr, pdu.destination_addr, text, alphabet, pdu.data_coding,
+                          concat.ref, concat.total, concat.seq, pdu.source_addr_ton, pdu.dest_addr_ton,
+                          self.config.mo_reassembly_timeout)
         key = (pdu.source_addr, pdu.destination_addr, concat.ref, concat.total, alphabet,
                pdu.source_addr_ton, pdu.dest_addr_ton)
         loop = asyncio.get_running_loop()

@@ -337,3 +337,31 @@ smpp_parked_receipts = Table(
 )
 Index("ix_parked_receipts_id", smpp_parked_receipts.c.carrier, smpp_parked_receipts.c.carrier_message_id)
 Index("ix_parked_receipts_received", smpp_parked_receipts.c.date_received)
+
+# Parts of a concatenated MO waiting for their siblings (restcomm.smpp.mo.MoParts). A part is
+# stored before the SMSC is acknowledged; the last one to arrive moves the whole text into the
+# inbound pipeline and marks the parts done in one transaction. The key is the message as handsets
+# number it (addresses, reference, total), not the bind or node that received the part; a part
+# delivered twice hits the primary key and is ignored. Done parts are kept a while (until
+# date_expires) so a part the SMSC delivers again after its message went through is recognized.
+mo_parts = Table(
+    "mo_parts",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("destination", String(64), primary_key=True),
+    Column("reference", Integer, primary_key=True, autoincrement=False),
+    Column("total", Integer, primary_key=True, autoincrement=False),
+    Column("part", Integer, primary_key=True, autoincrement=False),
+    Column("carrier", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("data_coding", Integer, nullable=False),
+    Column("alphabet", String(16), nullable=False),
+    Column("source_ton", Integer, nullable=False),
+    Column("destination_ton", Integer, nullable=False),
+    Column("date_received", DateTime, nullable=False),
+    # Waiting: when the message is given up as incomplete (the carrier's mo_reassembly_timeout).
+    # Done: when the part is forgotten.
+    Column("date_expires", DateTime, nullable=False),
+    Column("date_done", DateTime),  # when its message entered the pipeline; NULL while waiting
+)
+Index("ix_mo_parts_expires", mo_parts.c.date_expires)
