@@ -21,8 +21,9 @@ One round:
    IncomingPhoneNumbers and SMS/Messages (``PageSize``, following ``next_page_uri``), search
    AvailablePhoneNumbers, create / update / delete Clients and Applications, buy / update / release
    inventory numbers, send SMS (sender -> receiver, with a ``StatusCallback`` to a loopback receiver
-   here) and read sent messages by SID. A worker only touches what it created, so every request is
-   expected to succeed: any non-2xx is reported.
+   here) and read sent messages by SID. A worker starts with one of each operation (so every route is
+   exercised even in a short run), then picks at random. A worker only touches what it created, so
+   every request is expected to succeed: any non-2xx is reported.
 4. Afterwards: per route template the request count, non-2xx counts by status, latency p50/p90/p99/max
    as the client saw it, overall requests/s; the server's own ``/metrics``
    (``restcomm_http_request_duration_seconds``, the difference over the load) compared with the
@@ -268,6 +269,9 @@ def loadgen(config_path: str) -> None:
                 return None
 
             async def loop(self) -> None:
+                for name in names:  # every operation once first (creates before updates), so each route is seen
+                    op_counts[name] += 1
+                    await self.do(name)
                 while time.perf_counter() < stop_at:
                     name = self.rng.choices(names, cum)[0]
                     op_counts[name] += 1
