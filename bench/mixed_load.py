@@ -43,6 +43,7 @@ import json
 import os
 import random
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -97,6 +98,12 @@ def pct(values: list[float], p: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, int(round(p / 100 * len(ordered) + 0.5)) - 1))]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def inventory_number(worker: int, k: int) -> str:
@@ -438,14 +445,14 @@ async def wait_drained(stats: dict[str, Any], sent: int, limit: float) -> float:
     return time.monotonic() - t0
 
 
-async def round_async(args: argparse.Namespace, base: str, workdir: Path, rport_holder: dict[str, int]) -> dict[str, Any]:
+async def round_async(args: argparse.Namespace, base: str, workdir: Path, server_pid: int) -> dict[str, Any]:
     import httpx
 
     stats: dict[str, Any] = {"callbacks": Counter(), "final": set(), "app_requests": 0}
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: Loopback(stats), "127.0.0.1", rport_holder["port"])
-    app_url = f"http://127.0.0.1:{rport_holder['port']}/sms"
-    status_url = f"http://127.0.0.1:{rport_holder['port']}/status"
+    rport = free_port()
+    server = await loop.create_server(lambda: Loopback(stats), "127.0.0.1", rport)
+    app_url, status_url = f"http://127.0.0.1:{rport}/sms", f"http://127.0.0.1:{rport}/status"
     try:
         tenants = await provision(base, args, app_url)
         async with httpx.AsyncClient(timeout=30) as c:
@@ -462,10 +469,15 @@ async def round_async(args: argparse.Namespace, base: str, workdir: Path, rport_
         (workdir / "loadgen-config.json").write_text(json.dumps(cfg))  # noqa: ASYNC240 - before the load
         gen = await asyncio.create_subprocess_exec(sys.executable, SELF, "--loadgen",
                                                    str(workdir / "loadgen-config.json"))
+        cpu0 = cpu_seconds(server_pid)
+        rusage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         rc = await gen.wait()
         if rc != 0:
             raise SystemExit(f"load generator failed ({rc})")
-        result = json.loads((workdir / "loadgen.json").read_text())
+        rusage1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        result = json.loads((workdir / "loadgen.json").read_text())  # noqa: ASYNC240 - after the load
+        result["server_cpu_seconds"] = cpu_seconds(server_pid) - cpu0
+        result["loadgen_cpu_seconds"] = (rusage1.ru_utime + rusage1.ru_stime) - (rusage0.ru_utime + rusage0.ru_stime)
         async with httpx.AsyncClient(timeout=30) as c:
             after = parse_metrics((await c.get(base + "/metrics")).text)
         sent = result["routes"]["POST /Accounts/{AccountSid}/SMS/Messages"]["statuses"].get("200", 0)
@@ -542,11 +554,12 @@ def one_round(args: argparse.Namespace) -> dict[str, Any]:
         proc, base = start_server(args, workdir, workers)
         import uvloop
 
-        result = uvloop.run(round_async(args, base, workdir, {"port": free_port()}))
+        result = uvloop.run(round_async(args, base, workdir, proc.pid))
         proc.terminate()
         proc.wait(timeout=30)
         log = (workdir / "server.log").read_text(errors="replace")
-        result["server_log_errors"] = [line for line in log.splitlines() if " ERROR " in line or "Traceback" in line]
+        result["server_log_errors"] = [line for line in log.splitlines()
+                                       if re.search(r"\b(ERROR|CRITICAL)\b|Traceback", line)]
         result["load_average"] = os.getloadavg()
         return result
     finally:
@@ -590,6 +603,10 @@ def report(rounds: list[dict[str, Any]]) -> int:
     print(f"requests: {med(reqs):.0f} in {med(r['elapsed'] for r in rounds):.1f} s = {med(rps):.0f} req/s "
           f"(rounds: {', '.join(f'{x:.0f}' for x in rps)}); {rounds[0]['tenants']} tenants, "
           f"{rounds[0]['workers']} closed-loop workers")
+    cpu = [1e3 * r["server_cpu_seconds"] / q for q, r in zip(reqs, rounds, strict=True)]
+    gen_cpu = [1e3 * r["loadgen_cpu_seconds"] / q for q, r in zip(reqs, rounds, strict=True)]
+    print(f"CPU per request: server {med(cpu):.2f} ms (with the SMS pipeline behind the sends), "
+          f"load generator {med(gen_cpu):.2f} ms")
     print(f"5xx or no answer: {total_5xx} (all rounds)")
     for i, r in enumerate(rounds):
         client_counts = {k: v["count"] for k, v in r["routes"].items() if v["count"]}
