@@ -333,8 +333,10 @@ class Loopback(asyncio.Protocol):
             path = head.split(" ", 2)[1]
             if path.startswith("/status"):
                 form = dict(parse_qsl(body.decode()))
-                self.stats["callbacks"][form.get("MessageStatus", form.get("SmsStatus", "?"))] += 1
-                self.stats["final"].add(form.get("MessageSid") or form.get("SmsSid") or "")
+                status = form.get("MessageStatus", form.get("SmsStatus", "?"))
+                self.stats["callbacks"][status] += 1
+                if status in ("delivered", "undelivered", "failed"):
+                    self.stats["final"].add(form.get("MessageSid") or form.get("SmsSid") or "")
                 out.append(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
             else:
                 self.stats["app_requests"] += 1
@@ -617,7 +619,7 @@ def report(rounds: list[dict[str, Any]]) -> int:
         sms = r["sms"]
         print(f"round {i}: {reqs[i]} requests, {rps[i]:.0f} req/s; /metrics: {sum(server_counts.values()):.0f} "
               f"requests, {srv_5xx:.0f} 5xx, per-route count differences {mismatch or 'none'}; SMS: "
-              f"{sms['accepted']} accepted, {sms['app_requests']} app requests, final callback for "
+              f"{sms['accepted']} accepted, {sms['app_requests']} app requests, final status callback (delivered, undelivered or failed) for "
               f"{sms['messages_with_callback']} ({sms['callbacks']}) {r['drain_seconds']:.1f} s after the load; "
               f"server log errors: {len(r['server_log_errors'])}; load average {r['load_average'][0]:.2f}")
         for line in r["server_log_errors"][:5]:
