@@ -71,7 +71,9 @@ _MESSAGE = (
     (21612, "The 'To' phone number is not currently reachable via SMS",
      "The destination is not a number hosted here and no carrier route ([[sms.routes]]) matches it, or its "
      "carrier is not configured on this node."),
-    (30001, "Queue overflow", "The carrier's queue was full (SMPP throttling or queue-full answers)."),
+    (30001, "Queue overflow", "The message waited longer than the server's queue timeout ([sms] queue_timeout, "
+                              "4 hours by default) to be sent, or the carrier's queue stayed full (SMPP "
+                              "throttling or queue-full answers)."),
     (30002, "Account suspended", "The carrier refused the message because of the sending account."),
     (30003, "Unreachable destination handset", "The handset was off or out of coverage until the message expired."),
     (30004, "Message blocked", "The carrier or the recipient blocked the message."),

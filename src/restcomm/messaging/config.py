@@ -20,6 +20,7 @@ docs/compatibility.md (the operator-facing list) and here (what each one is for)
     callback_backoff = 1.0         # first retry delay in seconds, doubled per attempt ...
     callback_backoff_max = 300.0   # ... up to this
     callback_concurrency = 256     # status callbacks in flight per node
+    queue_timeout = 14400.0        # seconds a message may wait to be sent; then failed 30001 (0 = for ever)
     stop_reply = "..."             # auto-reply to STOP and friends ("" for none)
     start_reply = "..."            # auto-reply to START/UNSTOP/YES ("" for none)
     help_reply = "..."             # auto-reply to HELP/INFO ("" for none)
@@ -70,6 +71,7 @@ class SmsSettings:
     callback_backoff: float = 1.0
     callback_backoff_max: float = 300.0
     callback_concurrency: int = 256
+    queue_timeout: float = 14400.0
     stop_reply: str = DEFAULT_STOP_REPLY
     start_reply: str = DEFAULT_START_REPLY
     help_reply: str = DEFAULT_HELP_REPLY
@@ -114,6 +116,8 @@ def load_sms_settings(settings: Settings) -> SmsSettings:
     for name in ("app_timeout", "lease_seconds", "poll_interval", "callback_timeout"):
         if getattr(sms, name) <= 0:
             raise ConfigError(f"[sms] {name} must be positive")
+    if sms.queue_timeout < 0:
+        raise ConfigError("[sms] queue_timeout must be 0 (no limit) or positive")
     for name in ("batch_size", "app_concurrency", "callback_concurrency", "callback_max_attempts", "max_documents",
                  "group_commit_max_batch"):
         if getattr(sms, name) < 1:

@@ -210,6 +210,14 @@ class Dispatcher:
         organization and has just checked the opt-outs.
         """
         ms = self.messaging
+        expired = _expired(claimed, now, ms.sms.queue_timeout)
+        if expired:
+            await self._fail_expired(conn, expired, now)
+            gone = {r["sid"] for r in expired}
+            claimed = [r for r in claimed if r["sid"] not in gone]
+            if not claimed:
+                result.callbacks = True
+                return
         opted = {} if opt_outs_checked else await store.opt_out_times(conn, claimed)
         orgs = organizations or await store.organizations(conn, (r["account_sid"] for r in claimed))
         numbers: dict[tuple[str, str], Mapping[str, Any] | None] = {}
@@ -286,6 +294,25 @@ class Dispatcher:
                 message_text=(
                     f"Message {row['sid']} to {row['to_number']} failed: the number is not hosted here and no "
                     "carrier route ([[sms.routes]]) matches it."
+                ),
+                message_sid=row["sid"],
+                clock=lambda: now,
+            )
+
+    async def _fail_expired(self, conn: AsyncConnection, rows: list[dict[str, Any]], now: Any) -> None:
+        """Messages that waited longer than ``queue_timeout`` to be sent (a carrier down or slower
+        than the account's traffic): failed with 30001, as Twilio does past the validity period."""
+        timeout = self.messaging.sms.queue_timeout
+        await store.set_status(conn, rows, m.FAILED, now, error_code=m.ERR_QUEUE_OVERFLOW, seq=store.SEQ_FINAL)
+        for row in rows:
+            await write_notification(
+                conn,
+                account_sid=row["account_sid"],
+                error_code=m.ERR_QUEUE_OVERFLOW,
+                log=ERROR,
+                message_text=(
+                    f"Message {row['sid']} to {row['to_number']} waited more than {timeout:g} s to be sent "
+                    "([sms] queue_timeout) and was failed instead."
                 ),
                 message_sid=row["sid"],
                 clock=lambda: now,
@@ -393,6 +420,15 @@ class Dispatcher:
                 num_segments=row["num_segments"],
             )
         )
+
+
+def _expired(rows: list[dict[str, Any]], now: Any, timeout: float) -> list[dict[str, Any]]:
+    """Claimed messages older than the queue timeout (never one that was handed to a carrier:
+    claimed rows have no route)."""
+    if not timeout:
+        return []
+    limit = now - timedelta(seconds=timeout)
+    return [r for r in rows if r["date_created"] < limit]
 
 
 def _wants_callbacks(rows: list[Any]) -> bool:

@@ -46,6 +46,7 @@ ROUTE_CARRIER = "carrier"
 
 # Delivery errors stored on the message (error_code/error_message).
 ERR_UNKNOWN = 30008
+ERR_QUEUE_OVERFLOW = 30001  # waited longer than [sms] queue_timeout to be sent
 ERR_OPTED_OUT = 21610
 ERR_NO_ROUTE = 21612
 
