@@ -1,12 +1,14 @@
-"""What the benchmarks share: free ports, waiting for a server, and running wrk."""
+"""What the benchmarks share: free ports, waiting for a server, running wrk, a loopback HTTP app."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import httpx
 
@@ -50,3 +52,39 @@ def wrk(url: str, auth: str, duration: int, connections: int, script: Path | Non
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = int(non2xx.group(1)) if non2xx else 0
     return {"rps": rps, "p50": pct("50"), "p99": pct("99"), "errors": errors, "ok": total - errors}
+
+
+NO_CONTENT = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"
+
+
+class LoopbackApp(asyncio.Protocol):
+    """A minimal keep-alive HTTP/1.1 server for the benches' applications and status callbacks:
+    requests with Content-Length bodies (form-encoded), answered by ``answer(path, form)``."""
+
+    def __init__(self) -> None:
+        self.buf = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        out = []
+        while True:
+            head_end = self.buf.find(b"\r\n\r\n")
+            if head_end < 0:
+                break
+            head = self.buf[:head_end].decode("latin-1")
+            m = re.search(r"(?im)^content-length:\s*(\d+)", head)
+            length = int(m.group(1)) if m else 0
+            if len(self.buf) < head_end + 4 + length:
+                break
+            body = self.buf[head_end + 4: head_end + 4 + length]
+            self.buf = self.buf[head_end + 4 + length:]
+            out.append(self.answer(head.split(" ", 2)[1], dict(parse_qsl(body.decode()))))
+        if out and self.transport is not None:
+            self.transport.write(b"".join(out))
+
+    def answer(self, path: str, form: dict[str, str]) -> bytes:
+        raise NotImplementedError

@@ -53,13 +53,13 @@ import time
 from collections import Counter, deque
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 SELF = str(Path(__file__).resolve())
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import free_port  # noqa: E402
+from common import NO_CONTENT, LoopbackApp, free_port  # noqa: E402
 
 API = "/restcomm/2012-04-24"
 EMAIL, PASSWORD = "bench@example.com", "Bench-Passw0rd!"
@@ -304,46 +304,24 @@ def loadgen(config_path: str) -> None:
 # --- the loopback applications: the receivers' SMS app and the status callbacks ----------------------------
 
 
-class Loopback(asyncio.Protocol):
-    """A minimal keep-alive HTTP/1.1 server: ``/sms`` answers an empty RCML document (the receiving
-    number's application), ``/status`` records a status callback and answers 204."""
+class Loopback(LoopbackApp):
+    """``/sms`` answers an empty RCML document (the receiving number's application), ``/status``
+    records a status callback and answers 204."""
 
     def __init__(self, stats: dict[str, Any]) -> None:
+        super().__init__()
         self.stats = stats
-        self.buf = b""
-        self.transport: asyncio.Transport | None = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        out = []
-        while True:
-            head_end = self.buf.find(b"\r\n\r\n")
-            if head_end < 0:
-                break
-            head = self.buf[:head_end].decode("latin-1")
-            m = re.search(r"(?im)^content-length:\s*(\d+)", head)
-            length = int(m.group(1)) if m else 0
-            if len(self.buf) < head_end + 4 + length:
-                break
-            body = self.buf[head_end + 4: head_end + 4 + length]
-            self.buf = self.buf[head_end + 4 + length:]
-            path = head.split(" ", 2)[1]
-            if path.startswith("/status"):
-                form = dict(parse_qsl(body.decode()))
-                status = form.get("MessageStatus", form.get("SmsStatus", "?"))
-                self.stats["callbacks"][status] += 1
-                if status in ("delivered", "undelivered", "failed"):
-                    self.stats["final"].add(form.get("MessageSid") or form.get("SmsSid") or "")
-                out.append(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
-            else:
-                self.stats["app_requests"] += 1
-                xml = b"<Response/>"
-                out.append(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n\r\n%s" % (len(xml), xml))
-        if out and self.transport is not None:
-            self.transport.write(b"".join(out))
+    def answer(self, path: str, form: dict[str, str]) -> bytes:
+        if path.startswith("/status"):
+            status = form.get("MessageStatus", form.get("SmsStatus", "?"))
+            self.stats["callbacks"][status] += 1
+            if status in ("delivered", "undelivered", "failed"):
+                self.stats["final"].add(form.get("MessageSid") or form.get("SmsSid") or "")
+            return NO_CONTENT
+        self.stats["app_requests"] += 1
+        xml = b"<Response/>"
+        return b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n\r\n%s" % (len(xml), xml)
 
 
 # --- one round: server, provisioning, load, checks ----------------------------------------------------------

@@ -47,10 +47,11 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import NO_CONTENT, LoopbackApp, free_port  # noqa: E402
 
 EMAIL, PASSWORD = "bench@example.com", "Bench-Passw0rd!"
 API = "/restcomm/2012-04-24"
@@ -58,12 +59,6 @@ TO = "+447700900123"
 FROM = "BENCH"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PY_SPY = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cpu_seconds(pid: int, children: bool = False) -> float:
@@ -180,43 +175,20 @@ async def raw_link(sim: Simulator, args: argparse.Namespace) -> dict[str, float]
 # --- 2. full path ---------------------------------------------------------------------------------
 
 
-class CallbackApp(asyncio.Protocol):
-    """A minimal HTTP/1.1 server (keep-alive) that records status callbacks and answers 204."""
-
-    records: list[tuple[float, str, str]]  # (arrival wall time, status, Body)
-    counts: Counter[str]
+class CallbackApp(LoopbackApp):
+    """Records status callbacks and answers 204."""
 
     def __init__(self, records: list[tuple[float, str, str]], counts: Counter[str]) -> None:
-        self.records = records
+        super().__init__()
+        self.records = records  # (arrival wall time, status, Body)
         self.counts = counts
-        self.buf = b""
-        self.transport: asyncio.Transport | None = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        out = []
-        while True:
-            head_end = self.buf.find(b"\r\n\r\n")
-            if head_end < 0:
-                break
-            head = self.buf[:head_end].decode("latin-1")
-            m = re.search(r"(?im)^content-length:\s*(\d+)", head)
-            length = int(m.group(1)) if m else 0
-            if len(self.buf) < head_end + 4 + length:
-                break
-            body = self.buf[head_end + 4: head_end + 4 + length]
-            self.buf = self.buf[head_end + 4 + length:]
-            form = dict(parse_qsl(body.decode()))
-            status = form.get("MessageStatus", "?")
-            self.counts[status] += 1
-            if status in ("delivered", "undelivered", "failed"):
-                self.records.append((time.time(), status, form.get("Body", "")))
-            out.append(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
-        if out and self.transport is not None:
-            self.transport.write(b"".join(out))
+    def answer(self, path: str, form: dict[str, str]) -> bytes:
+        status = form.get("MessageStatus", "?")
+        self.counts[status] += 1
+        if status in ("delivered", "undelivered", "failed"):
+            self.records.append((time.time(), status, form.get("Body", "")))
+        return NO_CONTENT
 
 
 class QueueProbe(threading.Thread):
