@@ -14,7 +14,7 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -182,6 +182,23 @@ def wait_until(fetch: Callable[[], Any], done: Callable[[Any], bool], timeout: f
         time.sleep(0.02)
         value = fetch()
     return value
+
+
+def wait_statuses(client: httpx.Client, account_sid: str, sids: Iterable[str], done: Callable[[dict[str, str]], bool],
+                  timeout: float = 30, what: str = "") -> dict[str, str]:
+    """Poll the messages' statuses through the API until ``done(statuses)``; an accepted message
+    that is gone (not 200) fails at once."""
+    wanted = list(sids)
+
+    def statuses() -> dict[str, str]:
+        out: dict[str, str] = {}
+        for sid in wanted:
+            r = client.get(f"/Accounts/{account_sid}/SMS/Messages/{sid}.json")
+            assert r.status_code == 200, f"accepted message {sid} was lost: {r.status_code}"
+            out[sid] = r.json()["status"]
+        return out
+
+    return wait_until(statuses, done, timeout, what)  # type: ignore[no-any-return]
 
 
 def message(client: httpx.Client, account_sid: str, sid: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ import httpx
 import pytest
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, API, base_env, free_port, stop_server, wait_ready
-from tests.integration.sms_app import Answer, AppServer, add_number, wait_until
+from tests.integration.sms_app import Answer, AppServer, add_number, wait_statuses
 
 CONFIG = """
 [sms]
@@ -159,16 +159,8 @@ def test_disk_full_mid_burst_loses_no_accepted_message(fault: str, tmp_path: Pat
             assert r.status_code == 200, r.text
             accepted.append(r.json()["sid"])
 
-            def statuses() -> dict[str, str]:
-                out: dict[str, str] = {}
-                for sid in accepted:
-                    got = c.get(f"/Accounts/{account}/SMS/Messages/{sid}.json")
-                    assert got.status_code == 200, f"accepted message {sid} was lost: {got.status_code}"
-                    out[sid] = got.json()["status"]
-                return out
-
-            final = wait_until(statuses, lambda st: set(st.values()) <= {"received", "delivered", "failed"},
-                               timeout=60, what="every accepted message to reach a final status")
+            final = wait_statuses(c, account, accepted, lambda st: set(st.values()) <= {"received", "delivered", "failed"},
+                                  timeout=60, what="every accepted message to reach a final status")
         stop_server(proc)
         print(f"\n[{fault}] {held_during} accepted, {len(refused)} refused during the fault; "
               f"final statuses {sorted(set(final.values()))}")

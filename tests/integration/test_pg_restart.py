@@ -48,7 +48,7 @@ from tests.conftest import (
     stop_server,
 )
 from tests.integration.pg_cluster import Cluster, throwaway_cluster
-from tests.integration.sms_app import Answer, AppServer, add_number, wait_until
+from tests.integration.sms_app import Answer, AppServer, add_number, wait_statuses, wait_until
 
 CONFIG = """
 [sms]
@@ -169,16 +169,8 @@ def test_database_restart_mid_burst(cluster: Cluster, mode: str, tmp_path: Path)
         accepted = {o.payload["sid"]: o.body for o in outcomes if o.status == 200 and o.payload}  # type: ignore[misc]
 
         with httpx.Client(base_url=base + API, auth=(account, token), timeout=10) as c:
-            def statuses() -> dict[str, str]:
-                out: dict[str, str] = {}
-                for sid in accepted:
-                    r = c.get(f"/Accounts/{account}/SMS/Messages/{sid}.json")
-                    assert r.status_code == 200, f"accepted message {sid} was lost: {r.status_code}"
-                    out[sid] = r.json()["status"]
-                return out
-
-            final = wait_until(statuses, lambda st: set(st.values()) <= FINAL, timeout=60,
-                               what="every accepted message to reach a final status")
+            final = wait_statuses(c, account, accepted, lambda st: set(st.values()) <= FINAL, timeout=60,
+                                  what="every accepted message to reach a final status")
             assert set(final.values()) == {"delivered"}, Counter(final.values())
 
             # Each accepted message's 'delivered' callback arrived.

@@ -24,7 +24,7 @@ from tests.conftest import (
     start_server,
     stop_server,
 )
-from tests.integration.sms_app import Answer, AppServer, add_number, wait_until
+from tests.integration.sms_app import Answer, AppServer, add_number, wait_statuses, wait_until
 
 FINAL = {"delivered", "undelivered", "failed"}
 CONFIG = """
@@ -96,16 +96,8 @@ def test_kill_9_mid_burst(backend: tuple[dict[str, str], Path]) -> None:
 
         proc, base, _ = start_server(env, data_dir)  # same data, fresh process
         with httpx.Client(base_url=base + API, auth=(account, token), timeout=10) as c:
-            def statuses() -> dict[str, str]:
-                out: dict[str, str] = {}
-                for sid in accepted:
-                    r = c.get(f"/Accounts/{account}/SMS/Messages/{sid}.json")
-                    assert r.status_code == 200, f"accepted message {sid} was lost: {r.status_code}"
-                    out[sid] = r.json()["status"]
-                return out
-
-            final = wait_until(statuses, lambda st: set(st.values()) <= FINAL, timeout=60,
-                               what="every accepted message to reach a final status")
+            final = wait_statuses(c, account, accepted, lambda st: set(st.values()) <= FINAL, timeout=60,
+                                  what="every accepted message to reach a final status")
             assert set(final.values()) == {"delivered"}
 
             # No application saw any message twice, before or after the crash.

@@ -26,7 +26,7 @@ from tests.conftest import (
     start_server,
     stop_server,
 )
-from tests.integration.sms_app import Answer, AppServer, add_number, wait_until
+from tests.integration.sms_app import Answer, AppServer, add_number, wait_statuses, wait_until
 from tests.sdk.store import read_rows
 
 CONFIG = """
@@ -206,16 +206,8 @@ def test_kill_9_one_of_two_nodes_mid_burst(env: tuple[dict[str, str], Path]) -> 
         held = {r["sid"] for r in read_rows(environment, select(messages.c.sid).where(
             messages.c.app_state == "running", messages.c.lease_owner.like(f"%:{node2.pid}:%")))}
         with httpx.Client(base_url=base1 + API, auth=(account, token), timeout=10) as c:
-            def statuses() -> dict[str, str]:
-                out: dict[str, str] = {}
-                for sid in accepted:
-                    r = c.get(f"/Accounts/{account}/SMS/Messages/{sid}.json")
-                    assert r.status_code == 200, f"accepted message {sid} was lost: {r.status_code}"
-                    out[sid] = r.json()["status"]
-                return out
-
-            final = wait_until(statuses, lambda st: set(st.values()) == {"delivered"}, timeout=30,
-                               what="every accepted message delivered by the surviving node")
+            final = wait_statuses(c, account, accepted, lambda st: set(st.values()) == {"delivered"}, timeout=30,
+                                  what="every accepted message delivered by the surviving node")
             assert len(final) == len(accepted)
             # Delivered exactly once: one arrival at A per accepted message, none for anything else.
             arrivals = [m for m in _all_messages(c, account)
