@@ -19,16 +19,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
+def wait_up(url: str, proc: subprocess.Popen[bytes], log: Path | None = None) -> None:
+    """Wait (30 s at most) until ``url`` answers (any status below 500); the log tail if the server exits."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"server exited early ({proc.returncode})")
+            tail = log.read_text()[-3000:] if log is not None and log.exists() else ""
+            raise SystemExit(f"server exited early ({proc.returncode}) {tail}")
         try:
-            httpx.get(url, timeout=1)
-            return
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
         except httpx.HTTPError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
     raise SystemExit("server did not start")
 
 

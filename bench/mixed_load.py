@@ -59,7 +59,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SELF = str(Path(__file__).resolve())
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import NO_CONTENT, LoopbackApp, free_port  # noqa: E402
+from common import NO_CONTENT, LoopbackApp, free_port, wait_up  # noqa: E402
 
 API = "/restcomm/2012-04-24"
 EMAIL, PASSWORD = "bench@example.com", "Bench-Passw0rd!"
@@ -484,7 +484,6 @@ async def round_async(args: argparse.Namespace, base: str, workdir: Path, server
 
 
 def start_server(args: argparse.Namespace, workdir: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
-    import httpx
 
     inventory = []
     for w in range(workers):
@@ -507,18 +506,7 @@ def start_server(args: argparse.Namespace, workdir: Path, workers: int) -> tuple
     proc = subprocess.Popen([sys.executable, "-m", "restcomm", "serve", "--port", str(port)], env=env, stdout=log,
                             stderr=subprocess.STDOUT, cwd=workdir)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited: {(workdir / 'server.log').read_text()[-3000:]}")
-        try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise SystemExit("server did not start")
-        time.sleep(0.1)
+    wait_up(base + "/health", proc, workdir / "server.log")
     return proc, base
 
 

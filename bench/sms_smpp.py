@@ -51,7 +51,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import NO_CONTENT, LoopbackApp, free_port  # noqa: E402
+from common import NO_CONTENT, LoopbackApp, free_port, wait_up  # noqa: E402
 
 EMAIL, PASSWORD = "bench@example.com", "Bench-Passw0rd!"
 API = "/restcomm/2012-04-24"
@@ -254,20 +254,8 @@ prefixes = [""]
                              "--workers", str(args.workers)], env=env, stdout=log,
                             stderr=subprocess.STDOUT, cwd=workdir)
     base = f"http://127.0.0.1:{port}"
-    import httpx
 
-    deadline = time.monotonic() + 30
-    while True:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited: {(workdir / 'server.log').read_text()[-3000:]}")
-        try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise SystemExit("server did not start")
-        time.sleep(0.1)
+    wait_up(base + "/health", proc, workdir / "server.log")
     return proc, base
 
 

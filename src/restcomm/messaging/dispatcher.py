@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -284,55 +284,22 @@ class Dispatcher:
         result.outbound = result.outbound or stored.replies > 0
 
     async def _fail_no_route(self, conn: AsyncConnection, rows: list[dict[str, Any]], now: Any) -> None:
-        await store.set_status(conn, rows, m.FAILED, now, error_code=NO_ROUTE, seq=store.SEQ_FINAL)
-        for row in rows:
-            await write_notification(
-                conn,
-                account_sid=row["account_sid"],
-                error_code=NO_ROUTE,
-                log=ERROR,
-                message_text=(
-                    f"Message {row['sid']} to {row['to_number']} failed: the number is not hosted here and no "
-                    "carrier route ([[sms.routes]]) matches it."
-                ),
-                message_sid=row["sid"],
-                clock=lambda: now,
-            )
+        await _fail(conn, rows, now, NO_ROUTE, lambda row: (
+            f"Message {row['sid']} to {row['to_number']} failed: the number is not hosted here and no "
+            "carrier route ([[sms.routes]]) matches it."))
 
     async def _fail_expired(self, conn: AsyncConnection, rows: list[dict[str, Any]], now: Any) -> None:
         """Messages that waited longer than ``queue_timeout`` to be sent (a carrier down or slower
         than the account's traffic): failed with 30001, as Twilio does past the validity period."""
         timeout = self.messaging.sms.queue_timeout
-        await store.set_status(conn, rows, m.FAILED, now, error_code=m.ERR_QUEUE_OVERFLOW, seq=store.SEQ_FINAL)
-        for row in rows:
-            await write_notification(
-                conn,
-                account_sid=row["account_sid"],
-                error_code=m.ERR_QUEUE_OVERFLOW,
-                log=ERROR,
-                message_text=(
-                    f"Message {row['sid']} to {row['to_number']} waited more than {timeout:g} s to be sent "
-                    "([sms] queue_timeout) and was failed instead."
-                ),
-                message_sid=row["sid"],
-                clock=lambda: now,
-            )
+        await _fail(conn, rows, now, m.ERR_QUEUE_OVERFLOW, lambda row: (
+            f"Message {row['sid']} to {row['to_number']} waited more than {timeout:g} s to be sent "
+            "([sms] queue_timeout) and was failed instead."))
 
     async def _fail_in_doubt(self, conn: AsyncConnection, rows: list[Any], now: Any) -> None:
-        await store.set_status(conn, rows, m.FAILED, now, error_code=IN_DOUBT)
-        for row in rows:
-            await write_notification(
-                conn,
-                account_sid=row["account_sid"],
-                error_code=IN_DOUBT,
-                log=ERROR,
-                message_text=(
-                    f"Message {row['sid']} was being handed to carrier {row['carrier']} when its node stopped; "
-                    "whether the carrier took it is unknown, so it is marked failed rather than sent twice."
-                ),
-                message_sid=row["sid"],
-                clock=lambda: now,
-            )
+        await _fail(conn, rows, now, IN_DOUBT, lambda row: (
+            f"Message {row['sid']} was being handed to carrier {row['carrier']} when its node stopped; "
+            "whether the carrier took it is unknown, so it is marked failed rather than sent twice."), seq=None)
 
     # -- carriers ---------------------------------------------------------------------------------
 
@@ -436,21 +403,19 @@ def _wants_callbacks(rows: list[Any]) -> bool:
     return any(r.get("status_callback") for r in rows)
 
 
-async def _fail_unregistered(conn: AsyncConnection, rows: list[dict[str, Any]], now: Any, ms: Messaging) -> None:
-    await store.set_status(conn, rows, m.FAILED, now, error_code=NO_ROUTE, seq=store.SEQ_FINAL)
+async def _fail(conn: AsyncConnection, rows: list[Any], now: Any, code: int, why: Callable[[Any], str],
+                seq: int | None = store.SEQ_FINAL) -> None:
+    """Fail ``rows`` with ``code`` (callbacks queued) and write each one's notification."""
+    await store.set_status(conn, rows, m.FAILED, now, error_code=code, seq=seq)
     for row in rows:
-        await write_notification(
-            conn,
-            account_sid=row["account_sid"],
-            error_code=NO_ROUTE,
-            log=ERROR,
-            message_text=(
-                f"Message {row['sid']} to {row['to_number']} failed: it is routed to carrier "
-                f"{ms.router.carrier_for(row['to_number'])!r}, which is not configured on this node."
-            ),
-            message_sid=row["sid"],
-            clock=lambda: now,
-        )
+        await write_notification(conn, account_sid=row["account_sid"], error_code=code, log=ERROR,
+                                 message_text=why(row), message_sid=row["sid"], clock=lambda: now)
+
+
+async def _fail_unregistered(conn: AsyncConnection, rows: list[dict[str, Any]], now: Any, ms: Messaging) -> None:
+    await _fail(conn, rows, now, NO_ROUTE, lambda row: (
+        f"Message {row['sid']} to {row['to_number']} failed: it is routed to carrier "
+        f"{ms.router.carrier_for(row['to_number'])!r}, which is not configured on this node."))
 
 
 _MARK_CARRIER = (
