@@ -17,11 +17,16 @@ modules' tests see), with the suite's inventory and SMS settings.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
 
+import httpx
 import pytest
+from sqlalchemy import select
 
-from tests.conftest import SMS_SECTION, TEST_CONFIG, make_tenant
+from tests.conftest import SMS_SECTION, TEST_CONFIG, make_tenant, pg_create_database, pg_drop_database
 from tests.integration.hardened_server import Hardened, launch
 from tests.integration.sms_app import (
     Answer,
@@ -86,3 +91,156 @@ def test_patterns_never_capture_other_tenants_outbound_sms(srv: Hardened, apps: 
     with spy.client() as c:
         bodies = [m["body"] for m in messages(c, spy.sid)]
     assert not any(b.startswith("one-time code") for b in bodies), bodies
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. A status cascade never overwrites a descendant's own stricter status
+
+
+def _status(c: httpx.Client, sid: str) -> str:
+    r = c.get(f"/Accounts/{sid}.json")
+    assert r.status_code == 200, r.text
+    return str(r.json()["status"])
+
+
+def _set_status(c: httpx.Client, sid: str, status: str) -> None:
+    r = c.post(f"/Accounts/{sid}.json", data={"Status": status})
+    assert r.status_code == 200, r.text
+
+
+def test_reactivating_a_parent_keeps_closed_and_separately_suspended_children(srv: Hardened) -> None:
+    p2 = make_tenant(srv, name="p2")
+    c1, c2, c3, c4 = p2.sub("c1"), p2.sub("c2"), p2.sub("c3"), p2.sub("c4")
+    with p2.client() as c:
+        _set_status(c, c1.sid, "closed")
+        _set_status(c, c2.sid, "suspended")
+    with srv.admin() as admin:
+        _set_status(admin, p2.sid, "suspended")
+        assert [_status(admin, a.sid) for a in (c1, c2, c3, c4)] == ["closed", "suspended", "suspended", "suspended"]
+        _set_status(admin, p2.sid, "active")
+        assert _status(admin, c1.sid) == "closed", "a closed account is never reopened by a cascade"
+        assert _status(admin, c2.sid) == "suspended", "a child suspended on its own stays suspended"
+        assert _status(admin, c3.sid) == "active" and _status(admin, c4.sid) == "active"
+    # The closed account's old credentials open nothing; the suspended one's neither.
+    for closed in (c1, c2):
+        with closed.client() as c:
+            r = c.post(f"/Accounts/{closed.sid}/Clients.json", data={"Login": "back", "Password": "Cl1ent-Passw0rd!"})
+            assert r.status_code in (401, 403), r.text
+    with c3.client() as c:
+        assert c.get(f"/Accounts/{c3.sid}.json").status_code == 200
+    # A status set explicitly, even the one a cascade gave, is the account's own from then on.
+    with srv.admin() as admin:
+        _set_status(admin, p2.sid, "suspended")
+    with srv.admin() as admin:
+        _set_status(admin, c3.sid, "suspended")  # the admin now suspends c3 itself
+        _set_status(admin, p2.sid, "active")
+        assert _status(admin, c3.sid) == "suspended"
+        assert _status(admin, c4.sid) == "active", "c4 followed p2 and comes back with it"
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. One number, one owner: every spelling is the same E.164 number
+
+
+def _spellings(e164: str) -> list[str]:
+    national = e164[2:]
+    return [e164, e164[1:], f"+1 {national[:3]} {national[3:6]} {national[6:]}",
+            f"+1-{national[:3]}-{national[3:6]}-{national[6:]}"]
+
+
+def test_one_number_one_owner_whatever_the_spelling(srv: Hardened, apps: AppServer) -> None:
+    owner_path = apps.new_path("owner")
+    owner_url = apps.route(owner_path, Answer("<Response/>"))
+    e164 = unique_number()
+    tenants = [make_tenant(srv, name=f"n{i}") for i in range(4)]
+    answers = []
+    for tenant, spelling in zip(tenants, reversed(_spellings(e164)), strict=True):
+        with tenant.client() as c:
+            answers.append(c.post(f"/Accounts/{tenant.sid}/IncomingPhoneNumbers.json",
+                                  data={"PhoneNumber": spelling, "isSIP": "true", "SmsUrl": owner_url}))
+    assert answers[0].status_code == 200 and answers[0].json()["phone_number"] == e164, answers[0].text
+    for r in answers[1:]:
+        assert r.status_code == 400 and r.json()["code"] == 21452, r.text
+    # Whoever sends, in whatever spelling, reaches the one owner.
+    sender = make_tenant(srv, name="sender")
+    with sender.client() as c:
+        own = unique_number()
+        add_number(c, sender.sid, own)
+        sids = [send(c, sender.sid, own, spelling, f"to {i}").json()["sid"] for i, spelling in
+                enumerate(_spellings(e164))]
+        for sid in sids:
+            assert wait_status(c, sender.sid, sid, {"delivered", "failed"})["status"] == "delivered"
+    assert len(apps.wait(owner_path, 4)) == 4
+    with tenants[0].client() as c:
+        inbound = [m for m in messages(c, tenants[0].sid) if m["direction"] == "inbound"]
+    assert sorted(m["body"] for m in inbound) == ["to 0", "to 1", "to 2", "to 3"]
+    assert {m["to"] for m in inbound} == {e164}
+
+
+def test_migration_0007_normalises_numbers_and_resolves_duplicates(backend_name: str, tmp_path: Path) -> None:
+    """A database at 0006 holding four spellings of one number (and a pattern and a SIP name) in
+    one organization, upgraded: one E.164 row kept, the others renamed, all reported."""
+    from restcomm.config import load_settings
+    from restcomm.store import db
+    from restcomm.store.schema import incoming_phone_numbers as numbers
+
+    env = {"RESTCOMM_DATA_DIR": str(tmp_path)}
+    name = None
+    if backend_name == "postgres":
+        pg_or_skip()
+        name, env["RESTCOMM_DATABASE_URL"] = pg_create_database()
+    e164 = unique_number()
+    t0 = datetime(2020, 1, 1)
+    base = dict(organization_sid="OR" + "0" * 32, friendly_name="x", number_type="local", pure_sip=True,
+                api_version="2012-04-24", date_updated=t0)
+    spelled = _spellings(e164)
+    rows = [
+        dict(base, sid="PN" + "1" * 32, account_sid="AC" + "1" * 32, phone_number=spelled[1], is_pattern=False,
+             date_created=t0),
+        dict(base, sid="PN" + "2" * 32, account_sid="AC" + "2" * 32, phone_number=spelled[2], is_pattern=False,
+             date_created=t0 + timedelta(days=1)),
+        dict(base, sid="PN" + "3" * 32, account_sid="AC" + "3" * 32, phone_number=spelled[3], is_pattern=False,
+             date_created=t0 + timedelta(days=2)),
+        dict(base, sid="PN" + "4" * 32, account_sid="AC" + "4" * 32, phone_number=e164, is_pattern=False,
+             date_created=t0 + timedelta(days=3)),
+        dict(base, sid="PN" + "5" * 32, account_sid="AC" + "5" * 32, phone_number="+1555.*", is_pattern=True,
+             date_created=t0),
+        dict(base, sid="PN" + "6" * 32, account_sid="AC" + "6" * 32, phone_number=" alice ", is_pattern=False,
+             date_created=t0),
+        dict(base, sid="PN" + "7" * 32, account_sid="AC" + "7" * 32, phone_number="1 (510) 555-0177",
+             is_pattern=False, date_created=t0),
+    ]
+    settings = load_settings(env=env)
+
+    async def run() -> dict[str, str]:
+        engine = db.create_engine(settings)
+        try:
+            await db.upgrade(engine, "0006_mo_parts")
+            async with engine.begin() as conn:
+                await conn.execute(numbers.insert(), rows)
+            await db.upgrade(engine)
+            async with engine.connect() as conn:
+                got = (await conn.execute(select(numbers.c.sid, numbers.c.phone_number))).all()
+            return {sid: phone for sid, phone in got}
+        finally:
+            await engine.dispose()
+
+    try:
+        got = asyncio.run(run())
+    finally:
+        if name:
+            pg_drop_database(name)
+    assert got == {
+        "PN" + "4" * 32: e164,  # already E.164: kept although it is the newest
+        "PN" + "1" * 32: f"{e164}#duplicate-{'PN' + '1' * 32}",
+        "PN" + "2" * 32: f"{e164}#duplicate-{'PN' + '2' * 32}",
+        "PN" + "3" * 32: f"{e164}#duplicate-{'PN' + '3' * 32}",
+        "PN" + "5" * 32: "+1555.*",
+        "PN" + "6" * 32: "alice",
+        "PN" + "7" * 32: "+15105550177",
+    }
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend_name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
