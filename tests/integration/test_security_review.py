@@ -244,3 +244,48 @@ def test_migration_0007_normalises_numbers_and_resolves_duplicates(backend_name:
 @pytest.fixture(params=["sqlite", "postgres"])
 def backend_name(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Malformed URLs are 400 with a code, and change nothing
+
+BAD_URLS = ("http://[::1", "http://[", "https://[zz]/", "http://]/", "http://h:99999/", "http://xn--zz.example/")
+
+
+@pytest.mark.parametrize("bad", BAD_URLS)
+def test_malformed_urls_are_400_and_change_nothing(srv: Hardened, bad: str) -> None:
+    tenant = make_tenant(srv, name="urls")
+    base = f"/Accounts/{tenant.sid}"
+    with tenant.client() as c:
+        number = add_number(c, tenant.sid, unique_number(), SmsUrl="http://example.com/sms")
+        app = c.post(f"{base}/Applications.json", data={"FriendlyName": "a", "RcmlUrl": "http://example.com/a"}).json()
+        client = c.post(f"{base}/Clients.json", data={"Login": f"u{tenant.sid[-6:]}", "Password": "Cl1ent-Passw0rd!"})
+        assert client.status_code == 200, client.text
+        client_sid = client.json()["sid"]
+        before = {path: c.get(path).json() for path in (
+            f"{base}/IncomingPhoneNumbers/{number['sid']}.json", f"{base}/Applications/{app['sid']}.json",
+            f"{base}/Clients/{client_sid}.json")}
+        attempts = [
+            *[(f"{base}/IncomingPhoneNumbers/{number['sid']}.json", {name: bad}) for name in
+              ("SmsUrl", "SmsFallbackUrl", "VoiceUrl", "VoiceFallbackUrl", "StatusCallback", "UssdUrl", "ReferUrl")],
+            (f"{base}/IncomingPhoneNumbers.json", {"PhoneNumber": unique_number(), "isSIP": "true", "SmsUrl": bad}),
+            (f"{base}/Applications/{app['sid']}.json", {"RcmlUrl": bad}),
+            (f"{base}/Applications.json", {"FriendlyName": "b", "RcmlUrl": bad}),
+            (f"{base}/Clients/{client_sid}.json", {"VoiceUrl": bad}),
+            (f"{base}/SMS/Messages.json", {"From": number["phone_number"], "To": unique_number(), "Body": "x",
+                                           "StatusCallback": bad}),
+        ]
+        for path, data in attempts:
+            r = c.post(path, data=data)
+            assert r.status_code == 400, (path, data, r.status_code, r.text)
+            assert isinstance(r.json()["code"], int) and r.json()["code"] != 20500, r.text
+        twilio = httpx.post(f"{srv.base_url}/2010-04-01/Accounts/{tenant.sid}/Messages.json",
+                            data={"From": number["phone_number"], "To": unique_number(), "Body": "x",
+                                  "StatusCallback": bad}, auth=(tenant.sid, tenant.token), timeout=30)
+        assert twilio.status_code == 400 and twilio.json()["code"] != 20500, twilio.text
+        after = {path: c.get(path).json() for path in before}
+        assert after == before
+        assert [n["sid"] for n in c.get(f"{base}/IncomingPhoneNumbers.json").json()["incomingPhoneNumbers"]] == [
+            number["sid"]]
+        assert len(c.get(f"{base}/Applications.json").json()) == 1
+        assert messages(c, tenant.sid) == []
