@@ -18,6 +18,10 @@ modules' tests see), with the suite's inventory and SMS settings.
 from __future__ import annotations
 
 import asyncio
+import statistics
+import threading
+import time
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -36,6 +40,7 @@ from tests.integration.sms_app import (
     send,
     unique_number,
     wait_status,
+    wait_until,
 )
 from tests.peers.carrier_server import pg_or_skip
 
@@ -46,7 +51,9 @@ CONFIG = TEST_CONFIG + SMS_SECTION
 def srv(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hardened]:
     if request.param == "postgres":
         pg_or_skip()
-    server = launch(tmp_path_factory.mktemp(f"review-{request.param}"), backend=request.param, config=CONFIG)
+    # Authentication throttling off: the timing tests make many failed attempts on purpose.
+    server = launch(tmp_path_factory.mktemp(f"review-{request.param}"), backend=request.param, config=CONFIG,
+                    env={"RESTCOMM_AUTH_FAILURES_PER_ADDRESS": "0", "RESTCOMM_AUTH_FAILURES_PER_ACCOUNT": "0"})
     yield server
     server.close()
 
@@ -289,3 +296,113 @@ def test_malformed_urls_are_400_and_change_nothing(srv: Hardened, bad: str) -> N
             number["sid"]]
         assert len(c.get(f"{base}/Applications.json").json()) == 1
         assert messages(c, tenant.sid) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Probing cannot tell existing accounts from others
+
+
+def _auth_times(srv: Hardened, user: str, n: int) -> list[float]:
+    times = []
+    with httpx.Client(base_url=srv.api, timeout=30) as c:
+        for i in range(n):
+            started = time.perf_counter()
+            r = c.get(f"/Accounts/{user}.json", auth=(user, f"wrong-password-{i}"))
+            times.append(time.perf_counter() - started)
+            assert r.status_code == 401, r.text
+    return times
+
+
+def test_basic_auth_timing_does_not_tell_existing_emails(srv: Hardened) -> None:
+    known = make_tenant(srv, name="known")
+    unknown = f"nobody-{uuid.uuid4().hex[:10]}@example.com"
+    _auth_times(srv, known.email, 2)  # warm up both paths (connection, caches, the dummy hash)
+    _auth_times(srv, unknown, 2)
+    # Interleaved rounds, so that load from elsewhere on the machine hits both alike.
+    existing: list[float] = []
+    missing: list[float] = []
+    for _ in range(8):
+        existing += _auth_times(srv, known.email, 2)
+        missing += _auth_times(srv, unknown, 2)
+    fast, slow = statistics.median(missing), statistics.median(existing)
+    # Before the fix: ~0.3 ms against ~25 ms (a factor of ~80). A factor of 3 either way is noise.
+    assert slow < 3 * fast and fast < 3 * slow, (fast, slow)
+
+
+def test_sign_up_answer_is_the_same_for_any_taken_email(srv: Hardened) -> None:
+    """Email addresses are logins, unique on the server, so a sign-up with a taken one must fail;
+    the answer is one fixed shape that names no account, whoever holds the address (documented in
+    docs/operations.md: an active account may learn that an address is registered, nothing more)."""
+    parent, stranger = make_tenant(srv, name="parent"), make_tenant(srv, name="stranger")
+    own_child = parent.sub("kid")
+    answers = []
+    with parent.client() as c:
+        for email in (own_child.email, stranger.email, "admin@example.com", stranger.email.upper()):
+            answers.append(c.post("/Accounts.json", data={"EmailAddress": email, "Password": "Str0ng-Passw0rd!"}))
+    bodies = {(r.status_code, r.text) for r in answers}
+    assert len(bodies) == 1, bodies
+    status, text = bodies.pop()
+    assert status == 409 and stranger.sid not in text and "stranger" not in text
+    # Without credentials there is no oracle at all.
+    r = httpx.post(f"{srv.api}/Accounts.json", data={"EmailAddress": stranger.email, "Password": "Str0ng-Passw0rd!"})
+    assert r.status_code == 401
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. Password hashing does not block other tenants' requests
+
+
+def test_password_changes_do_not_block_other_tenants(srv: Hardened) -> None:
+    """Another tenant's GETs, issued back to back while 8 connections change a password in a loop.
+
+    On the loop, each hash held every other request for its duration: about every hash, one GET
+    (the one that arrived during it) took a good part of a hash. Off the loop, almost none does. The
+    count of such slow GETs is compared with the number of hashes done meanwhile (a ratio, not an
+    absolute time, so that a loaded machine slows both sides alike)."""
+    hasher, other = make_tenant(srv, name="hasher"), make_tenant(srv, name="other")
+    stop = threading.Event()
+    changed: list[float] = []  # completion times
+
+    def change_passwords(k: int) -> None:
+        with hasher.client() as c:
+            i = 0
+            while not stop.is_set():
+                r = c.post(f"/Accounts/{hasher.sid}.json", data={"Password": f"N3w-Passw0rd-{k}-{i}!"})
+                assert r.status_code == 200, r.text
+                changed.append(time.monotonic())
+                i += 1
+
+    gets: list[float] = []
+    threads = [threading.Thread(target=change_passwords, args=(k,), daemon=True) for k in range(8)]
+    for thread in threads:
+        thread.start()
+    try:
+        with other.client() as c:
+            wait_until(lambda: len(changed), lambda n: n >= 8, 30, "password changes under way")
+            began = time.monotonic()
+            until = began + 3  # sample across many hashes, not one
+            while time.monotonic() < until:
+                started = time.perf_counter()
+                assert c.get(f"/Accounts/{other.sid}.json").status_code == 200
+                gets.append(time.perf_counter() - started)
+            ended = time.monotonic()
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+    hashes = len([t for t in changed if began <= t <= ended])
+    one_hash = statistics.median(_scrypt_times(5))
+    slow = [g for g in gets if g > one_hash / 4]
+    assert hashes >= 10, f"only {hashes} password changes during the sample"
+    assert len(slow) < hashes / 4, (len(slow), hashes, len(gets), one_hash)
+
+
+def _scrypt_times(n: int) -> list[float]:
+    from restcomm.security import hash_password
+
+    out = []
+    for _ in range(n):
+        started = time.perf_counter()
+        hash_password("x")
+        out.append(time.perf_counter() - started)
+    return out

@@ -11,7 +11,7 @@ from restcomm.api.errors import ApiError, forbidden
 from restcomm.api.framework import Call, Param, operation
 from restcomm.api.passwords import is_strong
 from restcomm.api.shapes import Shape, col, computed
-from restcomm.security import hash_password, new_auth_token
+from restcomm.security import hash_password_async, new_auth_token
 from restcomm.store import schema as t
 from restcomm.util import API_VERSION, new_sid, rfc2822
 
@@ -134,7 +134,7 @@ async def create_account(call: Call) -> Response:
         "type": "Full",
         "auth_token": new_auth_token(),
         "secondary_auth_token": None,
-        "password_hash": hash_password(f["Password"]),
+        "password_hash": await hash_password_async(f["Password"]),
         "api_version": API_VERSION,
         "date_created": now,
         "date_updated": now,
@@ -227,7 +227,7 @@ async def update_account(call: Call) -> Response:
         if call.me.credential_sid != call.me.sid:
             raise forbidden("An API key cannot change account passwords; use the AuthToken")
         _check_password(f["Password"])
-        values["password_hash"] = hash_password(f["Password"])
+        values["password_hash"] = await hash_password_async(f["Password"])
         if target["status"] == "uninitialized":
             values["status"] = "active"
     if "Role" in f:
