@@ -92,6 +92,9 @@ _MESSAGE = (
 
 # Other codes written as Notifications.
 _OTHER = (
+    (14107, "SMS send rate limit exceeded",
+     "An SMS application session tried to create more messages and emails than [sms] max_messages_per_session "
+     "allows, or faster than the account's API rate limit; the session stopped there."),
     (19001, "Email delivery failed", "The SMTP server refused the email, or could not be reached within the retries."),
 )
 

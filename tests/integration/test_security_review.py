@@ -37,14 +37,16 @@ from tests.integration.sms_app import (
     AppServer,
     add_number,
     messages,
+    notifications,
     send,
     unique_number,
+    wait_notification,
     wait_status,
     wait_until,
 )
 from tests.peers.carrier_server import pg_or_skip
 
-CONFIG = TEST_CONFIG + SMS_SECTION
+CONFIG = TEST_CONFIG + SMS_SECTION.replace("[sms]\n", "[sms]\nmax_messages_per_session = 5\n")
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -406,3 +408,38 @@ def _scrypt_times(n: int) -> list[float]:
         hash_password("x")
         out.append(time.perf_counter() - started)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. One request cannot fan out to any number of messages
+
+
+def test_one_session_creates_at_most_max_messages_per_session(srv: Hardened, apps: AppServer) -> None:
+    tenant = make_tenant(srv, name="fanout")
+    with tenant.client() as c:
+        sink = unique_number()
+        add_number(c, tenant.sid, sink)
+        many = "".join(f"<Message to='{sink}'>copy {i}</Message>" for i in range(50))
+        path = apps.new_path("fan")
+        app = add_number(c, tenant.sid, unique_number(), SmsUrl=apps.route(path, Answer(f"<Response>{many}</Response>")))
+        own = unique_number()
+        add_number(c, tenant.sid, own)
+        send(c, tenant.sid, own, app["phone_number"], "go")
+        note = wait_notification(c, tenant.sid, 14107)
+        assert "max_messages_per_session = 5" in note["message_text"], note
+        replies = [m for m in messages(c, tenant.sid, To=sink) if m["direction"] == "outbound-reply"]
+        assert sorted(m["body"] for m in replies) == [f"copy {i}" for i in range(5)]
+        # Emails share the budget: 2 messages, then 3 emails, then the session stops.
+        mixed = (f"<Message to='{sink}'>m0</Message><Message to='{sink}'>m1</Message>"
+                 + "".join(f"<Email to='x{i}@example.com' from='app@example.com' subject='s'>b</Email>"
+                           for i in range(20)) + f"<Message to='{sink}'>after</Message>")
+        path2 = apps.new_path("mixed")
+        app2 = add_number(c, tenant.sid, unique_number(), SmsUrl=apps.route(path2, Answer(f"<Response>{mixed}</Response>")))
+        send(c, tenant.sid, own, app2["phone_number"], "go")
+        wait_until(lambda: notifications(c, tenant.sid, ErrorCode="14107"), lambda n: len(n) >= 2, 15, "second 14107")
+        bodies = [m["body"] for m in messages(c, tenant.sid, To=sink) if m["direction"] == "outbound-reply"]
+        assert "m0" in bodies and "m1" in bodies and "after" not in bodies
+        texts = [n["message_text"] for n in notifications(c, tenant.sid, ErrorCode="14107")]
+        assert any("<Email>" in t for t in texts), texts
+    page = httpx.get(f"{srv.base_url}/restcomm/errors/14107.html", timeout=10)
+    assert page.status_code == 200 and "14107" in page.text

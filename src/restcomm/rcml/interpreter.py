@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from restcomm.messaging import model as m
+from restcomm.messaging.budget import SEND_LIMIT, SessionBudget
 from restcomm.messaging.inbound import keyword
 from restcomm.messaging.validation import Rejected, check_static
 from restcomm.notify import ERROR, WARNING, write_notification
@@ -81,6 +82,7 @@ class SmsSession:
         if word is not None:
             params["OptOutType"] = word
         self.params = params
+        self.budget = SessionBudget.for_session(messaging, account["sid"])  # messages + emails it may create
 
     # -- entry ------------------------------------------------------------------------------------
 
@@ -225,6 +227,9 @@ class SmsSession:
             # The other replies of the document still go (Restcomm sends each <Sms> on its own).
             await self._notify_result(r.code, r.message, result)
             return None
+        if (refused := self.budget.take(f"<{verb.name}>")) is not None:  # the session's send budget
+            await self._notify_result(SEND_LIMIT, refused, result)
+            raise _Stop
         await self.ms.submit(
             self.account["sid"],
             out,
@@ -260,6 +265,10 @@ class SmsSession:
         except ImportError:  # pragma: no cover - the e-mail module ships with the package
             await self._notify_result(Code.SCHEMA_VALIDATION_WARNING, "<Email> is not available", result, log=WARNING)
             return
+
+        if (refused := self.budget.take("<Email>")) is not None:  # the session's send budget
+            await self._notify_result(SEND_LIMIT, refused, result)
+            raise _Stop
 
         async def job(conn: Any) -> str:
             return await queue_email(
