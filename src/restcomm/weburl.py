@@ -22,13 +22,12 @@ class InvalidUrl(ValueError):
 def _check_host(host: str) -> None:
     # A host may be given percent-encoded or in Unicode (an IDN); either way it must have an
     # ASCII (IDNA) form, since that is what DNS is asked for.
+    # (Empty labels such as "a..b" and labels over 63 characters fail the IDNA encoding too: the
+    # resolver would raise the same UnicodeError at connect time.)
     decoded = unquote(host, errors="strict") if "%" in host else host
-    if decoded.isascii():
-        labels = decoded.split(".")
-        if any(label.startswith("xn--") for label in labels):
-            decoded.encode("ascii").decode("idna")  # a malformed punycode label raises here
-        return
     decoded.encode("idna")
+    if decoded.isascii() and any(label.startswith("xn--") for label in decoded.split(".")):
+        decoded.encode("ascii").decode("idna")  # a malformed punycode label raises here
 
 
 def check_http_url(url: str) -> SplitResult:

@@ -443,3 +443,39 @@ def test_one_session_creates_at_most_max_messages_per_session(srv: Hardened, app
         assert any("<Email>" in t for t in texts), texts
     page = httpx.get(f"{srv.base_url}/restcomm/errors/14107.html", timeout=10)
     assert page.status_code == 200 and "14107" in page.text
+
+
+# ---------------------------------------------------------------------------------------------
+# 8. A host name that cannot be encoded ends in 11100, never in an unhandled UnicodeError
+
+BAD_HOSTS = ("a..b", "%E3%80%82example.com", "%E2%80%8B.example")  # empty label, ideographic dot, ZWSP
+
+
+@pytest.mark.parametrize("host", BAD_HOSTS)
+def test_unencodable_host_in_a_redirect_is_11100_then_the_fallback(srv: Hardened, apps: AppServer, host: str) -> None:
+    tenant = make_tenant(srv, name="idn")
+    redirect = apps.new_path("redirect")
+    bad = f"http://{host}/next"
+    apps.route(redirect, Answer("", status=302, content_type="text/plain", headers={"Location": bad}))
+    fallback = apps.new_path("fallback")
+    with tenant.client() as c:
+        number = add_number(c, tenant.sid, unique_number(), SmsUrl=apps.url(redirect),
+                            SmsFallbackUrl=apps.route(fallback, Answer("<Response/>")))
+        # The API refuses such a URL outright; through a redirect it reaches the webhook client.
+        assert c.post(f"/Accounts/{tenant.sid}/IncomingPhoneNumbers/{number['sid']}.json",
+                      data={"SmsUrl": bad}).status_code == 400
+        own = unique_number()
+        add_number(c, tenant.sid, own)
+        sid = send(c, tenant.sid, own, number["phone_number"], "hi", StatusCallback=apps.url(redirect)).json()["sid"]
+        fell_back = apps.wait(fallback)[0]
+        assert fell_back.form["ErrorCode"] == "11100", fell_back.form
+        note = wait_notification(c, tenant.sid, 11100)
+        assert bad in note["message_text"], note
+        wait_status(c, tenant.sid, sid, {"delivered"})
+        # Status callbacks through the redirect: given up at once (no retry can help), no traceback.
+        wait_until(lambda: srv.log().count(f"{apps.url(redirect)} given up"), lambda n: n >= 3, 15,
+                   "the sending, sent and delivered callbacks given up")
+    log = srv.log()
+    assert "Traceback" not in log, log[-3000:]
+    session_lines = [line for line in log.splitlines() if "SMS application request failed" in line and bad in line]
+    assert len(session_lines) == 1, session_lines
