@@ -229,7 +229,9 @@ async def find_hosted_number(conn: AsyncConnection, organization_sid: str, numbe
     uses this too, to decide whether a dialled number is local or leaves through a trunk.
     """
     number = number.strip()
-    if not number or is_pattern(number):
+    if not number:
         return None
-    row = (await conn.execute(_HOSTED, {"org": organization_sid, "number": canonical_number(number)})).mappings().first()
-    return row
+    canonical = canonical_number(number)
+    if is_pattern(canonical):  # not a phone number and holds regex syntax: designates nothing exactly
+        return None
+    return (await conn.execute(_HOSTED, {"org": organization_sid, "number": canonical})).mappings().first()

@@ -34,7 +34,7 @@ from restcomm.api.available_numbers import (
 from restcomm.api.errors import ApiError, missing
 from restcomm.api.framework import Call, Param, operation
 from restcomm.api.shapes import Row, Shape, col, computed, xml_document
-from restcomm.phone import has_area_code, normalize
+from restcomm.phone import has_area_code, normalize, to_e164
 from restcomm.routing import PatternError, canonical_number, check_pattern, is_pattern
 from restcomm.store import schema as t
 from restcomm.util import API_VERSION, new_sid, rfc2822
@@ -304,7 +304,8 @@ async def create_number(call: Call, kind: str | None) -> Response:
     if any(ch < " " or ch == "\x7f" for ch in phone):
         raise ApiError(400, 21401, "Invalid parameter PhoneNumber: contains a control character")
     org = account["organization_sid"]
-    pattern = sip and is_pattern(phone)
+    # A spelling such as "1 (555) 333-1234" holds regex syntax but is a phone number: a number.
+    pattern = sip and is_pattern(phone) and to_e164(phone) is None
     if pattern:
         try:
             check_pattern(phone)

@@ -23,7 +23,7 @@ from collections import defaultdict
 import sqlalchemy as sa
 from alembic import op
 
-from restcomm.phone import normalize
+from restcomm.phone import normalize, to_e164
 
 revision = "0007_status_cascade_e164_numbers"
 down_revision = "0006_mo_parts"
@@ -82,9 +82,13 @@ def upgrade() -> None:
     bind = op.get_bind()
     rows = [dict(r) for r in bind.execute(
         sa.select(_numbers.c.sid, _numbers.c.account_sid, _numbers.c.organization_sid, _numbers.c.phone_number,
-                  _numbers.c.date_created).where(_numbers.c.is_pattern == sa.false())
+                  _numbers.c.date_created, _numbers.c.is_pattern)
     ).mappings()]
-    changes, report = plan(rows)
+    # "1 (555) 333-1234" was stored as a pattern (it holds parentheses) but is a phone number.
+    spelled = [r for r in rows if r["is_pattern"] and to_e164(str(r["phone_number"])) is not None]
+    for row in spelled:
+        bind.execute(sa.update(_numbers).where(_numbers.c.sid == row["sid"]).values(is_pattern=False))
+    changes, report = plan([r for r in rows if not r["is_pattern"] or r in spelled])
     # Renamed duplicates first, so that no kept row's new spelling is still taken.
     ordered = sorted(changes.items(), key=lambda kv: "#duplicate-" not in kv[1])
     for sid, phone in ordered:
