@@ -158,6 +158,7 @@ def test_readme_walkthrough(venv: Path, tmp_path: Path) -> None:
     procs: dict[str, subprocess.Popen[str]] = {}
     logs: dict[str, Path] = {}
     outputs: list[str] = []
+    names: set[str] = set()
     base = f"http://127.0.0.1:{ports['8080']}"
     try:
         for i, raw in enumerate(readme_blocks()):
@@ -178,11 +179,11 @@ def test_readme_walkthrough(venv: Path, tmp_path: Path) -> None:
                 else:
                     _wait_line(logs[name], "listening on" if name == "sim" else "answering at", procs[name])
                 continue
-            names = sorted(set(re.findall(r"^([A-Z_]+)=", block, flags=re.M)) | {"BASE"})
+            names.update(re.findall(r"^([A-Z_]+)=", block, flags=re.M))  # the shell's state, block to block
             script = ("set -euo pipefail\n"
                       "curl() { command curl --fail-with-body --max-time 30 \"$@\"; }\n"
                       f"source {state}\n{block}\n"
-                      f"declare -p {' '.join(names)} 2>/dev/null > {state} || true\n")
+                      f"declare -p {' '.join(sorted(names))} 2>/dev/null > {state} || true\n")
             out = subprocess.run(["bash", "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True,
                                  timeout=BOUND)
             assert out.returncode == 0, f"README block {i} failed:\n{raw}\n--- stdout\n{out.stdout}\n--- stderr\n{out.stderr}"
@@ -192,7 +193,7 @@ def test_readme_walkthrough(venv: Path, tmp_path: Path) -> None:
         assert api == f"{base}/restcomm/2012-04-24"
 
         # The handset's message reached the Echo application and its reply reached the handset.
-        assert "reply +15551234567 -> +447700900001: Echo: Hello from a handset" in outputs[-1]
+        assert "reply 15551234567 -> 447700900001: Echo: Hello from a handset" in outputs[-1]
         with httpx.Client(base_url=api, auth=auth, timeout=10) as client:
             number = client.get(f"/Accounts/{auth[0]}/IncomingPhoneNumbers.json").json()["incomingPhoneNumbers"][0]
             assert number["sms_application_sid"] == shell["APP_SID"]
