@@ -880,7 +880,11 @@ async def _inject(host: str, port: int, source: str, destination: str, text: str
         return (await reader.readline()).decode().strip()
 
     try:
-        before = len(json.loads(await ask("MESSAGES"))) if wait > 0 else 0
+        recorded = await ask("MESSAGES") if wait > 0 else "[]"
+        if recorded.startswith("ERR"):
+            print(f"smsc-sim inject: cannot wait for a reply: {recorded[4:]}", file=sys.stderr)
+            return 1
+        before = len(json.loads(recorded))
         submits = json.loads(await ask("STATS"))["submits"] if wait > 0 else 0
         answer = await ask(f"MO {source} {destination} {text}")
         if not answer.startswith("OK") or any(s != "0" for s in answer[3:].split(",") if s):
