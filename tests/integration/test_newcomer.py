@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Server, Tenant, free_port
+from tests.conftest import Server, Tenant, free_port, wait_ready
 
 
 def _cli(args: list[str], data_dir: Path, timeout: float = 60, **env_extra: str) -> subprocess.CompletedProcess[str]:
@@ -137,3 +137,20 @@ def test_simulator_control_port_help_and_messages_without_record(tmp_path: Path)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_workers_print_the_listening_url(tmp_path: Path) -> None:
+    """uvicorn announces only a socket it binds itself; with --workers the server says where it listens."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESTCOMM_")}
+    env.update(RESTCOMM_DATA_DIR=str(tmp_path / "data"), PYTHONUNBUFFERED="1")
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "restcomm", "serve", "--workers", "2", "--port", str(port)],
+                                env=env, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        wait_ready(proc, f"http://127.0.0.1:{port}", log)
+        assert f"2 workers listening on http://127.0.0.1:{port}" in log.read_text()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
