@@ -444,7 +444,8 @@ async def bootstrap(services: Services, out: Any = None) -> None:
         return  # another node bootstrapped first
     from restcomm.welcome import first_start_banner
 
-    print(first_start_banner(settings, sid, token, email, password if generated else None), file=out, flush=True)
+    print(first_start_banner(settings, sid, token, email, password if generated else None, out), file=out,
+          flush=True)
 
 
 def _startup_error(settings: Settings, exc: Exception) -> ConfigError | None:

@@ -2,12 +2,17 @@
 
 Both say where things are (the API root, the OpenAPI description, error pages, health) so nobody has
 to read the source to find the next URL; the banner also gives the administrator's credentials
-once, the password only when it was generated (a chosen one is already known, and logs are kept).
+once. The password is shown only when it was generated (a chosen one is already known). The
+AuthToken is shown when it must be (with a generated password, whose only record is this banner) or
+when the banner goes to a terminal: a person is reading it. Otherwise standard output is likely a
+log file that is kept and shipped, where secrets never go (docs/operations.md), and the banner says
+how to read the token over the API instead.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import Any, TextIO
 
 from restcomm.config import Settings
 from restcomm.util import API_VERSION
@@ -34,9 +39,25 @@ def links(settings: Settings) -> dict[str, str]:
     }
 
 
-def first_start_banner(settings: Settings, sid: str, token: str, email: str, generated_password: str | None) -> str:
-    """The lines printed once, when the administrator account is created."""
+def _is_terminal(out: TextIO | None) -> bool:
+    isatty = getattr(out or sys.stdout, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def first_start_banner(settings: Settings, sid: str, token: str, email: str, generated_password: str | None,
+                       out: TextIO | None = None) -> str:
+    """The lines printed once, when the administrator account is created (``out``: where they go)."""
     urls = links(settings)
+    if not (generated_password or _is_terminal(out)):
+        return "\n".join([
+            "Administrator account created:",
+            f"  Email:      {email}",
+            f"  AccountSid: {sid}",
+            "  AuthToken:  not written to a log; read it with the password:",
+            f"              curl -s -u '{email}:<password>' {urls['api']}/Accounts/{email}.json",
+            f"  API:        {urls['api']}",
+            f"  OpenAPI:    {urls['openapi']}",
+        ])
     lines = [
         "Administrator account created" + (" (the password is shown once):" if generated_password else ":"),
         f"  Email:      {email}",

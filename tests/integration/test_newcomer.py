@@ -154,3 +154,31 @@ def test_workers_print_the_listening_url(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+
+
+def test_first_start_banner_on_a_terminal_shows_the_auth_token(tmp_path: Path) -> None:
+    """A person starting the server sees everything needed for the first request, the AuthToken included."""
+    import pty
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESTCOMM_")}
+    env.update(RESTCOMM_DATA_DIR=str(tmp_path / "data"), RESTCOMM_ADMIN_EMAIL="me@example.com",
+               RESTCOMM_ADMIN_PASSWORD="Ch4nge-me-now!")
+    master, slave = pty.openpty()
+    log = tmp_path / "stderr.log"
+    with open(log, "wb") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "restcomm", "serve", "--port", str(port)], env=env,
+                                stdout=slave, stderr=sink)
+    os.close(slave)
+    try:
+        wait_ready(proc, f"http://127.0.0.1:{port}", log)
+        banner = os.read(master, 65536).decode()
+        account = httpx.get(f"http://127.0.0.1:{port}/restcomm/2012-04-24/Accounts/me@example.com.json",
+                            auth=("me@example.com", "Ch4nge-me-now!"), timeout=10).json()
+        assert f"AuthToken:  {account['auth_token']}" in banner
+        assert f"API:        http://127.0.0.1:{port}/restcomm/2012-04-24" in banner
+        assert "Ch4nge-me-now!" not in banner
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        os.close(master)
