@@ -27,8 +27,9 @@ import orjson
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from restcomm.config import SipTrunk
 from restcomm.notify import ERROR, write_notification
-from restcomm.store.schema import calls, recordings, status_callbacks
+from restcomm.store.schema import calls, gateways, recordings, status_callbacks
 from restcomm.util import API_VERSION, new_sid, rfc2822
 
 Row = Mapping[str, Any]
@@ -389,3 +390,24 @@ async def finish_recording(
             duration=int(round(duration)), status=status, error_code=error_code, date_updated=now
         )
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# SIP trunks: the configuration file's [[sip_trunks]] and the Gateways API's rows, as one list
+
+
+async def sip_trunks(conn: AsyncConnection, configured: Sequence[SipTrunk]) -> list[SipTrunk]:
+    """Every trunk: the configured ones first (in file order), then the gateways stored through the
+    API, by name; a gateway whose name a configured trunk uses is left out (the file wins)."""
+    out = list(configured)
+    names = {t.name for t in out}
+    for r in (await conn.execute(select(gateways).order_by(gateways.c.name))).mappings():
+        if r["name"] in names:
+            continue
+        out.append(SipTrunk(
+            name=r["name"], host=r["host"], port=r["port"], transport=r["transport"], username=r["username"],
+            password=r["password"], register=r["register"],
+            prefixes=tuple(p.strip() for p in r["prefixes"].split(",")) if r["prefixes"] else ("",),
+            inbound_addresses=tuple(a for a in r["inbound_addresses"].split(",") if a),
+        ))
+    return out
