@@ -355,10 +355,14 @@ async def modify_call(call: Call) -> Any:
 # Lists
 
 
-def _day_bounds(call: Call, name: str) -> tuple[datetime, datetime, bool]:
-    """A date filter's value: (start of the day or the instant, the next day or the instant, bare?)."""
+def _day_bounds(call: Call, name: str, twilio: bool) -> tuple[datetime, datetime, bool]:
+    """A date filter's value: (start of the day or the instant, the next day or the instant, bare?).
+
+    Twilio's SDKs send a date as midnight UTC (``2024-01-02T00:00:00Z``): on the Twilio surface an
+    instant at midnight is taken as that day."""
     value = call.query[name]
-    bare = len(call.raw_query.get(name, "").strip()) == 10
+    bare = len(call.raw_query.get(name, "").strip()) == 10 or (twilio and value == value.replace(
+        hour=0, minute=0, second=0, microsecond=0))
     return value, (value + timedelta(days=1) if bare else value), bare
 
 
@@ -368,7 +372,7 @@ async def list_calls(call: Call, *, twilio: bool, extra: dict[str, Any] | None =
     kw: dict[str, Any] = {}
     for field, key in (("start", "StartTime"), ("end", "EndTime")):
         if key in q:
-            first, nxt, bare = _day_bounds(call, key)
+            first, nxt, bare = _day_bounds(call, key, twilio)
             if twilio:  # that day (or that instant)
                 kw[f"{field}_from"] = first
                 kw[f"{field}_before"] = nxt if bare else first + timedelta(microseconds=1)
@@ -377,9 +381,9 @@ async def list_calls(call: Call, *, twilio: bool, extra: dict[str, Any] | None =
             else:  # Restcomm: end_time <= date + 1 day
                 kw["end_before"] = nxt if bare else first + timedelta(microseconds=1)
         if f"{key}>" in q:
-            kw[f"{field}_from"] = _day_bounds(call, f"{key}>")[0]
+            kw[f"{field}_from"] = _day_bounds(call, f"{key}>", twilio)[0]
         if f"{key}<" in q:
-            first, nxt, bare = _day_bounds(call, f"{key}<")
+            first, nxt, bare = _day_bounds(call, f"{key}<", twilio)
             kw[f"{field}_before"] = nxt if bare else first + timedelta(microseconds=1)
     cond = vs.call_conditions(
         [account["sid"]], to=q.get("To"), from_=q.get("From"), ends_with=not twilio, status=q.get("Status"),
