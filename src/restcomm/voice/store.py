@@ -127,12 +127,14 @@ async def call_initiated(
 ) -> Row | None:
     """The engine started placing a queued call: it takes the lease and ``initiated`` is reported.
 
-    Returns the updated row, or None when the call is no longer queued (canceled meanwhile)."""
+    Returns the updated row, or None when the call is no longer queued (canceled meanwhile) or
+    another engine took it first."""
     values: dict[str, Any] = {"node": node, "lease_until": now + timedelta(seconds=lease_seconds),
                               "start_time": now, "date_updated": now}
     if sip_call_id is not None:
         values["sip_call_id"] = sip_call_id
-    done = await conn.execute(update(calls).where(calls.c.sid == sid, calls.c.status == QUEUED).values(**values))
+    done = await conn.execute(update(calls).where(calls.c.sid == sid, calls.c.status == QUEUED, calls.c.node.is_(None))
+                              .values(**values))
     if done.rowcount != 1:
         return None
     row = await get_call(conn, sid)
