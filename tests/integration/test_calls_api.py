@@ -233,3 +233,8 @@ def test_progress_callbacks_in_order_through_the_outbox(server: Server, tenant: 
         assert call["status"] == "completed" and call["duration"] == 42 and call["ring_duration"] == 3
         assert call["start_time"].startswith(t0.strftime("%Y-%m-%dT%H:%M:%S"))
         wait_until(lambda: apps.requests(default.removeprefix(apps.base)), lambda s: len(s) == 1)
+        # Usage: three answered calls of 42 s, a minute each (rounded up per call).
+        usage = c.get(f"/Accounts/{tenant.sid}/Usage/Records/AllTime.json").json()
+        by = {u["category"]: (u["count"], u["usage"], u["usage_unit"], u["count_unit"]) for u in usage}
+        assert by["calls"] == by["calls-outbound"] == ("3", "3", "minutes", "calls")
+        assert by["calls-inbound"][:2] == ("0", "0")

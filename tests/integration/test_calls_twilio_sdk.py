@@ -120,6 +120,9 @@ def test_recordings(server: Server, tenant: Tenant) -> None:
     fetched = client.recordings(first).fetch()
     assert fetched.duration == "2" and fetched.status == "completed" and fetched.channels == 1
     assert {r.sid for r in client.calls(call_sid).recordings.list()} == {first, second}
+    with tenant.client() as c:
+        usage = c.get(f"/Accounts/{tenant.sid}/Usage/Records.json", params={"Category": "recordings"}).json()
+        assert [(u["count"], u["usage"], u["usage_unit"]) for u in usage] == [("2", "2", "minutes")]
     assert client.recordings(first).delete() is True
     assert not (server.data_dir / "recordings" / f"{tenant.sid}-0.wav").exists()
     with tenant.client() as c:
