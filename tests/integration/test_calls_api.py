@@ -17,6 +17,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from restcomm.store.schema import calls
 from restcomm.voice import store as vs
 from tests.conftest import Server, Tenant, make_tenant
 from tests.integration.sms_app import (
@@ -238,3 +239,30 @@ def test_progress_callbacks_in_order_through_the_outbox(server: Server, tenant: 
         by = {u["category"]: (u["count"], u["usage"], u["usage_unit"], u["count_unit"]) for u in usage}
         assert by["calls"] == by["calls-outbound"] == ("3", "3", "minutes", "calls")
         assert by["calls-inbound"][:2] == ("0", "0")
+
+
+def test_a_node_that_dies_mid_call_does_not_leave_it_in_progress(server: Server, tenant: Tenant,
+                                                                  apps: AppServer) -> None:
+    """What a killed node leaves behind (a live call whose lease it no longer renews) is closed by
+    the server's recovery sweep: completed, with a reason, a notification and the callback."""
+    callback = apps.route(apps.new_path("orphan"), Answer("", 200, "text/plain"))
+    t0 = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=120)
+
+    async def dead_node(conn: AsyncConnection) -> str:
+        row = await vs.create_call(conn, t0, account_sid=tenant.sid, from_number="+15550101010",
+                                   to_number="+15550202020", direction="inbound", status=vs.RINGING,
+                                   status_callback=callback)
+        await vs.set_call_status(conn, row["sid"], vs.IN_PROGRESS, t0 + timedelta(seconds=2))
+        await conn.execute(calls.update().where(calls.c.sid == row["sid"])
+                           .values(node="killed-node", lease_until=t0 + timedelta(seconds=30)))
+        return row["sid"]
+
+    sid = run_in_db(server, dead_node)
+    with tenant.client() as c:
+        call = wait_until(lambda: get_call(c, tenant.sid, sid), lambda x: x["status"] != "in-progress",
+                          what="the recovery sweep")
+        assert call["status"] == "completed" and call["duration"] >= 100
+        note = wait_notification(c, tenant.sid, vs.NODE_STOPPED)
+        assert note["call_sid"] == sid and "killed-node" in note["message_text"]
+    (seen,) = apps.wait(callback.removeprefix(apps.base))
+    assert seen.params["CallStatus"] == "completed" and seen.params["CallSid"] == sid
