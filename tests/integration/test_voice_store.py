@@ -174,3 +174,32 @@ def test_trunks_from_the_file_and_the_api(run: Callable[[Job], Any]) -> None:
     assert [(t.name, t.host) for t in trunks] == [("carrier-a", "192.0.2.1"), ("carrier-b", "10.0.0.2")]
     b = trunks[1]
     assert b.prefixes == ("+44", "+33") and b.inbound_addresses == ("10.0.0.0/24",) and b.transport == "tcp"
+
+
+def test_registrations_refresh_in_order_and_expire(run: Callable[[Job], Any]) -> None:
+    org = "OR" + "9" * 32
+
+    async def job(conn: AsyncConnection) -> None:
+        async def save(contact: str, call_id: str, cseq: int, expires: int, at: datetime = T0) -> bool:
+            return await vs.save_binding(conn, at, organization_sid=org, aor="alice", contact=contact,
+                                         expires_at=at + timedelta(seconds=expires), call_id=call_id, cseq=cseq,
+                                         transport="udp", source_address="192.0.2.5:5060", user_agent="phone/1")
+
+        assert await save("sip:alice@192.0.2.5:5060", "c1", 1, 300)
+        assert await save("sip:alice@192.0.2.6:5060", "c2", 1, 60)  # a second device
+        assert await save("sip:alice@192.0.2.5:5060", "c1", 2, 600, T0 + timedelta(seconds=5))  # refresh
+        assert not await save("sip:alice@192.0.2.5:5060", "c1", 2, 10)  # retransmitted or late: ignored
+        assert not await save("sip:alice@192.0.2.5:5060", "c1", 1, 10)
+        assert await save("sip:alice@192.0.2.5:5060", "c9", 1, 600)  # a new Call-ID (the phone rebooted)
+        now = T0 + timedelta(seconds=90)
+        found = await vs.current_bindings(conn, org, "alice", now)
+        assert [b["contact"] for b in found] == ["sip:alice@192.0.2.5:5060"]  # the other expired
+        assert found[0]["call_id"] == "c9" and found[0]["user_agent"] == "phone/1"
+        assert await vs.purge_expired_bindings(conn, now) == 1
+        # Un-register with an older CSeq of the same Call-ID does not remove a newer refresh.
+        assert await vs.remove_bindings(conn, organization_sid=org, aor="alice", contact="sip:alice@192.0.2.5:5060",
+                                        call_id="c9", cseq=1) == 0
+        assert await vs.remove_bindings(conn, organization_sid=org, aor="alice") == 1  # Contact: *
+        assert await vs.current_bindings(conn, org, "alice", now) == []
+
+    run(job)

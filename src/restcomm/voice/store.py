@@ -25,11 +25,12 @@ from typing import Any
 
 import orjson
 from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from restcomm.config import SipTrunk
 from restcomm.notify import ERROR, write_notification
-from restcomm.store.schema import calls, gateways, recordings, status_callbacks
+from restcomm.store.schema import calls, gateways, recordings, sip_registrations, status_callbacks
 from restcomm.util import API_VERSION, new_sid, rfc2822
 
 Row = Mapping[str, Any]
@@ -413,3 +414,67 @@ async def sip_trunks(conn: AsyncConnection, configured: Sequence[SipTrunk]) -> l
             inbound_addresses=tuple(a for a in r["inbound_addresses"].split(",") if a),
         ))
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# SIP registrations (the registrar's bindings, shared by every node)
+
+
+async def save_binding(
+    conn: AsyncConnection,
+    now: datetime,
+    *,
+    organization_sid: str,
+    aor: str,
+    contact: str,
+    expires_at: datetime,
+    call_id: str,
+    cseq: int,
+    transport: str,
+    source_address: str | None = None,
+    user_agent: str | None = None,
+    node: str | None = None,
+) -> bool:
+    """Add or refresh one binding (RFC 3261 §10.3): False when the REGISTER is out of order (the
+    binding has this Call-ID with a CSeq as high or higher) and nothing changed. One statement, so
+    two nodes refreshing the same binding at once cannot both win."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    r = sip_registrations
+    values = {"organization_sid": organization_sid, "aor": aor, "contact": contact, "expires_at": expires_at,
+              "call_id": call_id, "cseq": cseq, "transport": transport, "source_address": source_address,
+              "user_agent": user_agent, "node": node, "date_created": now, "date_updated": now}
+    stmt = dialect.insert(r).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[r.c.organization_sid, r.c.aor, r.c.contact],
+        set_={k: stmt.excluded[k] for k in ("expires_at", "call_id", "cseq", "transport", "source_address",
+                                              "user_agent", "node", "date_updated")},
+        where=or_(r.c.call_id != stmt.excluded.call_id, r.c.cseq < stmt.excluded.cseq),
+    )
+    return (await conn.execute(stmt)).rowcount == 1
+
+
+async def remove_bindings(
+    conn: AsyncConnection, *, organization_sid: str, aor: str, contact: str | None = None,
+    call_id: str | None = None, cseq: int | None = None,
+) -> int:
+    """Un-register: one contact (``Expires: 0``) or all of the AOR's (``Contact: *``). With a
+    Call-ID and CSeq, a binding refreshed by a later REGISTER of the same Call-ID is kept."""
+    r = sip_registrations
+    cond = [r.c.organization_sid == organization_sid, r.c.aor == aor]
+    if contact is not None:
+        cond.append(r.c.contact == contact)
+    if call_id is not None and cseq is not None:
+        cond.append(or_(r.c.call_id != call_id, r.c.cseq < cseq))
+    return (await conn.execute(r.delete().where(*cond))).rowcount
+
+
+async def current_bindings(conn: AsyncConnection, organization_sid: str, aor: str, now: datetime) -> list[Row]:
+    """Where a Client can be reached now (unexpired bindings), most recently refreshed first."""
+    r = sip_registrations
+    rows = await conn.execute(select(r).where(r.c.organization_sid == organization_sid, r.c.aor == aor,
+                                              r.c.expires_at > now).order_by(r.c.date_updated.desc(), r.c.id))
+    return list(rows.mappings())
+
+
+async def purge_expired_bindings(conn: AsyncConnection, now: datetime) -> int:
+    return (await conn.execute(sip_registrations.delete().where(sip_registrations.c.expires_at <= now))).rowcount
