@@ -68,6 +68,8 @@ def test_create_without_a_voice_engine_fails_cleanly(tenant: Tenant, apps: AppSe
         assert failed["status"] == "failed" and failed["duration"] == 0 and "end_time" in failed
         note = wait_notification(c, tenant.sid, vs.NO_VOICE_ENGINE)
         assert note["call_sid"] == sid and note["more_info"].endswith("/19101.html")
+        listed = c.get(body["subresource_uris"]["notifications"].removeprefix("/2012-04-24")).json()
+        assert [n["sid"] for n in listed["notifications"]] == [note["sid"]]
         assert c.get(f"/Accounts/{tenant.sid}/Calls.json", params={"Status": "failed"}).json()["total"] == 1
         xml = c.get(f"/Accounts/{tenant.sid}/Calls/{sid}", headers={"Accept": "application/xml"})
         assert xml.status_code == 200 and xml.text.startswith("<RestcommResponse><Call><Sid>" + sid)

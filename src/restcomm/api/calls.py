@@ -28,10 +28,11 @@ from starlette.responses import Response
 
 from restcomm.api.errors import ApiError, invalid
 from restcomm.api.framework import Call, Param, operation
+from restcomm.api.notifications import NOTIFICATION
 from restcomm.api.shapes import Shape, col, computed, dumps, to_json_obj
 from restcomm.messaging.store import number_forms, owned_number
 from restcomm.notify import ERROR, write_notification
-from restcomm.store.schema import applications, calls, clients, outgoing_caller_ids
+from restcomm.store.schema import applications, calls, clients, notifications, outgoing_caller_ids
 from restcomm.util import API_VERSION, iso8601, rfc2822
 from restcomm.voice import store as vs
 from restcomm.voice.ports import CONTROL_KEY, PLACER_KEY, CallNotHere, OutboundCall
@@ -484,3 +485,20 @@ async def fetch_call_twilio(call: Call) -> Response:
 async def update_call_twilio(call: Call) -> Response:
     return call.item(TWILIO_CALL, await modify_call(call))
 
+
+
+# ---------------------------------------------------------------------------------------------
+# A call's notifications (its subresource_uris.notifications)
+
+
+@operation("GET", "/Accounts/{AccountSid}/Calls/{CallSid}/Notifications", summary="The notifications of one call, "
+           "newest first", tag=TAG, kind="page", shape=NOTIFICATION)
+async def list_call_notifications(call: Call) -> Response:
+    _, row = await call.owned(calls, "CallSid", "The call")
+    cond = [notifications.c.account_sid == row["account_sid"], notifications.c.call_sid == row["sid"]]
+    page, size = call.paging()
+    total = (await call.fetch_one(select(func.count().label("n")).select_from(notifications).where(*cond)))["n"]
+    rows = await call.fetch_all(select(notifications).where(*cond)
+                                .order_by(notifications.c.date_created.desc(), notifications.c.sid)
+                                .offset(page * size).limit(size))
+    return call.page(NOTIFICATION, rows, total, page, size)
