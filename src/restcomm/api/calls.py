@@ -343,6 +343,11 @@ async def modify_call(call: Call) -> Any:
             raise ApiError(503, 20503, f"Call {sid} is not running on this server; retry on the node that runs it "
                                        "or later") from None
     async with call.write() as conn:
+        if untaken and (status or f.get("Url")):
+            latest = await vs.get_call(conn, sid, for_update=True)
+            if latest is None or latest["node"] is not None or latest["status"] != vs.QUEUED:
+                # An engine took it (or it ended) between our read and now: the record alone no longer decides.
+                raise ApiError(409, 20010, f"Call {sid} was just placed or ended; read it and retry")
         if changes:
             await conn.execute(update(calls).where(calls.c.sid == sid).values(**changes, date_updated=now))
         if untaken and status:
