@@ -98,6 +98,9 @@ class Settings:
     media_address: str = ""
     rtp_ports: str = "20000-29999"
     sip_trunks: list[SipTrunk] = field(default_factory=list)
+    # [voice]: seconds between sweeps for calls a dead node left live, and a node's lease on a call.
+    voice_recovery_interval: float = 5.0
+    voice_call_lease: float = 30.0
     # The raw TOML document, for subsystems that read their own sections (carriers, smtp, ...).
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -352,7 +355,7 @@ def load_sip_trunks(raw: Any) -> list[SipTrunk]:
 
 
 def _voice_sections(raw: dict[str, Any]) -> dict[str, Any]:
-    """[sip] listen, [media] address and rtp_ports, [[sip_trunks]]: as Settings values."""
+    """[sip] listen, [media] address and rtp_ports, [[sip_trunks]], [voice]: as Settings values."""
     values: dict[str, Any] = {"sip_trunks": load_sip_trunks(raw.get("sip_trunks"))}
     for section, key, name in (("sip", "listen", "sip_listen"), ("media", "address", "media_address"),
                                ("media", "rtp_ports", "rtp_ports")):
@@ -365,4 +368,17 @@ def _voice_sections(raw: dict[str, Any]) -> dict[str, Any]:
             if not isinstance(table[key], str):
                 raise ConfigError(f"[{section}] {key} must be a string")
             values[name] = table[key]
+    voice = raw.get("voice")
+    if voice is not None:
+        if not isinstance(voice, dict):
+            raise ConfigError("[voice] must be a table")
+        unknown = sorted(set(voice) - {"recovery_interval", "call_lease"})
+        if unknown:
+            raise ConfigError(f"[voice] has no setting {', '.join(unknown)} (known: call_lease, recovery_interval)")
+        for key in ("recovery_interval", "call_lease"):
+            if key in voice:
+                value = voice[key]
+                if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                    raise ConfigError(f"[voice] {key} must be a positive number of seconds")
+                values[f"voice_{key}"] = float(value)
     return values

@@ -69,3 +69,12 @@ def test_errors_say_what_and_where(tmp_path: Path, text: str, message: str) -> N
     with pytest.raises(ConfigError) as err:
         settings(tmp_path, text)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_voice_section(tmp_path: Path) -> None:
+    s = settings(tmp_path, "[voice]\nrecovery_interval = 0.5\ncall_lease = 12\n")
+    assert s.voice_recovery_interval == 0.5 and s.voice_call_lease == 12.0  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError, match=r"\[voice\] has no setting lease"):
+        settings(tmp_path, "[voice]\nlease = 1\n")
+    with pytest.raises(ConfigError, match="positive"):
+        settings(tmp_path, "[voice]\ncall_lease = 0\n")

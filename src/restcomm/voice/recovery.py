@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from restcomm.config import ConfigError
 from restcomm.voice.store import close_orphaned_calls
 
 if TYPE_CHECKING:
@@ -22,34 +21,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("restcomm.voice.recovery")
 
-DEFAULT_INTERVAL = 5.0
-DEFAULT_LEASE = 30.0
-
-
-def voice_timings(section: Any) -> tuple[float, float]:
-    """``[voice] recovery_interval`` and ``call_lease`` (seconds), checked."""
-    section = section or {}
-    if not isinstance(section, dict):
-        raise ConfigError("[voice] must be a table")
-    unknown = sorted(set(section) - {"recovery_interval", "call_lease"})
-    if unknown:
-        raise ConfigError(f"[voice] has no setting {', '.join(unknown)} (known: call_lease, recovery_interval)")
-    try:
-        interval = float(section.get("recovery_interval", DEFAULT_INTERVAL))
-        lease = float(section.get("call_lease", DEFAULT_LEASE))
-    except (TypeError, ValueError):
-        raise ConfigError("[voice] recovery_interval and call_lease must be numbers (seconds)") from None
-    if interval <= 0 or lease <= 0:
-        raise ConfigError("[voice] recovery_interval and call_lease must be positive (seconds)")
-    return interval, lease
-
-
 class CallRecovery:
     """A background service of the server: sweeps for orphaned calls until stopped."""
 
     def __init__(self, services: Services):
         self.services = services
-        self.interval, self.lease = voice_timings(services.settings.section("voice"))
+        self.interval = services.settings.voice_recovery_interval
         self.closed = 0
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
