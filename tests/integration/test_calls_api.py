@@ -268,3 +268,20 @@ def test_a_node_that_dies_mid_call_does_not_leave_it_in_progress(server: Server,
         assert note["call_sid"] == sid and "killed-node" in note["message_text"]
     (seen,) = apps.wait(callback.removeprefix(apps.base))
     assert seen.params["CallStatus"] == "completed" and seen.params["CallSid"] == sid
+
+
+def test_the_path_forms_restcomm_clients_use(tenant: Tenant) -> None:
+    """The Restcomm SDK puts .json on any segment (``/Calls.json/{CallSid}``); XML without it."""
+    number = unique_number()
+    with tenant.client() as c:
+        add_number(c, tenant.sid, number)
+        sid = create(c, tenant.sid, From=number, To="+15551230100", Url="http://127.0.0.1:9/r").json()["sid"]
+        r = c.get(f"/Accounts.json/{tenant.sid}/Calls.json/{sid}")
+        assert r.status_code == 200 and r.json()["sid"] == sid
+        r = c.post(f"/Accounts/{tenant.sid}/Calls.json/{sid}", data={"Url": "http://127.0.0.1:9/s"})
+        assert r.status_code == 400 and r.json()["code"] == 21220  # it failed already (no engine)
+        r = c.get(f"/Accounts/{tenant.sid}/Recordings.json", params={"CallSid": sid, "PageSize": 5})
+        assert r.status_code == 200 and r.json()["recordings"] == [] and r.json()["page_size"] == 5
+        xml = c.get(f"/Accounts/{tenant.sid}/Calls", headers={"Accept": "*/*"})
+        assert xml.headers["content-type"] == "application/xml" and '<Calls page="0"' in xml.text
+        assert f"<Sid>{sid}</Sid>" in xml.text
