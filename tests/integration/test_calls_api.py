@@ -285,3 +285,17 @@ def test_the_path_forms_restcomm_clients_use(tenant: Tenant) -> None:
         xml = c.get(f"/Accounts/{tenant.sid}/Calls", headers={"Accept": "*/*"})
         assert xml.headers["content-type"] == "application/xml" and '<Calls page="0"' in xml.text
         assert f"<Sid>{sid}</Sid>" in xml.text
+
+
+def test_a_callback_the_application_refuses_is_given_up_with_a_notification(tenant: Tenant,
+                                                                             apps: AppServer) -> None:
+    number = unique_number()
+    refused = apps.route(apps.new_path("gone"), Answer("no such page", 404, "text/plain"))
+    with tenant.client() as c:
+        add_number(c, tenant.sid, number)
+        sid = create(c, tenant.sid, From=number, To="+15551230200", Url="http://127.0.0.1:9/r",
+                     StatusCallback=refused).json()["sid"]
+        apps.wait(refused.removeprefix(apps.base))
+        note = wait_notification(c, tenant.sid, 11200)
+        assert note["call_sid"] == sid and f"call {sid}" in note["message_text"]
+        assert note["response_body"] == "no such page" and "CallStatus=failed" in note["request_variables"]
