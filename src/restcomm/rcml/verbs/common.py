@@ -7,9 +7,15 @@ attributes are ignored, and a bad ``method`` falls back to POST with a warning i
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
 from xml.etree.ElementTree import Element
 
 from restcomm.rcml.errors import RcmlWarning
+
+#: Reads one element into a verb (or a noun): ``(element, verb_index, warnings) -> Verb``. Problems
+#: with an attribute are appended to ``warnings`` (written when the verb is reached), never raised.
+VerbReader = Callable[[Element, int, list[RcmlWarning]], Any]
 
 # XML whitespace only. ``str.strip()`` would also eat NBSP and other Unicode spaces that a sender
 # may have put in a message on purpose; Restcomm (Java ``trim``) and Twilio leave those alone.
