@@ -88,6 +88,12 @@ class Profile(Protocol):
     async def fail(self, ctx: Context) -> None: ...
 
 
+class Fetcher(Protocol):
+    """Where the interpreter gets documents; ``DocumentFetcher`` in the server, a fake in tests."""
+
+    async def fetch(self, url: str, method: str, params: Mapping[str, str], kind: str = "app") -> FetchResult: ...
+
+
 class DocumentFetcher:
     """Requests documents for one session: signed with the account's AuthToken, through the
     destination guard, with the channel's time and redirect limits."""
@@ -123,7 +129,7 @@ class Interpreter:
     """Runs one application session on one channel; ``run`` returns how it ended."""
 
     def __init__(
-        self, profile: Profile, ctx: Context, fetcher: DocumentFetcher, entry: Entry, *, public_base: str
+        self, profile: Profile, ctx: Context, fetcher: Fetcher, entry: Entry, *, public_base: str
     ) -> None:
         self.profile = profile
         self.ctx = ctx
@@ -207,7 +213,7 @@ class Interpreter:
         if not result.body.strip():
             return None  # an empty 200 answer: nothing to do, like an empty <Response/>
         try:
-            parsed = parse_rcml(result.body, charset=result.charset, verbs=dict(self.profile.verbs))
+            parsed = parse_rcml(result.body, charset=result.charset, verbs=self.profile.verbs)
         except RcmlParseError as exc:
             await ctx.notify(exc.code, exc.message)
             raise Stop from None
