@@ -7,11 +7,11 @@ attributes are ignored, and a bad ``method`` falls back to POST with a warning i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from xml.etree.ElementTree import Element
 
-from restcomm.rcml.errors import RcmlWarning
+from restcomm.rcml.errors import Code, RcmlWarning
 
 #: Reads one element into a verb (or a noun): ``(element, verb_index, warnings) -> Verb``. Problems
 #: with an attribute are appended to ``warnings`` (written when the verb is reached), never raised.
@@ -165,3 +165,43 @@ def all_text(element: Element) -> str:
         stack.append((node, True))
         stack.extend((child, False) for child in reversed(list(node)))
     return strip_xml("".join(parts))
+
+
+def read_nouns(element: Element, table: Mapping[str, VerbReader], index: int, warnings: list[RcmlWarning]) -> list[Any]:
+    """A verb's children read through its noun table (``Dial`` > ``Number``, ``Gather`` > ``Say``),
+    in document order; any other child is warning 12200 and ignored. Only direct children are
+    read, so nesting depth costs nothing."""
+    parent = local_name(element.tag)
+    nouns: list[Any] = []
+    for child in element:
+        name = local_name(child.tag) if isinstance(child.tag, str) else ""
+        reader = table.get(name)
+        if reader is None:
+            warnings.append(RcmlWarning(Code.SCHEMA_VALIDATION_WARNING, f"<{name}> inside <{parent}> is ignored", index,
+                                        parent))
+            continue
+        nouns.append(reader(child, index, warnings))
+    return nouns
+
+
+class Attributes:
+    """Reads one element's attributes with the verb's name and index bound, so a verb's parser is
+    one line per attribute (see ``int_attr``, ``bool_attr``, ``keys_attr`` for the rules)."""
+
+    def __init__(self, element: Element, verb: str, index: int, warnings: list[RcmlWarning]) -> None:
+        self.element = element
+        self.verb = verb
+        self.index = index
+        self.warnings = warnings
+
+    def int(self, name: str, default: int | None, code: int, *, minimum: int = 0) -> int | None:
+        return int_attr(self.element, name, default, verb=self.verb, verb_index=self.index, warning_code=code,
+                        warnings=self.warnings, minimum=minimum)
+
+    def bool(self, name: str, default: bool, code: int) -> bool:
+        return bool_attr(self.element, name, default, verb=self.verb, verb_index=self.index, warning_code=code,
+                         warnings=self.warnings)
+
+    def keys(self, name: str, default: str, code: int) -> str:
+        return keys_attr(self.element, name, default, verb=self.verb, verb_index=self.index, warning_code=code,
+                         warnings=self.warnings)

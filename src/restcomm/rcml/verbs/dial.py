@@ -33,7 +33,7 @@ from xml.etree.ElementTree import Element
 from restcomm.rcml.call import Callback, DialOptions, DialTarget
 from restcomm.rcml.errors import Code, RcmlWarning
 from restcomm.rcml.runtime import Fetch
-from restcomm.rcml.verbs.common import attr, bool_attr, int_attr, local_name, method_attr, own_text
+from restcomm.rcml.verbs.common import Attributes, attr, local_name, method_attr, own_text, read_nouns
 from restcomm.rcml.verbs.notyet import NotYet
 
 if TYPE_CHECKING:
@@ -182,28 +182,20 @@ class Dial:
 
     @staticmethod
     async def _resolved(ctx: Context, target: DialTarget) -> DialTarget:
-        changes: dict[str, object] = {}
-        if target.url:
-            changes["url"] = await ctx.resolve(target.url, f"<{target.kind} url>")
-        if target.status_callback:
-            callback = target.status_callback
-            url = await ctx.resolve(callback.url, f"<{target.kind} statusCallback>")
-            changes["status_callback"] = dataclasses.replace(callback, url=url)
-        return dataclasses.replace(target, **changes) if changes else target  # type: ignore[arg-type]
+        """The target with its screening and status-callback URLs resolved against the document."""
+        url = await ctx.resolve(target.url, f"<{target.kind} url>") if target.url else None
+        callback = target.status_callback
+        if callback is not None:
+            callback = dataclasses.replace(
+                callback, url=await ctx.resolve(callback.url, f"<{target.kind} statusCallback>"))
+        return dataclasses.replace(target, url=url, status_callback=callback)
 
 
 def from_element(element: Element, index: int, warnings: list[RcmlWarning]) -> Dial:
-    common = {"verb": "Dial", "verb_index": index, "warnings": warnings}
+    at = Attributes(element, "Dial", index, warnings)
     targets: list[DialTarget] = []
     not_supported: list[str] = []
-    for child in element:
-        name = local_name(child.tag) if isinstance(child.tag, str) else ""
-        reader = DIAL_NOUNS.get(name)
-        if reader is None:
-            warnings.append(RcmlWarning(Code.SCHEMA_VALIDATION_WARNING, f"<{name}> inside <Dial> is ignored", index,
-                                        "Dial"))
-            continue
-        noun = reader(child, index, warnings)
+    for noun in read_nouns(element, DIAL_NOUNS, index, warnings):
         if isinstance(noun, NotYet):
             not_supported.append(noun.name)
         elif noun.address:
@@ -215,10 +207,8 @@ def from_element(element: Element, index: int, warnings: list[RcmlWarning]) -> D
     if record_value not in RECORD_ON | RECORD_OFF:
         warnings.append(RcmlWarning(Code.SCHEMA_VALIDATION_WARNING, f"Invalid record {record_value!r} on <Dial>, "
                                     "not recording", index, "Dial", "record", record_value))
-    timeout = int_attr(element, "timeout", 30, warning_code=Code.INVALID_DIAL_TIMEOUT, minimum=1,
-                       **common)  # type: ignore[arg-type]
-    time_limit = int_attr(element, "timeLimit", 14400, warning_code=Code.INVALID_DIAL_TIME_LIMIT, minimum=1,
-                          **common)  # type: ignore[arg-type]
+    timeout = at.int("timeout", 30, Code.INVALID_DIAL_TIMEOUT, minimum=1)
+    time_limit = at.int("timeLimit", 14400, Code.INVALID_DIAL_TIME_LIMIT, minimum=1)
     return Dial(
         targets=tuple(targets),
         not_supported=tuple(not_supported),
@@ -228,8 +218,7 @@ def from_element(element: Element, index: int, warnings: list[RcmlWarning]) -> D
         timeout=30 if timeout is None else timeout,
         time_limit=14400 if time_limit is None else time_limit,
         caller_id=attr(element, "callerId"),
-        hangup_on_star=bool_attr(element, "hangupOnStar", False, warning_code=Code.SCHEMA_VALIDATION_WARNING,
-                                 **common),  # type: ignore[arg-type]
+        hangup_on_star=at.bool("hangupOnStar", False, Code.SCHEMA_VALIDATION_WARNING),
         record=record_value in RECORD_ON,
         recording_status_callback=attr(element, "recordingStatusCallback"),
         recording_status_callback_method=method_attr(

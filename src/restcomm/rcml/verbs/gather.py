@@ -30,13 +30,11 @@ from restcomm.rcml.errors import Code, RcmlWarning
 from restcomm.rcml.runtime import Fetch
 from restcomm.rcml.verbs import pause, play, say
 from restcomm.rcml.verbs.common import (
+    Attributes,
     VerbReader,
     attr,
-    bool_attr,
-    int_attr,
-    keys_attr,
-    local_name,
     method_attr,
+    read_nouns,
 )
 
 if TYPE_CHECKING:
@@ -98,33 +96,22 @@ class Gather:
 
 
 def from_element(element: Element, index: int, warnings: list[RcmlWarning]) -> Gather:
-    common = {"verb": "Gather", "verb_index": index, "warnings": warnings}
-    timeout = int_attr(element, "timeout", 5, warning_code=Code.INVALID_GATHER_TIMEOUT, **common)  # type: ignore[arg-type]
-    num_digits = int_attr(element, "numDigits", None, warning_code=Code.INVALID_GATHER_NUM_DIGITS, minimum=1,
-                          **common)  # type: ignore[arg-type]
+    at = Attributes(element, "Gather", index, warnings)
+    timeout = at.int("timeout", 5, Code.INVALID_GATHER_TIMEOUT)
+    num_digits = at.int("numDigits", None, Code.INVALID_GATHER_NUM_DIGITS, minimum=1)
     modes = set((attr(element, "input") or "dtmf").lower().split())
     if modes - {"dtmf"}:
         warnings.append(RcmlWarning(Code.SCHEMA_VALIDATION_WARNING,
                                     f"<Gather input={element.get('input')!r}>: speech recognition is not available, "
                                     "collecting digits only", index, "Gather", "input", element.get("input")))
-    prompts: list[Prompt] = []
-    for child in element:
-        name = local_name(child.tag) if isinstance(child.tag, str) else ""
-        reader = GATHER_NOUNS.get(name)
-        if reader is None:
-            warnings.append(RcmlWarning(Code.SCHEMA_VALIDATION_WARNING, f"<{name}> inside <Gather> is ignored", index,
-                                        "Gather"))
-            continue
-        prompts.append(reader(child, index, warnings))
+    prompts: list[Prompt] = read_nouns(element, GATHER_NOUNS, index, warnings)
     return Gather(
         action=attr(element, "action"),
         method=method_attr(element, verb="Gather", verb_index=index, warning_code=Code.INVALID_SMS_METHOD,
                            warnings=warnings),
         timeout=5 if timeout is None else timeout,
-        finish_on_key=keys_attr(element, "finishOnKey", "#", warning_code=Code.INVALID_GATHER_FINISH_ON_KEY,
-                                **common),  # type: ignore[arg-type]
+        finish_on_key=at.keys("finishOnKey", "#", Code.INVALID_GATHER_FINISH_ON_KEY),
         num_digits=num_digits,
-        action_on_empty_result=bool_attr(element, "actionOnEmptyResult", False,
-                                         warning_code=Code.SCHEMA_VALIDATION_WARNING, **common),  # type: ignore[arg-type]
+        action_on_empty_result=at.bool("actionOnEmptyResult", False, Code.SCHEMA_VALIDATION_WARNING),
         prompts=tuple(prompts),
     )

@@ -21,7 +21,7 @@ from xml.etree.ElementTree import Element
 from restcomm.rcml.call import Callback
 from restcomm.rcml.errors import Code, RcmlWarning
 from restcomm.rcml.runtime import Fetch
-from restcomm.rcml.verbs.common import attr, bool_attr, int_attr, keys_attr, method_attr
+from restcomm.rcml.verbs.common import Attributes, attr, method_attr
 
 if TYPE_CHECKING:
     from restcomm.rcml.runtime import Context
@@ -66,13 +66,11 @@ class Record:
 
 
 def from_element(element: Element, index: int, warnings: list[RcmlWarning]) -> Record:
-    common = {"verb": "Record", "verb_index": index, "warnings": warnings}
-    timeout = int_attr(element, "timeout", 5, warning_code=Code.INVALID_RECORD_ATTRIBUTE, **common)  # type: ignore[arg-type]
-    max_length = int_attr(element, "maxLength", 3600, warning_code=Code.INVALID_RECORD_ATTRIBUTE, minimum=1,
-                          **common)  # type: ignore[arg-type]
+    at = Attributes(element, "Record", index, warnings)
+    timeout = at.int("timeout", 5, Code.INVALID_RECORD_ATTRIBUTE)
+    max_length = at.int("maxLength", 3600, Code.INVALID_RECORD_ATTRIBUTE, minimum=1)
     transcribe_callback = attr(element, "transcribeCallback")
-    transcribe = bool_attr(element, "transcribe", False, warning_code=Code.SCHEMA_VALIDATION_WARNING,
-                           **common) or transcribe_callback is not None  # type: ignore[arg-type]
+    transcribe = at.bool("transcribe", False, Code.SCHEMA_VALIDATION_WARNING) or transcribe_callback is not None
     if transcribe:
         warnings.append(RcmlWarning(Code.SCHEMA_VALIDATION_WARNING,
                                     "<Record transcribe>: transcription is not available, recording only", index,
@@ -83,10 +81,8 @@ def from_element(element: Element, index: int, warnings: list[RcmlWarning]) -> R
                            warnings=warnings),
         timeout=5 if timeout is None else timeout,
         max_length=3600 if max_length is None else max_length,
-        finish_on_key=keys_attr(element, "finishOnKey", ALL_KEYS, warning_code=Code.INVALID_RECORD_FINISH_ON_KEY,
-                                **common),  # type: ignore[arg-type]
-        play_beep=bool_attr(element, "playBeep", True, warning_code=Code.INVALID_RECORD_ATTRIBUTE,
-                            **common),  # type: ignore[arg-type]
+        finish_on_key=at.keys("finishOnKey", ALL_KEYS, Code.INVALID_RECORD_FINISH_ON_KEY),
+        play_beep=at.bool("playBeep", True, Code.INVALID_RECORD_ATTRIBUTE),
         transcribe=transcribe,
         transcribe_callback=transcribe_callback,
         recording_status_callback=attr(element, "recordingStatusCallback"),
