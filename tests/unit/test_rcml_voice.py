@@ -693,3 +693,63 @@ def test_play_nested_in_gather_uses_13325() -> None:
     (verb,) = parse_rcml(rcml("<Gather><Play>x.wav</Play></Gather>"), verbs=VOICE_VERBS).verbs
     assert isinstance(verb, Gather) and isinstance(verb.prompts[0], Play)
     assert verb.prompts[0].url_code == Code.INVALID_GATHER_PLAY_URL
+
+
+# -- real HTTP: documents come through webhooks/fetch, signed and guarded, like SMS -----------------------
+
+
+async def test_voice_documents_are_fetched_signed_with_fallback_and_the_guard() -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from restcomm.config import Settings
+    from restcomm.rcml.interpreter import DocumentFetcher
+    from restcomm.webhooks.fetch import create_session
+    from restcomm.webhooks.signature import SIGNATURE_HEADER, compute_signature
+
+    token = "secret-token"
+    seen: list[tuple[str, str, dict[str, str], bool]] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        form = dict(await request.post()) if request.method == "POST" else {}
+        params = {**dict(request.query), **{k: str(v) for k, v in form.items()}}
+        url = str(request.url)
+        valid = request.headers.get(SIGNATURE_HEADER) == compute_signature(token, url, form if form else None)
+        seen.append((request.path, request.method, params, valid))
+        if request.path == "/down.xml":
+            return web.Response(status=500)
+        if request.path == "/fallback.xml":
+            return web.Response(text=rcml('<Gather numDigits="1" action="/next.xml" method="GET"/>'),
+                                content_type="text/xml")
+        return web.Response(text=rcml("<Hangup/>"), content_type="text/xml")
+
+    app = web.Application()
+    app.router.add_route("*", "/{name}", handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    http = create_session()
+    try:
+        base = f"http://127.0.0.1:{server.port}"
+        call, notes = FakeCall(keys=["5"]), Notes()
+        fetcher = DocumentFetcher(http, token, timeout=5, max_redirects=3)
+        entry = Entry(f"{base}/down.xml", "POST", f"{base}/fallback.xml", "POST", "VoiceUrl", "VoiceFallbackUrl")
+        ending = await asyncio.wait_for(run_voice_application(call, request(), entry, fetcher=fetcher, notifier=notes,
+                                                              public_base=base), 10)
+        assert ending is Ending.DONE and notes.codes == [Code.HTTP_RETRIEVAL_FAILURE]
+        assert [(path, method) for path, method, _, _ in seen] == [
+            ("/down.xml", "POST"), ("/fallback.xml", "POST"), ("/next.xml", "GET")]
+        assert all(valid for *_, valid in seen)
+        assert seen[1][2]["ErrorCode"] == "11200" and seen[2][2]["Digits"] == "5"
+        assert seen[2][2]["CallSid"] == request().call_sid and seen[2][2]["CallStatus"] == "in-progress"
+        assert call.events[-1] == ("hangup",)
+
+        # With private destinations refused, the loopback application is never reached (11205).
+        guarded = DocumentFetcher(http, token, timeout=5, max_redirects=3, guard=Settings(webhook_block_private=True))
+        seen.clear()
+        notes = Notes()
+        ending = await run_voice_application(FakeCall(), request(), Entry(f"{base}/hello.xml", label="VoiceUrl"),
+                                             fetcher=guarded, notifier=notes, public_base=base, error_prompt=None)
+        assert ending is Ending.FAILED and seen == [] and notes.codes == [Code.HTTP_CONNECTION_FAILURE]
+    finally:
+        await http.close()
+        await server.close()
