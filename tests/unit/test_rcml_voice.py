@@ -753,3 +753,33 @@ async def test_voice_documents_are_fetched_signed_with_fallback_and_the_guard() 
     finally:
         await http.close()
         await server.close()
+
+
+# -- the same interpreter on the SMS channel --------------------------------------------------------------
+
+
+async def run_sms(documents: Mapping[str, str | int], **kwargs: Any) -> tuple[Ending, Docs, Notes, FakeReplies]:
+    from restcomm.rcml.channels import SmsChannel
+    from restcomm.rcml.interpreter import Interpreter
+    from restcomm.rcml.runtime import Context
+
+    docs, notes, replies = Docs(dict(documents)), Notes(), FakeReplies()
+    channel = SmsChannel({"From": CALLER, "To": CALLED, "Body": "hi"}, max_documents=kwargs.pop("max_documents", 10))
+    ctx = Context(channel, notes, replies=replies, email=FakeEmail(), **kwargs)
+    ending = await Interpreter(channel, ctx, docs, Entry(APP), public_base="http://self.test").run()
+    return ending, docs, notes, replies
+
+
+async def test_sms_channel_skips_voice_verbs_with_14110_and_replies() -> None:
+    ending, docs, notes, replies = await run_sms({APP: rcml("<Say>hi</Say>", "<Gather/>", '<Message>ok</Message>')})
+    assert ending is Ending.DONE and notes.codes == [Code.INVALID_VERB_FOR_SMS] * 2
+    assert replies.sent == [((CALLED, CALLER, "ok"), True, None, None)]
+
+
+async def test_sms_channel_action_replaces_the_document_and_the_limit_ends_a_loop() -> None:
+    ending, docs, notes, replies = await run_sms(
+        {APP: rcml('<Sms action="/again">x</Sms>', "<Sms>never</Sms>"), "http://app.test/again": rcml(
+            "<Redirect>/again</Redirect>")}, max_documents=3)
+    assert ending is Ending.FAILED and notes.codes == [Code.DOCUMENT_RETRIEVAL_LIMIT]
+    assert docs.requests[1][2]["SmsStatus"] == "sending" and docs.requests[1][2]["MessageStatus"] == "sending"
+    assert len(replies.sent) == 1

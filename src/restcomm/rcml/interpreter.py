@@ -28,7 +28,8 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlencode
 
 from restcomm.notify import ERROR
 from restcomm.rcml.errors import Code, RcmlParseError, RcmlUrlError, notification_code
@@ -190,7 +191,7 @@ class Interpreter:
                     f"The session already fetched {self.documents} documents (limit {limit}); "
                     f"not requesting {outcome.url}.",
                     log=ERROR, request_url=outcome.url, request_method=outcome.method,
-                    request_variables=_encoded(outcome.params),
+                    request_variables=urlencode(list(outcome.params.items())),
                 )
                 return Ending.FAILED
             result = await self._fetch(outcome.url, outcome.method, outcome.params)
@@ -232,12 +233,6 @@ class Interpreter:
                      result.error or result.outcome.value)
         self.ctx.document = result
         await self.ctx.notify(code, f"{_title(code)}: {what}: {result.error or result.outcome.value}")
-
-
-def _encoded(params: Mapping[str, Any]) -> str:
-    from urllib.parse import urlencode
-
-    return urlencode(params)
 
 
 def _title(code: int) -> str:
