@@ -39,6 +39,8 @@ from restcomm.rcml.verbs.notyet import NotYet
 if TYPE_CHECKING:
     from restcomm.rcml.runtime import Context
 
+DEFAULT_TIMEOUT = 30
+DEFAULT_TIME_LIMIT = 4 * 60 * 60  # 14400 s, Restcomm's default bridge limit
 RECORD_ON = frozenset({"true", "record-from-answer", "record-from-ringing", "record-from-answer-dual",
                        "record-from-ringing-dual"})
 RECORD_OFF = frozenset({"false", "do-not-record"})
@@ -144,7 +146,7 @@ class Dial:
     action: str | None = None
     method: str = "POST"
     timeout: int = 30
-    time_limit: int = 14400
+    time_limit: int = DEFAULT_TIME_LIMIT
     caller_id: str | None = None
     hangup_on_star: bool = False
     record: bool = False
@@ -208,7 +210,7 @@ def from_element(element: Element, index: int, warnings: list[RcmlWarning]) -> D
         warnings.append(RcmlWarning(Code.SCHEMA_VALIDATION_WARNING, f"Invalid record {record_value!r} on <Dial>, "
                                     "not recording", index, "Dial", "record", record_value))
     timeout = at.int("timeout", 30, Code.INVALID_DIAL_TIMEOUT, minimum=1)
-    time_limit = at.int("timeLimit", 14400, Code.INVALID_DIAL_TIME_LIMIT, minimum=1)
+    time_limit = at.int("timeLimit", DEFAULT_TIME_LIMIT, Code.INVALID_DIAL_TIME_LIMIT, minimum=1)
     return Dial(
         targets=tuple(targets),
         not_supported=tuple(not_supported),
@@ -216,7 +218,7 @@ def from_element(element: Element, index: int, warnings: list[RcmlWarning]) -> D
         method=method_attr(element, verb="Dial", verb_index=index, warning_code=Code.INVALID_DIAL_METHOD,
                            warnings=warnings),
         timeout=30 if timeout is None else timeout,
-        time_limit=14400 if time_limit is None else time_limit,
+        time_limit=DEFAULT_TIME_LIMIT if time_limit is None else time_limit,
         caller_id=attr(element, "callerId"),
         hangup_on_star=at.bool("hangupOnStar", False, Code.SCHEMA_VALIDATION_WARNING),
         record=record_value in RECORD_ON,
