@@ -783,3 +783,68 @@ async def test_sms_channel_action_replaces_the_document_and_the_limit_ends_a_loo
     assert ending is Ending.FAILED and notes.codes == [Code.DOCUMENT_RETRIEVAL_LIMIT]
     assert docs.requests[1][2]["SmsStatus"] == "sending" and docs.requests[1][2]["MessageStatus"] == "sending"
     assert len(replies.sent) == 1
+
+
+# -- more behaviour --------------------------------------------------------------------------------------
+
+
+async def test_play_loop_zero_until_hangup() -> None:
+    s = await run({APP: rcml('<Play loop="0">hold.wav</Play>')}, FakeCall(hang_up_after_plays=4))
+    assert [e for e in s.events if e[0] == "play"] == [("play", "audio:http://app.test/hold.wav")] * 4
+
+
+async def test_an_answered_outbound_call_reports_in_progress_and_is_not_answered_again() -> None:
+    s = await run({APP: rcml("<Say>Hi</Say>")}, FakeCall(answered=True))
+    assert s.first_params()["CallStatus"] == "in-progress" and ("answer",) not in s.events
+
+
+async def test_verbs_after_hangup_do_not_run_but_sms_after_a_remote_hangup_does() -> None:
+    replies = FakeReplies()
+    await run({APP: rcml("<Hangup/>", "<Sms>never</Sms>")}, replies=replies)
+    assert replies.sent == []
+    s = await run({APP: rcml('<Say loop="0">Hold</Say>', "<Redirect>/x</Redirect>", "<Sms>after</Sms>")},
+                  FakeCall(hang_up_after_plays=1), replies=replies)
+    assert [sent[0][2] for sent in replies.sent] == ["after"] and s.docs.urls == [APP]
+
+
+async def test_gather_drops_digits_pressed_before_it_began() -> None:
+    s = await run({APP: rcml("<Say>Hi</Say>", "<Gather/>")})
+    assert s.events.index(("clear",)) > s.events.index(("play", "tts:Hi"))
+
+
+def test_twilio_voice_response_documents_parse() -> None:
+    from twilio.twiml.voice_response import Dial as TwDial
+    from twilio.twiml.voice_response import Gather as TwGather
+    from twilio.twiml.voice_response import VoiceResponse
+
+    response = VoiceResponse()
+    gather = TwGather(num_digits=1, action="/menu", method="GET", timeout=7, finish_on_key="*", input="dtmf")
+    gather.say("Press one", voice="Polly.Joanna", language="en-GB", loop=2)
+    gather.play("https://x.test/a.mp3", loop=0)
+    gather.pause(length=2)
+    response.append(gather)
+    response.record(max_length=30, timeout=4, finish_on_key="#", play_beep=False, action="/rec",
+                    recording_status_callback="/rs", recording_status_callback_method="GET", trim="trim-silence")
+    dial = TwDial(action="/dialed", caller_id="+15550000000", timeout=20, time_limit=600, hangup_on_star=True,
+                  record="record-from-ringing-dual")
+    dial.number("+15551112222", send_digits="ww1", status_callback="/leg", status_callback_event="initiated completed")
+    dial.client("alice")
+    dial.sip("sip:bob@example.com", username="u", password="p")
+    response.append(dial)
+    response.pause(length=3)
+    response.hangup()
+    response.reject(reason="busy")
+    parsed = parse_rcml(response.to_xml(), verbs=VOICE_VERBS)
+    assert parsed.warnings == ()
+    gathered, recorded, dialed, *rest = parsed.verbs
+    assert gathered == Gather(action="/menu", method="GET", timeout=7, finish_on_key="*", num_digits=1,
+                              prompts=(Say("Press one", "Polly.Joanna", "en-gb", 2),
+                                       Play("https://x.test/a.mp3", loop=0, url_code=Code.INVALID_GATHER_PLAY_URL),
+                                       parse_rcml(rcml('<Pause length="2"/>'), verbs=VOICE_VERBS).verbs[0]))
+    assert recorded == Record(action="/rec", timeout=4, max_length=30, finish_on_key="#", play_beep=False,
+                              recording_status_callback="/rs", recording_status_callback_method="GET")
+    assert isinstance(dialed, Dial) and dialed.record and dialed.hangup_on_star
+    assert (dialed.caller_id, dialed.timeout, dialed.time_limit) == ("+15550000000", 20, 600)
+    assert [t.kind for t in dialed.targets] == ["number", "client", "sip"]
+    assert dialed.targets[0].status_callback == Callback("/leg", "POST", ("initiated", "completed"))
+    assert [type(v).__name__ for v in rest] == ["Pause", "Hangup", "Reject"]
