@@ -34,7 +34,7 @@ from urllib.parse import urlencode
 from restcomm.notify import ERROR
 from restcomm.rcml.errors import Code, RcmlParseError, RcmlUrlError, notification_code
 from restcomm.rcml.parser import parse_rcml
-from restcomm.rcml.runtime import FINISH, Context, Fetch, Outcome, Stop
+from restcomm.rcml.runtime import FINISH, Channel, Context, Fetch, Outcome, Stop
 from restcomm.rcml.urls import resolve_url
 from restcomm.webhooks.fetch import FetchResult, fetch_document
 
@@ -42,8 +42,6 @@ if TYPE_CHECKING:
     import aiohttp
 
     from restcomm.config import Settings
-    from restcomm.rcml.parser import VerbReader
-    from restcomm.rcml.runtime import Verb
 
 _log = logging.getLogger("restcomm.rcml.interpreter")
 
@@ -68,25 +66,6 @@ class Entry:
     fallback_method: str = "POST"
     label: str = "SmsUrl"
     fallback_label: str = "SmsFallbackUrl"
-
-
-class Profile(Protocol):
-    """What the interpreter asks of a channel profile (``rcml/channels.py``)."""
-
-    name: str
-    label: str
-    verbs: Mapping[str, VerbReader]
-    max_documents: int
-
-    def params(self) -> dict[str, str]: ...
-
-    async def unsupported(self, ctx: Context, name: str) -> None: ...
-
-    async def run_verb(self, ctx: Context, verb: Verb) -> Outcome: ...
-
-    async def end(self, ctx: Context) -> None: ...
-
-    async def fail(self, ctx: Context) -> None: ...
 
 
 class Fetcher(Protocol):
@@ -130,9 +109,9 @@ class Interpreter:
     """Runs one application session on one channel; ``run`` returns how it ended."""
 
     def __init__(
-        self, profile: Profile, ctx: Context, fetcher: Fetcher, entry: Entry, *, public_base: str
+        self, channel: Channel, ctx: Context, fetcher: Fetcher, entry: Entry, *, public_base: str
     ) -> None:
-        self.profile = profile
+        self.channel = channel
         self.ctx = ctx
         self.fetcher = fetcher
         self.entry = entry
@@ -145,7 +124,7 @@ class Interpreter:
         except Stop:
             ending = Ending.FAILED
         if ending is Ending.FAILED:
-            await self.profile.fail(self.ctx)
+            await self.channel.fail(self.ctx)
         return ending
 
     async def _run(self) -> Ending:
@@ -159,7 +138,7 @@ class Interpreter:
             await self.ctx.notifier.notify(Code.INVALID_URL, f"{entry.label} {url!r}: {exc.message}",
                                            log=ERROR, request_url=url)
             return Ending.FAILED
-        params = self.profile.params()
+        params = self.channel.params()
         result = await self._fetch(url, entry.method, params)
         if not result.ok:
             await self._notify_fetch(result)
@@ -182,9 +161,9 @@ class Interpreter:
             if outcome is FINISH:
                 return Ending.DONE
             if not isinstance(outcome, Fetch):
-                await self.profile.end(self.ctx)
+                await self.channel.end(self.ctx)
                 return Ending.DONE
-            limit = self.profile.max_documents
+            limit = self.channel.max_documents
             if self.documents >= limit:
                 await self.ctx.notifier.notify(
                     DOCUMENT_LIMIT,
@@ -214,14 +193,14 @@ class Interpreter:
         if not result.body.strip():
             return None  # an empty 200 answer: nothing to do, like an empty <Response/>
         try:
-            parsed = parse_rcml(result.body, charset=result.charset, verbs=self.profile.verbs)
+            parsed = parse_rcml(result.body, charset=result.charset, verbs=self.channel.verbs)
         except RcmlParseError as exc:
             await ctx.notify(exc.code, exc.message)
             raise Stop from None
         for index, verb in enumerate(parsed.verbs):
             for warning in parsed.warnings_for(index):
                 await ctx.warn(warning.code, warning.message)
-            outcome = await self.profile.run_verb(ctx, verb)
+            outcome = await self.channel.run_verb(ctx, verb)
             if outcome is not None:
                 return outcome
         return None
@@ -229,7 +208,7 @@ class Interpreter:
     async def _notify_fetch(self, result: FetchResult) -> None:
         code = result.code or Code.HTTP_RETRIEVAL_FAILURE
         what = f"{result.request.method} {result.request.url}"
-        _log.warning("%s application request failed (%s): %s: %s", self.profile.label, code, what,
+        _log.warning("%s application request failed (%s): %s: %s", self.channel.label, code, what,
                      result.error or result.outcome.value)
         self.ctx.document = result
         await self.ctx.notify(code, f"{_title(code)}: {what}: {result.error or result.outcome.value}")

@@ -31,7 +31,8 @@ from restcomm.rcml.errors import Code, RcmlUrlError
 from restcomm.rcml.urls import resolve_url
 
 if TYPE_CHECKING:
-    from restcomm.rcml.voice import VoiceCall
+    from restcomm.rcml.call import VoiceCall
+    from restcomm.rcml.verbs.common import VerbReader
     from restcomm.webhooks.fetch import FetchResult
 
 
@@ -137,12 +138,28 @@ class Unlimited:
 
 
 class Channel(Protocol):
-    """A channel profile: what differs between SMS and voice (``rcml/channels.py``)."""
+    """A channel profile: what differs between SMS and voice (``SmsChannel`` in
+    ``rcml/channels.py``, ``VoiceChannel`` in ``rcml/voice.py``)."""
 
     name: str
     label: str  # "SMS" / "Voice", for log lines and notification texts
+    verbs: Mapping[str, VerbReader]  # the parser's table: element name -> reader
+    max_documents: int  # documents one session may fetch (14106 beyond)
 
-    def params(self) -> dict[str, str]: ...
+    def params(self) -> dict[str, str]:
+        """The standard parameters of every request, as of now."""
+
+    async def unsupported(self, ctx: Context, name: str) -> None:
+        """A verb the channel does not have was reached."""
+
+    async def run_verb(self, ctx: Context, verb: Verb) -> Outcome:
+        """Run one verb (voice: answering rules, cancellation on hang-up)."""
+
+    async def end(self, ctx: Context) -> None:
+        """The document ran out of verbs (voice: hang up)."""
+
+    async def fail(self, ctx: Context) -> None:
+        """The session ends in failure; the notification is written (voice: tell the caller, hang up)."""
 
 
 # -- the context ------------------------------------------------------------------------------------
