@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Final, Protocol
 
 from restcomm.notify import WARNING
-from restcomm.rcml.errors import Code, RcmlUrlError
+from restcomm.rcml.errors import Code, RcmlUrlError, notification_code
 from restcomm.rcml.urls import resolve_url
 
 if TYPE_CHECKING:
@@ -233,8 +233,7 @@ class Context:
 
 
 def _level(code: int) -> int:
-    from restcomm.rcml.errors import notification_code
-
+    """The Log level of ``code``; codes of other tables (21606 from the message checks) are errors."""
     try:
         return int(notification_code(code).level)
     except KeyError:
