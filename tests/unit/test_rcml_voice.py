@@ -848,3 +848,17 @@ def test_twilio_voice_response_documents_parse() -> None:
     assert [t.kind for t in dialed.targets] == ["number", "client", "sip"]
     assert dialed.targets[0].status_callback == Callback("/leg", "POST", ("initiated", "completed"))
     assert [type(v).__name__ for v in rest] == ["Pause", "Hangup", "Reject"]
+
+
+async def test_cancelling_the_session_cancels_the_running_verb() -> None:
+    call = FakeCall(block_play=True)
+    docs, notes = Docs({APP: rcml("<Play>long.wav</Play>")}), Notes()
+    task = asyncio.create_task(run_voice_application(call, request(), Entry(APP, label="VoiceUrl"), fetcher=docs,
+                                                     notifier=notes, public_base="http://self.test"))
+    await asyncio.wait_for(call.playing.wait(), 5)
+    verbs = [t for t in asyncio.all_tasks() if getattr(t.get_coro(), "__qualname__", "") == "Play.run"]
+    assert len(verbs) == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 5)
+    assert verbs[0].cancelled()

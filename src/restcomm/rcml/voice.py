@@ -151,19 +151,19 @@ class VoiceChannel:
 
 
 async def _unless_hung_up(call: VoiceCall, work: Any) -> Any:
-    """Run ``work`` until it ends or the call ends, whichever is first (then ``work`` is cancelled)."""
+    """Run ``work`` until it ends or the call ends, whichever is first (then ``work`` is cancelled).
+    If the session itself is cancelled (shutdown), ``work`` is cancelled with it, never orphaned."""
     task = asyncio.ensure_future(work)
-    hung_up = asyncio.ensure_future(call.hung_up.wait())
+    waiter = asyncio.ensure_future(call.hung_up.wait())
     try:
-        await asyncio.wait({task, hung_up}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        hung_up.cancel()
-    if task.done():
-        return task.result()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    return None
+        waiter.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    return None if task.cancelled() else task.result()
 
 
 def voice_entry(owner: Mapping[str, Any], application: Mapping[str, Any] | None = None) -> Entry:
