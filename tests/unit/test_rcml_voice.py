@@ -862,3 +862,17 @@ async def test_cancelling_the_session_cancels_the_running_verb() -> None:
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, 5)
     assert verbs[0].cancelled()
+
+
+async def test_email_without_to_warns_and_the_call_goes_on() -> None:
+    email = FakeEmail()
+    s = await run({APP: rcml('<Email from="b@x.org">x</Email>', "<Say>next</Say>")}, email=email)
+    assert email.sent == [] and s.notes.codes == [Code.SCHEMA_VALIDATION_WARNING]
+    assert ("say", "next", "man", "en") in s.events  # Restcomm's voice interpreter stalled here
+
+
+async def test_a_reply_failing_the_format_checks_ends_the_call() -> None:
+    replies = FakeReplies()
+    s = await run({APP: rcml('<Sms to="client:bob">x</Sms>', "<Say>next</Say>")}, replies=replies, error_prompt=None)
+    assert replies.sent == [] and s.notes.codes == [Code.INVALID_SMS_TO] and s.ending is Ending.FAILED
+    assert ("say", "next", "man", "en") not in s.events and s.events[-1] == ("hangup",)
