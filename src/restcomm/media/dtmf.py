@@ -1,0 +1,117 @@
+"""RFC 4733 telephone-events (DTMF digits carried in RTP).
+
+Sending: one event is a run of packets sharing the event's start timestamp — the first with the
+marker bit, then updates with a growing duration every packet time, then the end packet sent three
+times (§2.5.1.4: redundancy against loss), all with the same duration.
+
+Receiving: a digit is reported once, when its end packet arrives; the event's RTP timestamp
+identifies it, so the three end retransmissions (and any late update) never repeat it. If a new
+event starts while the previous one never showed an end (all end packets lost), the previous digit
+is reported then, so a lossy path still delivers every key press.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import deque
+from dataclasses import dataclass
+
+EVENTS = "0123456789*#ABCD"
+_PAYLOAD = struct.Struct("!BBH")
+
+
+class DtmfError(ValueError):
+    """Not an RFC 4733 DTMF event payload, or not a DTMF digit."""
+
+
+def event_code(digit: str) -> int:
+    code = EVENTS.find(digit.upper()) if len(digit) == 1 else -1
+    if code < 0:
+        raise DtmfError(f"not a DTMF digit: {digit!r}")
+    return code
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfEvent:
+    event: int
+    end: bool
+    volume: int  # 0..63, -dBm0
+    duration: int  # in RTP timestamp units
+
+    @property
+    def digit(self) -> str | None:
+        return EVENTS[self.event] if self.event < len(EVENTS) else None
+
+    def encode(self) -> bytes:
+        return _PAYLOAD.pack(self.event, (0x80 if self.end else 0) | (self.volume & 0x3F), self.duration & 0xFFFF)
+
+
+def decode_event(payload: bytes) -> DtmfEvent:
+    if len(payload) < 4:
+        raise DtmfError("telephone-event payload shorter than 4 bytes")
+    event, flags, duration = _PAYLOAD.unpack_from(payload)
+    return DtmfEvent(event, bool(flags & 0x80), flags & 0x3F, duration)
+
+
+@dataclass(frozen=True, slots=True)
+class EventPacket:
+    """One RTP packet of an event: send `payload` with the event's timestamp and this marker."""
+
+    payload: bytes
+    marker: bool
+
+
+def event_packets(digit: str, *, duration_ms: int = 100, volume: int = 10, ptime_ms: int = 20,
+                  clock_rate: int = 8000) -> list[EventPacket]:
+    """Packets for one digit: updates every `ptime_ms`, then the end packet three times."""
+    code = event_code(digit)
+    step = clock_rate * ptime_ms // 1000
+    total = max(step, clock_rate * duration_ms // 1000)
+    packets = []
+    duration = step
+    while duration < total:
+        packets.append(EventPacket(DtmfEvent(code, False, volume, duration).encode(), not packets))
+        duration += step
+    end = DtmfEvent(code, True, volume, total).encode()
+    packets.extend(EventPacket(end, not packets and i == 0) for i in range(3))
+    return packets
+
+
+class DtmfReceiver:
+    """Turns telephone-event packets into digits, each exactly once."""
+
+    def __init__(self, memory: int = 16) -> None:
+        self._reported: deque[int] = deque(maxlen=memory)
+        self._open: tuple[int, str] | None = None  # (timestamp, digit) started but not ended
+
+    def feed(self, timestamp: int, payload: bytes) -> list[str]:
+        """Digits completed by this packet (usually none or one; two if an end was lost)."""
+        try:
+            ev = decode_event(payload)
+        except DtmfError:
+            return []
+        digit = ev.digit
+        if digit is None or timestamp in self._reported:
+            return []
+        out: list[str] = []
+        if self._open is not None and self._open[0] != timestamp:
+            # a new event began while the previous never ended: its end packets were all lost
+            self._reported.append(self._open[0])
+            out.append(self._open[1])
+            self._open = None
+        if ev.end:
+            self._reported.append(timestamp)
+            self._open = None
+            out.append(digit)
+        else:
+            self._open = (timestamp, digit)
+        return out
+
+    def flush(self) -> list[str]:
+        """Report a digit still open (call when the stream stops, e.g. a timeout in Gather)."""
+        if self._open is None:
+            return []
+        ts, digit = self._open
+        self._open = None
+        self._reported.append(ts)
+        return [digit]
