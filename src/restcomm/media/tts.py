@@ -40,7 +40,7 @@ _FEMALE_POLLY = {
 }
 _VARIANTS = {"man": "m3", "male": "m3", "woman": "f3", "female": "f3", "alice": "f2"}
 
-# Twilio language tags whose espeak-ng voice has another name.
+# Twilio language tags whose espeak-ng voice has another name (espeak-ng's plain "en" is British).
 _LANGUAGE_ALIASES = {
     "en": "en-us", "zh-cn": "cmn", "zh-tw": "cmn", "zh-hk": "yue", "cmn-cn": "cmn", "ja-jp": "ja",
     "es-es": "es", "es-mx": "es-419", "es-us": "es-419", "fr-fr": "fr", "fr-ca": "fr",
