@@ -115,3 +115,22 @@ class DtmfReceiver:
         self._open = None
         self._reported.append(ts)
         return [digit]
+
+
+_LOW = (697, 770, 852, 941)
+_HIGH = (1209, 1336, 1477, 1633)
+_KEYPAD = ("123A", "456B", "789C", "*0#D")
+
+
+def tone_pcm(digit: str, duration_ms: int = 100, amplitude: int = 6000) -> bytes:
+    """In-band DTMF (two sines) as linear PCM 8 kHz, for peers that did not negotiate telephone-event."""
+    import math
+    from array import array
+
+    event_code(digit)
+    d = digit.upper()
+    row = next(i for i, keys in enumerate(_KEYPAD) if d in keys)
+    low, high = _LOW[row], _HIGH[_KEYPAD[row].index(d)]
+    n = 8 * duration_ms
+    w1, w2 = 2 * math.pi * low / 8000, 2 * math.pi * high / 8000
+    return array("h", (int(amplitude * (math.sin(w1 * i) + math.sin(w2 * i)) / 2) for i in range(n))).tobytes()
