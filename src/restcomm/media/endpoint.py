@@ -51,6 +51,11 @@ _SILENCE_BYTE = {"PCMU": g711.ULAW_SILENCE_BYTE, "PCMA": g711.ALAW_SILENCE_BYTE}
 class _Rtp(asyncio.DatagramProtocol):
     def __init__(self, owner: RtpEndpoint) -> None:
         self.owner = owner
+        self.closed = owner._loop.create_future()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
         self.owner._on_rtp(data, addr)
@@ -63,6 +68,11 @@ class _Rtp(asyncio.DatagramProtocol):
 class _Rtcp(asyncio.DatagramProtocol):
     def __init__(self, owner: RtpEndpoint) -> None:
         self.owner = owner
+        self.closed = owner._loop.create_future()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
         self.owner._on_rtcp(data, addr)
@@ -110,11 +120,14 @@ class RtpEndpoint:
         self._writer: WavWriter | None = None
         self._recorder_task: asyncio.Task[None] | None = None
         self._rtcp_task: asyncio.Task[None] | None = None
+        self._rtcp_interval = RTCP_INTERVAL
+        self._closed_futures: list[asyncio.Future[None]] = []
 
     # ---- life cycle --------------------------------------------------------------------------
 
     @classmethod
-    async def create(cls, ports: PortAllocator, address: str, *, bind_address: str | None = None) -> RtpEndpoint:
+    async def create(cls, ports: PortAllocator, address: str, *, bind_address: str | None = None,
+                     rtcp_interval: float = RTCP_INTERVAL) -> RtpEndpoint:
         """Bind RTP on an allocated even port and RTCP on the next one.
 
         `address` is what goes into SDP; `bind_address` (default: the same) is the interface to
@@ -126,14 +139,18 @@ class RtpEndpoint:
             port = ports.allocate()
             self = cls(ports, address, port)
             try:
-                self._transport, _ = await loop.create_datagram_endpoint(lambda s=self: _Rtp(s), local_addr=(host, port))
-                self._rtcp_transport, _ = await loop.create_datagram_endpoint(
+                self._transport, proto = await loop.create_datagram_endpoint(
+                    lambda s=self: _Rtp(s), local_addr=(host, port))
+                self._closed_futures.append(proto.closed)
+                self._rtcp_transport, proto = await loop.create_datagram_endpoint(
                     lambda s=self: _Rtcp(s), local_addr=(host, port + 1))
+                self._closed_futures.append(proto.closed)
             except OSError as exc:
                 last_error = exc
                 if self._transport is not None:
                     self._transport.close()
                 continue  # the port stays marked used: someone else has it
+            self._rtcp_interval = rtcp_interval
             self._rtcp_task = loop.create_task(self._rtcp_loop())
             return self
         raise PortsExhausted(f"could not bind an RTP port pair: {last_error}")
@@ -156,6 +173,8 @@ class RtpEndpoint:
         for tr in (self._transport, self._rtcp_transport):
             if tr is not None:
                 tr.close()
+        # the sockets close on the next loop iteration: wait, so the port is really free on return
+        await asyncio.gather(*self._closed_futures)
         if self._ports is not None:
             self._ports.release(self.local_port)
 
@@ -415,7 +434,7 @@ class RtpEndpoint:
     async def _rtcp_loop(self) -> None:
         while True:
             # RFC 3550 §6.3.5: randomise the interval (0.5-1.5x) so legs do not synchronise
-            await asyncio.sleep(RTCP_INTERVAL * (0.5 + secrets.randbelow(1000) / 1000))
+            await asyncio.sleep(self._rtcp_interval * (0.5 + secrets.randbelow(1000) / 1000))
             if self.remote_rtcp is not None and self._rtcp_transport is not None:
                 with contextlib.suppress(OSError):
                     self._rtcp_transport.sendto(self._report(), self.remote_rtcp)
