@@ -33,9 +33,9 @@ def phrase_of(path: Path) -> str:
     return recognize_phrase(read_wav(path.read_bytes()), PHRASES)
 
 
-async def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+async def wait_for(condition: Callable[[], bool], within: float = 5.0) -> None:
     """Bounded wait for a condition driven by packets arriving (polls the loop, never a fixed sleep)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
@@ -310,7 +310,7 @@ async def test_receives_audio_digits_from_the_independent_peer_and_latches(
 async def test_rtcp_sender_reports_go_out_and_peer_reports_are_read(raw: tuple[RtpEndpoint, RawPeer]) -> None:
     ep, peer = raw
     await ep.play(bytes(320 * 3))
-    await wait_for(lambda: (peer.drain(), any(p[1] == 200 for p in peer.rtcp_packets))[1], timeout=3)
+    await wait_for(lambda: (peer.drain(), any(p[1] == 200 for p in peer.rtcp_packets))[1], within=3)
     sr = next(p for p in peer.rtcp_packets if p[1] == 200)
     ssrc, _ntp, _rtpts, count, octets = struct.unpack("!IQIII", sr[4:28])
     assert count >= 3 and octets >= 480
