@@ -21,9 +21,8 @@ from restcomm.media import g711, sdp, tts
 from restcomm.media.endpoint import RtpEndpoint
 from restcomm.media.ports import PortAllocator
 from restcomm.media.wav import read_wav
-from tests.peers.asr import recognize_phrase, recognize_wav
+from tests.peers.asr import recognize_phrase
 
-DIGIT_WORDS = "zero one two three four five six seven eight nine".split()
 # Candidate phrases for the exact check (speech through 8 kHz loses most of "s": avoid six/seven as words).
 PHRASES = ["one two three", "four five", "one two three four five", "four five one two three", "hello world",
            "please call me tomorrow", "leave a message after the tone", "goodbye"]
@@ -83,7 +82,6 @@ async def test_speech_played_by_one_endpoint_is_recorded_and_recognised_by_the_o
     await wait_for(lambda: b.stats["received"] >= frames)
     seconds = await b.stop_recording()
     assert seconds == pytest.approx(len(pcm) / 16000, abs=0.3)
-    assert recognize_wav(tmp_path / "b.wav", DIGIT_WORDS) == ["one", "two", "three", "four", "five"]
     assert phrase_of(tmp_path / "b.wav") == "one two three four five"
     assert b.last_voice_activity > 0
 
@@ -120,19 +118,18 @@ async def test_bridge_relays_and_transcodes_and_a_bridge_recording_hears_both(
         b.start_recording(tmp_path / "bridge.wav")
         d.start_recording(tmp_path / "d.wav")
         a.start_recording(tmp_path / "a.wav")
-        first = synth.synthesize_sync("one two three", "alice")
-        second = synth.synthesize_sync("four five", "alice")
+        first = synth.synthesize_sync("one two three")
+        second = synth.synthesize_sync("four five")
         await a.play(first)
-        await wait_for(lambda: d.stats["received"] >= len(first) // 320)
+        await wait_for(lambda: d.stats["received"] >= -(-len(first) // 320))
         await d.play(second)
-        await wait_for(lambda: a.stats["received"] >= len(second) // 320)
+        await wait_for(lambda: a.stats["received"] >= -(-len(second) // 320))
         await b.stop_recording()
         await d.stop_recording()
         await a.stop_recording()
-        assert recognize_wav(tmp_path / "d.wav", DIGIT_WORDS) == ["one", "two", "three"]
-        assert recognize_wav(tmp_path / "a.wav", DIGIT_WORDS) == ["four", "five"]
-        assert recognize_wav(tmp_path / "bridge.wav", DIGIT_WORDS) == ["one", "two", "three", "four", "five"]
-        assert phrase_of(tmp_path / "bridge.wav") == "one two three four five"
+        assert phrase_of(tmp_path / "d.wav") == "one two three"
+        assert phrase_of(tmp_path / "a.wav") == "four five"
+        assert phrase_of(tmp_path / "bridge.wav") == "one two three four five"  # both directions, in order
         b.unbridge()
         assert b.bridged_to is None and c.bridged_to is None
     finally:

@@ -116,6 +116,8 @@ class RtpEndpoint:
         self._decode = g711.ulaw_decode
         # bridge and recording
         self._peer: RtpEndpoint | None = None
+        self._relay_offset: int | None = None  # our timestamp minus the bridged source's
+        self._relay_ssrc: int | None = None
         self._mixer: Mixer | None = None
         self._writer: WavWriter | None = None
         self._recorder_task: asyncio.Task[None] | None = None
@@ -236,6 +238,7 @@ class RtpEndpoint:
             pacer = Pacer(FRAME_SECONDS, clock=self._loop.time)
             pacer.start()
             self._playing += 1
+            self._relay_offset = None
             try:
                 first = True
                 for offset in range(0, len(encoded), FRAME_SAMPLES):
@@ -262,6 +265,7 @@ class RtpEndpoint:
                 await self.play(dtmf.tone_pcm(d, duration_ms) + bytes(16 * gap_ms))
                 continue
             async with self._send_lock:
+                self._relay_offset = None
                 packets = dtmf.event_packets(d, duration_ms=duration_ms)
                 pacer = Pacer(FRAME_SECONDS, clock=self._loop.time)
                 pacer.start()
@@ -333,18 +337,31 @@ class RtpEndpoint:
             self._mixer.push(0, pcm)
         peer = self._peer
         if peer is not None:
-            peer._relay(payload, name, pcm, now)
+            peer._relay(payload, name, pcm, now, ts, ssrc)
 
-    def _relay(self, payload: bytes, codec_name: str, pcm: bytes, now: float) -> None:
-        """Audio from the bridged leg's far end, to be sent to ours (and heard by our recording)."""
+    def _relay(self, payload: bytes, codec_name: str, pcm: bytes, now: float, src_ts: int, src_ssrc: int) -> None:
+        """Audio from the bridged leg's far end, to be sent to ours (and heard by our recording).
+
+        Relayed packets keep the source's timing: our timestamp is the source's plus a fixed
+        offset, so the far end's jitter buffer sees the original spacing (arrival jitter of the
+        first hop must not turn into timestamp jumps on the second)."""
         if self._mixer is not None:
             self._mixer.push(1, pcm)
         if self._playing or self.closed:
+            self._relay_offset = None
             return  # a prompt on this leg (a beep, a whisper) has the floor
         mine = self.codec.name
         if codec_name != mine:
             payload = g711.ulaw_to_alaw(payload) if mine == "PCMA" else g711.alaw_to_ulaw(payload)
-        self._send_frame(payload, len(payload), now)
+        marker = False
+        if self._relay_offset is None or src_ssrc != self._relay_ssrc:
+            ts, _ = self._timestamp_for(now, len(payload))
+            self._relay_offset = (ts - src_ts) & 0xFFFFFFFF
+            self._relay_ssrc = src_ssrc
+            marker = True
+        ts = (src_ts + self._relay_offset) & 0xFFFFFFFF
+        self._send_frame(payload, len(payload), now, marker=marker, timestamp=ts)
+        self._next_ts = (ts + len(payload)) & 0xFFFFFFFF
 
     async def wait_silence(self, seconds: float, cancel: asyncio.Event | None = None) -> bool:
         """Wait until no voice has arrived for `seconds`; False if `cancel` was set first."""
@@ -389,7 +406,7 @@ class RtpEndpoint:
         if self._writer is not None:
             raise RuntimeError("already recording")
         self._writer = WavWriter(Path(path))
-        self._mixer = Mixer(2)
+        self._mixer = Mixer(2, prefill=5, max_frames=25)  # 100 ms against arrival jitter; latency is free here
         self._recorder_task = self._loop.create_task(self._record_loop(self._writer, self._mixer))
 
     async def stop_recording(self) -> float:
