@@ -24,6 +24,7 @@ import logging
 import os
 import secrets
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -79,6 +80,74 @@ class _Rtcp(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         pass
+
+
+class _Playback:
+    """One prompt being sent: the media clock calls `step` once per tick."""
+
+    __slots__ = ("endpoint", "encoded", "offset", "cancel", "done", "stopped")
+
+    def __init__(self, endpoint: RtpEndpoint, encoded: bytes, cancel: asyncio.Event | None,
+                 done: asyncio.Future[bool]) -> None:
+        self.endpoint = endpoint
+        self.encoded = encoded
+        self.offset = 0
+        self.cancel = cancel
+        self.done = done
+        self.stopped = False
+
+    def step(self, now: float) -> bool:
+        """Send the next frame; False when this playback is over (and `done` is resolved)."""
+        if self.stopped or self.done.done():
+            return False
+        ep = self.endpoint
+        if ep.closed or (self.cancel is not None and self.cancel.is_set()):
+            self.done.set_result(False)
+            return False
+        if self.offset >= len(self.encoded):
+            self.done.set_result(True)  # one tick after the last frame: it has been played out
+            return False
+        ep._send_frame(self.encoded[self.offset : self.offset + FRAME_SAMPLES], FRAME_SAMPLES, now,
+                       marker=self.offset == 0)
+        self.offset += FRAME_SAMPLES
+        return True
+
+
+class MediaClock:
+    """One drift-free 20 ms tick per event loop that sends the next frame of every playing prompt.
+
+    A timer per playing leg would cost one loop wake-up per packet (5,000/s for 100 calls); one
+    shared tick costs 50/s whatever the number of calls, and its lateness is shared rather than
+    multiplied. The tick runs only while something is playing."""
+
+    _clocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MediaClock] = weakref.WeakKeyDictionary()
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._streams: list[_Playback] = []
+        self._task: asyncio.Task[None] | None = None
+        self.pacer = Pacer(FRAME_SECONDS, clock=loop.time)
+
+    @classmethod
+    def for_loop(cls, loop: asyncio.AbstractEventLoop) -> MediaClock:
+        clock = cls._clocks.get(loop)
+        if clock is None:
+            clock = cls._clocks[loop] = cls(loop)
+        return clock
+
+    def add(self, playback: _Playback) -> None:
+        self._streams.append(playback)
+        if self._task is None or self._task.done():
+            self.pacer.start()
+            self._task = self._loop.create_task(self._run())
+
+    async def _run(self) -> None:
+        pacer = self.pacer
+        while self._streams:
+            await pacer.wait()
+            now = pacer.deadline()
+            self._streams = [p for p in self._streams if p.step(now)]
+            pacer.advance()
 
 
 class RtpEndpoint:
@@ -228,31 +297,24 @@ class RtpEndpoint:
         return _ENCODERS[0](pcm) if self.codec.name == "PCMU" else _ENCODERS[8](pcm)
 
     async def play(self, pcm: bytes, *, cancel: asyncio.Event | None = None) -> bool:
-        """Send linear PCM as paced 20 ms frames; False if `cancel` was set (or the leg closed) first."""
+        """Send linear PCM as paced 20 ms frames; False if `cancel` was set (or the leg closed) first.
+
+        Frames go out on the process-wide media clock tick (see `MediaClock`); the call returns one
+        frame time after the last frame, when the far end has heard it."""
         if self.closed:
             return False
         async with self._send_lock:
             encoded = self._encode(pcm)
             if len(encoded) % FRAME_SAMPLES:
                 encoded += bytes([_SILENCE_BYTE[self.codec.name]]) * (FRAME_SAMPLES - len(encoded) % FRAME_SAMPLES)
-            pacer = Pacer(FRAME_SECONDS, clock=self._loop.time)
-            pacer.start()
+            playback = _Playback(self, encoded, cancel, self._loop.create_future())
             self._playing += 1
             self._relay_offset = None
             try:
-                first = True
-                for offset in range(0, len(encoded), FRAME_SAMPLES):
-                    await pacer.wait()
-                    if self.closed or (cancel is not None and cancel.is_set()):
-                        return False
-                    self._send_frame(encoded[offset : offset + FRAME_SAMPLES], FRAME_SAMPLES, pacer.deadline(),
-                                     marker=first)
-                    first = False
-                    pacer.advance()
-                # the last frame takes 20 ms to play out at the far end
-                await asyncio.sleep(max(0.0, pacer.deadline() - self._loop.time()))
-                return not (cancel is not None and cancel.is_set())
+                MediaClock.for_loop(self._loop).add(playback)
+                return await playback.done
             finally:
+                playback.stopped = True
                 self._playing -= 1
 
     async def send_digits(self, digits: str, *, duration_ms: int = 100, gap_ms: int = 60) -> None:

