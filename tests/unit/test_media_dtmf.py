@@ -77,6 +77,14 @@ def test_reordered_end_before_update_is_not_repeated() -> None:
     assert rx.feed(9, dtmf.DtmfEvent(1, False, 10, 480).encode()) == []
 
 
+def test_a_replayed_event_counts_again_once_its_retransmissions_are_over() -> None:
+    rx = dtmf.DtmfReceiver(forget_after=1.0)
+    stream = stream_for("1")
+    assert "".join(d for ts, p in stream for d in rx.feed(ts, p, now=10.0)) == "1"
+    assert "".join(d for ts, p in stream for d in rx.feed(ts, p, now=10.5)) == ""  # still a retransmission
+    assert "".join(d for ts, p in stream for d in rx.feed(ts, p, now=12.0)) == "1"  # pressed again
+
+
 @given(st.lists(st.tuples(st.integers(0, 2**32 - 1), st.binary(max_size=8)), max_size=50))
 def test_receiver_takes_any_payload(stream: list[tuple[int, bytes]]) -> None:
     rx = dtmf.DtmfReceiver()

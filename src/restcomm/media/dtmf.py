@@ -78,42 +78,57 @@ def event_packets(digit: str, *, duration_ms: int = 100, volume: int = 10, ptime
 
 
 class DtmfReceiver:
-    """Turns telephone-event packets into digits, each exactly once."""
+    """Turns telephone-event packets into digits, each exactly once.
 
-    def __init__(self, memory: int = 16) -> None:
-        self._reported: deque[int] = deque(maxlen=memory)
+    `forget_after` (seconds, with `now` passed to `feed`) lets the same event timestamp count again
+    once its retransmissions are long over: a replayed capture (SIPp's dtmf pcaps pressed twice)
+    repeats timestamps exactly, a real retransmission arrives within tens of milliseconds."""
+
+    def __init__(self, memory: int = 16, *, forget_after: float = 1.0) -> None:
+        self._reported: deque[tuple[int, float | None]] = deque(maxlen=memory)
         self._open: tuple[int, str] | None = None  # (timestamp, digit) started but not ended
+        self.forget_after = forget_after
 
-    def feed(self, timestamp: int, payload: bytes) -> list[str]:
+    def _seen(self, timestamp: int, now: float | None) -> bool:
+        for ts, at in self._reported:
+            if ts == timestamp:
+                return now is None or at is None or now - at < self.forget_after
+        return False
+
+    def _report(self, timestamp: int, now: float | None) -> None:
+        self._reported = deque(((t, a) for t, a in self._reported if t != timestamp), maxlen=self._reported.maxlen)
+        self._reported.append((timestamp, now))
+
+    def feed(self, timestamp: int, payload: bytes, now: float | None = None) -> list[str]:
         """Digits completed by this packet (usually none or one; two if an end was lost)."""
         try:
             ev = decode_event(payload)
         except DtmfError:
             return []
         digit = ev.digit
-        if digit is None or timestamp in self._reported:
+        if digit is None or self._seen(timestamp, now):
             return []
         out: list[str] = []
         if self._open is not None and self._open[0] != timestamp:
             # a new event began while the previous never ended: its end packets were all lost
-            self._reported.append(self._open[0])
+            self._report(self._open[0], now)
             out.append(self._open[1])
             self._open = None
         if ev.end:
-            self._reported.append(timestamp)
+            self._report(timestamp, now)
             self._open = None
             out.append(digit)
         else:
             self._open = (timestamp, digit)
         return out
 
-    def flush(self) -> list[str]:
+    def flush(self, now: float | None = None) -> list[str]:
         """Report a digit still open (call when the stream stops, e.g. a timeout in Gather)."""
         if self._open is None:
             return []
         ts, digit = self._open
         self._open = None
-        self._reported.append(ts)
+        self._report(ts, now)
         return [digit]
 
 

@@ -375,7 +375,7 @@ class RtpEndpoint:
         self.stats["received"] += 1
         self.last_packet_at = now
         if pt == self.dtmf_pt and pt is not None:
-            for digit in self._dtmf.feed(ts, payload):
+            for digit in self._dtmf.feed(ts, payload, now):
                 self.digits.put_nowait(digit)
             return
         if pt == self.codec.payload_type:
