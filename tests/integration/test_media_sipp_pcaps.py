@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from restcomm.media import sdp
+from restcomm.media import g711, sdp
 from restcomm.media.endpoint import RtpEndpoint
 from restcomm.media.ports import PortAllocator
+from restcomm.media.wav import read_wav
 from tests.peers.rtp import rtp_payloads, wait_for
 
 PCAPS = Path("/usr/share/sip-tester")
@@ -47,3 +48,24 @@ async def test_sipp_rfc4733_captures_become_digits(endpoint: RtpEndpoint) -> Non
         assert endpoint.digits.empty()  # the three end packets gave one digit each time
     finally:
         sock.close()
+
+
+async def test_sipp_alaw_capture_with_30ms_packets_is_recorded(endpoint: RtpEndpoint, tmp_path: Path) -> None:
+    packets = rtp_payloads(PCAPS / "g711a.pcap")[:50]  # 1.5 s
+    assert {p[1] & 0x7F for p in packets} == {8} and len(packets[0]) == 12 + 240
+    endpoint.start_recording(tmp_path / "in.wav")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    try:
+        for i, packet in enumerate(packets):  # the capture's own 30 ms pacing
+            sock.sendto(packet, ("127.0.0.1", endpoint.local_port))
+            await asyncio.sleep(max(0.0, start + (i + 1) * 0.03 - loop.time()))
+    finally:
+        sock.close()
+    seconds = await endpoint.stop_recording()
+    assert seconds == pytest.approx(1.5, abs=0.25)
+    recorded = read_wav((tmp_path / "in.wav").read_bytes())
+    sent = b"".join(g711.alaw_decode(p[12:]) for p in packets)
+    # every sample of the capture is in the recording, in order (the recorder only adds silence around it)
+    assert sent in recorded
