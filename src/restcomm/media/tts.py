@@ -70,7 +70,10 @@ class _Espeak:
     """The ctypes binding. Only ever touched from the synthesis thread."""
 
     def __init__(self) -> None:
-        import espeakng_loader
+        try:
+            import espeakng_loader
+        except ImportError as exc:  # pragma: no cover - it is a declared dependency
+            raise TtsError("espeakng-loader is not installed") from exc
 
         self.data_path = Path(espeakng_loader.get_data_path())
         lib = ctypes.CDLL(espeakng_loader.get_library_path())
@@ -95,6 +98,7 @@ class _Espeak:
         self.rate = rate
         self._lib = lib
         self._chunks: list[bytes] = []
+        self._lock = threading.Lock()
 
         def collect(wav, numsamples, _events):  # type: ignore[no-untyped-def]
             if wav and numsamples > 0:
@@ -120,6 +124,10 @@ class _Espeak:
         return primary if primary in self.languages else "en-us"
 
     def synth(self, text: str, variant: str, language: str) -> tuple[bytes, int]:
+        with self._lock:  # the library is global state: one utterance at a time, whoever calls
+            return self._synth(text, variant, language)
+
+    def _synth(self, text: str, variant: str, language: str) -> tuple[bytes, int]:
         if self._lib.espeak_SetVoiceByName(f"{language}+{variant}".encode()) != 0:
             if self._lib.espeak_SetVoiceByName(language.encode()) != 0:
                 raise TtsError(f"espeak-ng has no voice for {language!r}")
