@@ -49,9 +49,12 @@ _DECODERS: dict[str, Callable[[bytes], bytes]] = {"PCMU": g711.ulaw_decode, "PCM
 _SILENCE_BYTE = {"PCMU": g711.ULAW_SILENCE_BYTE, "PCMA": g711.ALAW_SILENCE_BYTE}
 
 
-class _Rtp(asyncio.DatagramProtocol):
-    def __init__(self, owner: RtpEndpoint) -> None:
+class _Socket(asyncio.DatagramProtocol):
+    """Hands datagrams to the endpoint; resolves `closed` when the socket is really gone."""
+
+    def __init__(self, owner: RtpEndpoint, on_datagram: Callable[[bytes, tuple[str, int]], None]) -> None:
         self.owner = owner
+        self.on_datagram = on_datagram
         self.closed = owner._loop.create_future()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -59,27 +62,11 @@ class _Rtp(asyncio.DatagramProtocol):
             self.closed.set_result(None)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
-        self.owner._on_rtp(data, addr)
+        self.on_datagram(data, addr)
 
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable from a peer that went away: nothing to do, RTP is best effort
         self.owner.stats["send_errors"] += 1
-
-
-class _Rtcp(asyncio.DatagramProtocol):
-    def __init__(self, owner: RtpEndpoint) -> None:
-        self.owner = owner
-        self.closed = owner._loop.create_future()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.closed.done():
-            self.closed.set_result(None)
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
-        self.owner._on_rtcp(data, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        pass
 
 
 class _Playback:
@@ -211,10 +198,10 @@ class RtpEndpoint:
             self = cls(ports, address, port)
             try:
                 self._transport, proto = await loop.create_datagram_endpoint(
-                    lambda s=self: _Rtp(s), local_addr=(host, port))
+                    lambda s=self: _Socket(s, s._on_rtp), local_addr=(host, port))
                 self._closed_futures.append(proto.closed)
                 self._rtcp_transport, proto = await loop.create_datagram_endpoint(
-                    lambda s=self: _Rtcp(s), local_addr=(host, port + 1))
+                    lambda s=self: _Socket(s, s._on_rtcp), local_addr=(host, port + 1))
                 self._closed_futures.append(proto.closed)
             except OSError as exc:
                 last_error = exc

@@ -9,6 +9,7 @@ old c=0.0.0.0 (RFC 2543) and a=sendonly/inactive.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from dataclasses import dataclass, field
 
@@ -270,16 +271,24 @@ def _remote(sd: SessionDescription, m: MediaDescription) -> tuple[tuple[str, int
     return (address, m.port), direction, on_hold
 
 
+def _read(text: str, supported: tuple[Codec, ...], no_codec: str) -> tuple[SessionDescription, int, Answer]:
+    """The audio stream of an offer or answer as an Answer (its `sdp` is the text read)."""
+    sd = SessionDescription.parse(text)
+    index, m = _audio_media(sd)
+    codec, dtmf_pt = _pick(m, supported)
+    if codec is None:
+        raise SdpError(no_codec)
+    remote_addr, direction, on_hold = _remote(sd, m)
+    return sd, index, Answer(text, codec, remote_addr, dtmf_pt, direction, on_hold, m.ptime or 20)
+
+
 def negotiate(offer: str, local_ip: str, local_port: int, *, supported: tuple[Codec, ...] = SUPPORTED,
               session_id: int | None = None, session_version: int = 0,
               local_direction: str = "sendrecv") -> Answer:
     """Answer an offer (RFC 3264 §6). Raises SdpError when nothing is acceptable (SIP 488)."""
-    sd = SessionDescription.parse(offer)
-    index, m = _audio_media(sd)
-    codec, dtmf_pt = _pick(m, supported)
-    if codec is None:
-        raise SdpError("no common audio codec (we accept PCMU and PCMA)")
-    remote_addr, direction, on_hold = _remote(sd, m)
+    sd, index, offered = _read(offer, supported, "no common audio codec (we accept PCMU and PCMA)")
+    m = sd.media[index]
+    codec, dtmf_pt, direction = offered.codec, offered.dtmf_pt, offered.direction
     ours = _MIRROR[direction]
     if local_direction != "sendrecv":  # we hold the peer: intersect both wishes
         allowed = {"sendrecv": {"sendrecv", "sendonly", "recvonly", "inactive"},
@@ -300,15 +309,9 @@ def negotiate(offer: str, local_ip: str, local_port: int, *, supported: tuple[Co
         connection=f"IN {_addr_type(local_ip)} {local_ip}",
         media=media,
     )
-    return Answer(answer.serialize(), codec, remote_addr, dtmf_pt, direction, on_hold, m.ptime or 20)
+    return dataclasses.replace(offered, sdp=answer.serialize())
 
 
 def parse_answer(answer: str, *, supported: tuple[Codec, ...] = SUPPORTED) -> Answer:
     """Read the peer's answer to our offer: its codec, address, telephone-event type and direction."""
-    sd = SessionDescription.parse(answer)
-    _, m = _audio_media(sd)
-    codec, dtmf_pt = _pick(m, supported)
-    if codec is None:
-        raise SdpError("the answer selected no codec we offered")
-    remote_addr, direction, on_hold = _remote(sd, m)
-    return Answer(answer, codec, remote_addr, dtmf_pt, direction, on_hold, m.ptime or 20)
+    return _read(answer, supported, "the answer selected no codec we offered")[2]
