@@ -314,3 +314,22 @@ async def test_garbage_datagrams_never_break_the_endpoint(raw: tuple[RtpEndpoint
     loop.set_exception_handler(previous)
     assert errors == []  # an exception in a datagram callback would only have been logged
     assert ep.stats["received"] > 0
+
+
+async def test_reordered_and_lost_packets_keep_the_recording_in_time(raw: tuple[RtpEndpoint, RawPeer],
+                                                                     tmp_path: Path) -> None:
+    ep, peer = raw
+    frames = [g711.alaw_encode(struct.pack("<h", 1000 * (i + 1)) * 160) for i in range(8)]
+    order = [0, 1, 3, 2, 4, 6, 7]  # 2 arrives late (dropped), 5 is lost: both become silence
+    ep.start_recording(tmp_path / "r.wav")
+    to = ("127.0.0.1", ep.local_port)
+    for n, i in enumerate(order):
+        peer.send(to, 8, 500 + i, 160 * i, frames[i])
+        await wait_for(lambda n=n: ep.stats["received"] >= n + 1)
+    await ep.stop_recording()
+    pcm = read_wav((tmp_path / "r.wav").read_bytes())
+    start = pcm.index(g711.alaw_decode(frames[0]))
+    levels = [struct.unpack_from("<h", pcm, start + 320 * k)[0] for k in range(8)]
+    expected = [0 if i in (2, 5) else struct.unpack("<h", g711.alaw_decode(frames[i])[:2])[0] for i in range(8)]
+    assert levels == expected
+    assert ep.stats["dropped"] == 1
