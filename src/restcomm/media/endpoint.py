@@ -44,7 +44,7 @@ VOICE_RMS = 400  # linear RMS above which a frame counts as voice (about -38 dBF
 RTCP_INTERVAL = 5.0
 _BIND_ATTEMPTS = 16
 
-_ENCODERS: dict[int, Callable[[bytes], bytes]] = {0: g711.ulaw_encode, 8: g711.alaw_encode}
+_ENCODERS: dict[str, Callable[[bytes], bytes]] = {"PCMU": g711.ulaw_encode, "PCMA": g711.alaw_encode}
 _DECODERS: dict[str, Callable[[bytes], bytes]] = {"PCMU": g711.ulaw_decode, "PCMA": g711.alaw_decode}
 _SILENCE_BYTE = {"PCMU": g711.ULAW_SILENCE_BYTE, "PCMA": g711.ALAW_SILENCE_BYTE}
 
@@ -281,7 +281,7 @@ class RtpEndpoint:
         self._last_sent_at = now
 
     def _encode(self, pcm: bytes) -> bytes:
-        return _ENCODERS[0](pcm) if self.codec.name == "PCMU" else _ENCODERS[8](pcm)
+        return _ENCODERS[self.codec.name](pcm)
 
     async def play(self, pcm: bytes, *, cancel: asyncio.Event | None = None) -> bool:
         """Send linear PCM as paced 20 ms frames; False if `cancel` was set (or the leg closed) first.
