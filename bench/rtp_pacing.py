@@ -1,6 +1,6 @@
 """RTP media cost and pacing: CPU µs per packet, and the interval between packets we send.
 
-    python bench/rtp_pacing.py [--seconds 10] [--endpoints 1 100]
+    python bench/rtp_pacing.py [--seconds 10] [--endpoints 1 100] [--uvloop]
 
 Part 1 (micro): CPU per packet on the send path (G.711 encode of a 20 ms frame + header + sendto)
 and the receive path (parse + decode + voice level, plus recording and bridge relay variants),
@@ -127,8 +127,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--endpoints", type=int, nargs="*", default=[1, 100])
+    ap.add_argument("--uvloop", action="store_true", help="run on uvloop (what uvicorn[standard] serves with)")
     args = ap.parse_args()
-    m = asyncio.run(micro())
+    run = asyncio.run
+    if args.uvloop:
+        import uvloop
+
+        run = uvloop.run
+    m = run(micro())
     print(f"CPU per packet: send {m['send_us']:.1f} µs, receive {m['receive_us']:.1f} µs, "
           f"receive+record+bridge relay {m['receive_record_bridge_us']:.1f} µs")
     for n in args.endpoints:
@@ -136,7 +142,7 @@ def main() -> None:
                                 text=True)
         assert proc.stdout is not None
         port = int(proc.stdout.readline())
-        r = asyncio.run(macro(n, args.seconds, port))
+        r = run(macro(n, args.seconds, port))
         r.update(json.loads(proc.communicate(timeout=60)[0].strip().splitlines()[-1]))
         print(f"{n:4d} endpoints x {args.seconds:.0f} s: {r['packets']} packets in {r['streams']} streams; interval ms "
               f"p50 {r['p50']:.2f} p90 {r['p90']:.2f} p99 {r['p99']:.2f} p99.9 {r['p999']:.2f} max {r['max']:.2f}; "
