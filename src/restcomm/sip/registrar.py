@@ -155,11 +155,12 @@ class Registrar:
     def __init__(self, realm: str, credentials: CredentialLookup, bindings: BindingStore, *,
                  secret: bytes, min_expires: int = 60, max_expires: int = 3600, default_expires: int = 3600,
                  throttle: FailureThrottle | None = None, wall_clock: Callable[[], float] = time.time,
-                 nonce_ttl: float = 300.0) -> None:
+                 nonce_ttl: float = 300.0, algorithms: tuple[str, ...] = ("SHA-256", "MD5")) -> None:
         self.realm = realm
         self.credentials = credentials
         self.store = bindings
-        self.digest = DigestServer(realm, secret, clock=wall_clock, nonce_ttl=nonce_ttl)
+        self.digest = DigestServer(realm, secret, clock=wall_clock, nonce_ttl=nonce_ttl,
+                                   algorithms=algorithms)
         self.min_expires = min_expires
         self.max_expires = max_expires
         self.default_expires = default_expires
