@@ -310,12 +310,13 @@ class SipStack:
                  on_register: Callable[[Request, Peer], Awaitable[Response]] | None = None,
                  on_options: Callable[[Request, Peer], Awaitable[Response] | Response] | None = None,
                  clock: Callable[[], float] = time.monotonic, timers: Timers | None = None,
-                 user_agent: str = "restcomm") -> None:
+                 user_agent: str = "restcomm", send_trying: bool = True) -> None:
         self.on_invite = on_invite
         self.on_register = on_register
         self.on_options = on_options
         self.clock = clock
         self.user_agent = user_agent
+        self.send_trying = send_trying
         self.layer = TransactionLayer(timers)
         self.transport = SipTransport(host, port, self._received)
         self._timer: asyncio.TimerHandle | None = None
@@ -486,6 +487,8 @@ class SipStack:
             return
         if m == "INVITE":
             call = IncomingCall(self, req, source)
+            if self.send_trying:  # §17.2.1: stop the caller's INVITE retransmissions at once
+                self._send_response(make_response(req, 100))
             branch = req.top_via.branch or ""
             self._incoming[branch] = call
             call.ended.add_done_callback(lambda _f: self._incoming.pop(branch, None))
