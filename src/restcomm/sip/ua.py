@@ -104,6 +104,22 @@ class _Call:
         except CallFailed:
             pass
 
+    async def reinvite(self, sdp: str) -> str:
+        """Send a re-INVITE with ``sdp`` (target refresh / future hold); returns the answer SDP."""
+        stack = self._stack
+        assert self.dialog is not None
+        transport = self.peer[0] if self.peer else "UDP"
+        self.local_sdp = sdp
+        req = self.dialog.create_request("INVITE", stack.via(transport), contact=stack.contact(transport),
+                                         body=sdp.encode(), content_type="application/sdp")
+        dest = stack._route_dest(self.dialog, transport)
+        resp = await stack.request(req, dest)
+        if 200 <= resp.status < 300:
+            ack = self.dialog.create_request("ACK", stack.via(transport), cseq=req.cseq.seq)
+            stack._send_request(ack, dest, None)
+            return resp.body.decode("utf-8", "replace")
+        raise CallFailed(resp.status, resp.reason)
+
     async def info(self, body: str, content_type: str = "application/dtmf-relay") -> Response:
         return await self._stack._dialog_request(self, "INFO", body=body.encode(), content_type=content_type)
 
