@@ -11,7 +11,7 @@ import pytest
 
 from restcomm.sip.message import Headers, Request, parse_uri
 from restcomm.sip.registrar import MemoryBindingStore, MemoryCredentials, Registrar
-from restcomm.sip.ua import CallFailed, IncomingCall, SipStack
+from restcomm.sip.ua import CallFailed, IncomingCall, OutgoingCall, SipStack
 
 SDP_A = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=a\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 30000 RTP/AVP 0\r\n"
 SDP_B = SDP_A.replace("s=a", "s=b").replace("30000", "30002")
@@ -136,3 +136,48 @@ async def test_outbound_register_with_digest_and_unregister(pair) -> None:  # ty
     assert await store.bindings("sip:trunk@127.0.0.1", time.time()) == []
     with pytest.raises(CallFailed):
         await a.register(f"sip:127.0.0.1:{b.local_port}", "sip:trunk@127.0.0.1", ("trunk", "bad"), expires=120)
+
+
+async def test_record_route_is_honoured_for_in_dialog_requests(pair) -> None:  # type: ignore[no-untyped-def]
+    """The caller's Contact is a black hole; only its Record-Route reaches it. The callee's BYE
+    must follow the route set (RFC 3261 §12.2.1.1), or the caller never hears it."""
+    a, b, callee = pair
+    call = await a.invite(f"sip:bob@127.0.0.1:{b.local_port}", from_uri="sip:alice@127.0.0.1", sdp=SDP_A,
+                          headers=[("Record-Route", f"<sip:127.0.0.1:{a.local_port};lr>"),
+                                   ("Contact", "<sip:alice@127.0.0.1:9>")])
+    await call.wait_answer(5)
+    incoming = callee.calls[0]
+    assert incoming.dialog is not None and incoming.dialog.route_set == [f"<sip:127.0.0.1:{a.local_port};lr>"]
+    await incoming.bye()
+    assert await asyncio.wait_for(call.ended, 5) == "bye"
+
+
+async def test_max_forwards_zero_gets_483(pair) -> None:  # type: ignore[no-untyped-def]
+    a, b, _ = pair
+    h = Headers()
+    h.add("Via", a.via())
+    h.add("From", "<sip:a@127.0.0.1>;tag=1")
+    h.add("To", "<sip:b@127.0.0.1>")
+    h.add("Call-ID", "mf-1")
+    h.add("CSeq", "1 OPTIONS")
+    h.add("Max-Forwards", "0")
+    resp = await a.request(Request(headers=h, method="OPTIONS", uri=parse_uri(f"sip:127.0.0.1:{b.local_port}")),
+                           ("UDP", "127.0.0.1", b.local_port))
+    assert resp.status == 483
+
+
+async def test_invite_without_contact_gets_400_and_no_call(pair) -> None:  # type: ignore[no-untyped-def]
+    a, b, callee = pair
+    h = Headers()
+    h.add("Via", a.via())
+    h.add("From", "<sip:a@127.0.0.1>;tag=1")
+    h.add("To", "<sip:b@127.0.0.1>")
+    h.add("Call-ID", "nc-1")
+    h.add("CSeq", "1 INVITE")
+    h.add("Max-Forwards", "70")
+    call_req = Request(headers=h, method="INVITE", uri=parse_uri(f"sip:b@127.0.0.1:{b.local_port}"))
+    out = OutgoingCall(a, call_req, ("UDP", "127.0.0.1", b.local_port), None)
+    a._start_invite(out)
+    with pytest.raises(CallFailed) as exc:
+        await out.wait_answer(5)
+    assert exc.value.status == 400 and callee.calls == []

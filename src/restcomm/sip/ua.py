@@ -204,6 +204,8 @@ class OutgoingCall(_Call):
         self.peer = dest
         self.credentials = credentials
         self.ringing = asyncio.Event()
+        self.early_sdp: str | None = None
+        """SDP of a 183 Session Progress (early media), if any."""
         self.status: int | None = None
         self._answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._ack_bytes: bytes | None = None
@@ -249,6 +251,8 @@ class OutgoingCall(_Call):
             self._provisional = True
             if code in (180, 183):
                 self.ringing.set()
+            if resp.body and resp.content_type == "application/sdp":
+                self.early_sdp = resp.body.decode("utf-8", "replace")
             if self._cancel_wanted and not self._cancel_sent:
                 self._send_cancel()
             return
@@ -437,15 +441,20 @@ class SipStack:
     # ------------------------------------------------------------------ events
     def _dispatch(self, ev: Any) -> None:
         if isinstance(ev, RequestReceived):
-            self._on_request(ev.request, ev.source)
+            try:
+                self._on_request(ev.request, ev.source)
+            except SipError as exc:  # a header we needed is malformed: 400, never a crash
+                if ev.request.method != "ACK":
+                    self._reply(ev.request, 400, f"Bad Request ({exc})"[:80])
         elif isinstance(ev, ResponseReceived):
             owner = self._owners.get(ev.key) if ev.key else None
-            if owner is None and ev.key is None:
+            if owner is None:
+                # a 2xx retransmission (RFC 6026 Accepted, or after it): its dialog re-ACKs
                 owner = self._owner_of_stray(ev.response)
             if isinstance(owner, OutgoingCall):
-                owner._on_response(ev.response)
                 if ev.response.status >= 200 and ev.key:
-                    self._owners.pop(ev.key, None) if ev.response.status >= 300 else None
+                    self._owners.pop(ev.key, None)
+                owner._on_response(ev.response)
             elif isinstance(owner, asyncio.Future):
                 if ev.response.status >= 200:
                     self._owners.pop(ev.key or "", None)
@@ -501,7 +510,12 @@ class SipStack:
         if req.to.tag:
             self._in_dialog(req, source)
             return
+        if req.headers.get("Max-Forwards", "70").strip() == "0":
+            self._reply(req, 483)
+            return
         if m == "INVITE":
+            if not req.contacts:
+                raise SipError("INVITE without Contact")
             call = IncomingCall(self, req, source)
             if self.send_trying:  # §17.2.1: stop the caller's INVITE retransmissions at once
                 self._send_response(make_response(req, 100))
@@ -592,9 +606,11 @@ class SipStack:
         h.add("To", str(parse_address(to_uri if to_uri and "<" in to_uri else f"<{to_uri or target}>")))
         h.add("Call-ID", f"{secrets.token_hex(12)}@{self.local_host}")
         h.add("CSeq", "1 INVITE")
-        h.add("Contact", self.contact(dest[0], from_addr.uri.user))
+        extra = Headers(list(headers or []))
+        if "Contact" not in extra:
+            h.add("Contact", self.contact(dest[0], from_addr.uri.user))
         h.add("Allow", ALLOW)
-        for k, v in headers or []:
+        for k, v in extra:
             h.add(k, v)
         h.add("Content-Type", "application/sdp")
         req = Request(headers=h, body=sdp.encode(), method="INVITE", uri=ruri)
