@@ -152,10 +152,18 @@ class Authenticated:
 
 
 class Registrar:
+    """REGISTER processing and the digest challenge shared with INVITE.
+
+    ``algorithms`` is the order of the WWW-Authenticate challenges. MD5 comes first by default:
+    measured with SIPp 3.6.1, a client that knows only MD5 may answer the *first* challenge and
+    fail on SHA-256 instead of skipping it; clients that support SHA-256 (ours included) pick it
+    from the list. Pass ``("SHA-256", "MD5")`` or ``("SHA-256",)`` where every phone is modern.
+    """
+
     def __init__(self, realm: str, credentials: CredentialLookup, bindings: BindingStore, *,
                  secret: bytes, min_expires: int = 60, max_expires: int = 3600, default_expires: int = 3600,
                  throttle: FailureThrottle | None = None, wall_clock: Callable[[], float] = time.time,
-                 nonce_ttl: float = 300.0, algorithms: tuple[str, ...] = ("SHA-256", "MD5")) -> None:
+                 nonce_ttl: float = 300.0, algorithms: tuple[str, ...] = ("MD5", "SHA-256")) -> None:
         self.realm = realm
         self.credentials = credentials
         self.store = bindings
