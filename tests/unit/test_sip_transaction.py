@@ -86,7 +86,7 @@ def test_provisional_stops_a_and_b_then_2xx_goes_to_tu_with_retransmissions() ->
     sent(tl)
     tl.receive(wire(make_response(req, 180, to_tag="t")), UDP, 0.2)
     assert [e.response.status for e in drain(tl)] == [180]
-    assert run_until(tl, 40) == []  # no A, no B timeout in Proceeding
+    assert run_until(tl, 40) == []  # no A, no B timeout in Proceeding (Timer C is minutes away)
     assert drain(tl) == []
     ok = make_response(req, 200, to_tag="t")
     tl.receive(wire(ok), UDP, 41)
@@ -288,3 +288,82 @@ def test_cancel_is_its_own_transaction() -> None:
     tl.receive(wire(request()), UDP, 0.0)
     tl.receive(wire(request("CANCEL")), UDP, 0.1)
     assert [e.request.method for e in drain(tl)] == ["INVITE", "CANCEL"]
+
+
+# ---------------------------------------------------------------- property: no crash, no leak
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_ACTIONS = st.lists(
+    st.tuples(
+        st.sampled_from(["recv_req", "recv_ack", "recv_cancel", "tu_1xx", "tu_2xx", "tu_4xx",
+                         "send_req", "recv_1xx", "recv_2xx", "recv_4xx", "tick"]),
+        st.sampled_from(["INVITE", "OPTIONS", "BYE"]),
+        st.sampled_from(["z9hG4bK1", "z9hG4bK2"]),
+        st.sampled_from([UDP, TCP]),
+        st.floats(0, 5),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_ACTIONS)
+def test_random_interleavings_never_raise_and_every_transaction_ends(actions: list) -> None:
+    tl = TransactionLayer()
+    now = 0.0
+    received: dict[str, Request] = {}
+    sent_reqs: dict[str, Request] = {}
+    for action, method, branch, peer, dt in actions:
+        now += dt
+        if action == "recv_req":
+            tl.receive(wire(request(method, branch)), peer, now)
+        elif action == "recv_ack":
+            tl.receive(wire(request("ACK", branch)), peer, now)
+        elif action == "recv_cancel":
+            tl.receive(wire(request("CANCEL", branch)), peer, now)
+        elif action.startswith("tu_"):
+            for ev in drain(tl):
+                if isinstance(ev, RequestReceived) and ev.request.method != "ACK":
+                    received[ev.request.method + (ev.request.top_via.branch or "")] = ev.request
+            req = received.get(method + branch)
+            if req is not None:
+                code = {"tu_1xx": 180, "tu_2xx": 200, "tu_4xx": 486}[action]
+                tl.send_response(make_response(req, code, to_tag="t"), now)
+        elif action == "send_req":
+            r = request(method, branch + "c")
+            sent_reqs[method + branch] = r
+            tl.send_request(r, peer, now)
+        elif action.startswith("recv_") and (r := sent_reqs.get(method + branch)) is not None:
+            code = {"recv_1xx": 180, "recv_2xx": 200, "recv_4xx": 486}[action]
+            tl.receive(wire(make_response(r, code, to_tag="t")), peer, now)
+        tl.handle_timer(now)
+        tl.datagrams_to_send()
+    # every server transaction still waiting for the TU is finished by it...
+    for ev in drain(tl):
+        if isinstance(ev, RequestReceived) and ev.request.method != "ACK":
+            received[ev.request.method + (ev.request.top_via.branch or "")] = ev.request
+    for req in received.values():
+        tl.send_response(make_response(req, 500, to_tag="t"), now)
+    # ...then, with time running out, nothing is left behind
+    for _ in range(200):
+        t = tl.get_timer()
+        if t is None:
+            break
+        now = max(now, t)
+        tl.handle_timer(now)
+    assert tl.transaction_count == 0
+
+
+def test_timer_c_ends_an_invite_that_rings_forever() -> None:
+    tl = TransactionLayer(Timers(timer_c=180))
+    req = request()
+    key = tl.send_request(req, UDP, 0.0)
+    tl.receive(wire(make_response(req, 180, to_tag="t")), UDP, 1.0)
+    tl.receive(wire(make_response(req, 180, to_tag="t")), UDP, 100.0)  # refreshes C
+    drain(tl)
+    tl.handle_timer(250.0)
+    assert drain(tl) == []
+    tl.handle_timer(280.0)
+    assert drain(tl) == [TransactionTimeout(key, "INVITE", True)] and tl.transaction_count == 0

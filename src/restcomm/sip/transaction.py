@@ -47,6 +47,8 @@ class Timers:
     t1: float = 0.5
     t2: float = 4.0
     t4: float = 5.0
+    timer_c: float = 180.0
+    """How long an INVITE may stay in Proceeding without a final response (> 3 min, §16.6)."""
 
 
 def new_branch() -> str:
@@ -78,7 +80,7 @@ class ResponseReceived:
 
 @dataclass(frozen=True, slots=True)
 class TransactionTimeout:
-    """Timer B or F (client: no final response), or H (server: no ACK for a non-2xx final)."""
+    """Timer B, C or F (client: no final response), or H (server: no ACK for a non-2xx final)."""
 
     key: str
     method: str
@@ -219,7 +221,7 @@ class TransactionLayer:
             self._deadlines.pop((kind, key, n), None)
 
     def _drop(self, kind: str, key: str) -> None:
-        for name in ("ABDEFKM" if kind == "c" else "GHIJL"):
+        for name in ("ABCDEFKM" if kind == "c" else "GHIJL"):
             self._deadlines.pop((kind, key, name), None)
         (self._clients if kind == "c" else self._servers).pop(key, None)  # type: ignore[attr-defined]
 
@@ -270,7 +272,7 @@ class TransactionLayer:
             self._out.append((c.data, c.dest))
             c.interval = t.t2 if c.state is State.PROCEEDING else min(2 * c.interval, t.t2)
             self._arm("c", key, "E", now + c.interval)
-        elif name in ("B", "F") and c.state in (State.CALLING, State.TRYING, State.PROCEEDING):
+        elif name in ("B", "C", "F") and c.state in (State.CALLING, State.TRYING, State.PROCEEDING):
             self._drop("c", key)
             self._events.append(TransactionTimeout(key, c.request.method, True))
         elif name in ("D", "K", "M"):
@@ -294,16 +296,19 @@ class TransactionLayer:
                 if code < 200:
                     c.state = State.PROCEEDING
                     self._disarm("c", key, "A", "B")
+                    # Timer C (§16.6, borrowed for a UAC): a callee that rings forever without a
+                    # final response must not keep the transaction alive; each 1xx refreshes it.
+                    self._arm("c", key, "C", now + t.timer_c)
                     self._events.append(ResponseReceived(resp, key))
                 elif code < 300:
                     # RFC 6026: Accepted; retransmitted 2xx still reach the TU (which re-ACKs).
                     c.state = State.ACCEPTED
-                    self._disarm("c", key, "A", "B")
+                    self._disarm("c", key, "A", "B", "C")
                     self._arm("c", key, "M", now + 64 * t.t1)
                     self._events.append(ResponseReceived(resp, key))
                 else:
                     c.state = State.COMPLETED
-                    self._disarm("c", key, "A", "B")
+                    self._disarm("c", key, "A", "B", "C")
                     c.ack = self._ack_for(c.request, resp).encode()
                     self._out.append((c.ack, c.dest))
                     self._arm("c", key, "D", now + (0 if reliable(c.dest) else 32.0))
