@@ -235,3 +235,37 @@ async def test_register_with_wrong_password_is_refused(tmp_path: Path) -> None:
         assert await registrar.lookup("sip:alice@127.0.0.1") == []
     finally:
         await stack.stop()
+
+
+async def test_info_dtmf_from_sipp_reaches_the_callback(tmp_path: Path) -> None:
+    digits: list[str] = []
+    ended: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def on_invite(call: IncomingCall) -> None:
+        call.on_info(digits.append)
+        await call.answer(SDP)
+        ended.set_result(await call.ended)
+
+    stack = await start_stack(on_invite)
+    try:
+        rc, trace = await run_sipp("-sf", str(SCENARIOS / "uac_info.xml"), "-s", "frank",
+                                   target=f"127.0.0.1:{stack.local_port}", tmp=tmp_path)
+        assert rc == 0, trace[-3000:]
+        assert await asyncio.wait_for(ended, 5) == "bye"
+        assert digits == ["4", "#"]
+    finally:
+        await stack.stop()
+
+
+async def test_options_from_sipp_answered_200(tmp_path: Path) -> None:
+    async def no_calls(call: IncomingCall) -> None:
+        await call.reject(403)
+
+    stack = await start_stack(no_calls)
+    try:
+        rc, trace = await run_sipp("-sf", str(SCENARIOS / "options.xml"), "-s", "x",
+                                   target=f"127.0.0.1:{stack.local_port}", tmp=tmp_path)
+        assert rc == 0, trace[-3000:]
+        assert "Allow: INVITE" in trace
+    finally:
+        await stack.stop()

@@ -181,3 +181,12 @@ async def test_invite_without_contact_gets_400_and_no_call(pair) -> None:  # typ
     with pytest.raises(CallFailed) as exc:
         await out.wait_answer(5)
     assert exc.value.status == 400 and callee.calls == []
+
+
+async def test_required_unknown_extension_gets_420(pair) -> None:  # type: ignore[no-untyped-def]
+    a, b, callee = pair
+    call = await a.invite(f"sip:bob@127.0.0.1:{b.local_port}", from_uri="sip:alice@127.0.0.1", sdp=SDP_A,
+                          headers=[("Require", "100rel")])
+    with pytest.raises(CallFailed) as exc:
+        await call.wait_answer(5)
+    assert exc.value.status == 420 and callee.calls == []

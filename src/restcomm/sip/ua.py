@@ -43,6 +43,8 @@ __all__ = ["CallFailed", "IncomingCall", "OutgoingCall", "Registration", "SipSta
 log = logging.getLogger("restcomm.sip")
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REGISTER"
+SUPPORTED: frozenset[str] = frozenset()
+"""Option tags we implement (none yet: no 100rel, no timer, no replaces)."""
 
 
 class CallFailed(Exception):
@@ -512,6 +514,12 @@ class SipStack:
             return
         if req.headers.get("Max-Forwards", "70").strip() == "0":
             self._reply(req, 483)
+            return
+        required = [o.strip() for o in req.headers.get_all("Require") if o.strip()]
+        unsupported = [o for o in required if o.lower() not in SUPPORTED]
+        if unsupported and m != "CANCEL":
+            # §8.2.2.3: an extension the caller insists on and we lack (e.g. 100rel/PRACK)
+            self._reply(req, 420, extra=[("Unsupported", ", ".join(unsupported))])
             return
         if m == "INVITE":
             if not req.contacts:
