@@ -190,3 +190,21 @@ async def test_required_unknown_extension_gets_420(pair) -> None:  # type: ignor
     with pytest.raises(CallFailed) as exc:
         await call.wait_answer(5)
     assert exc.value.status == 420 and callee.calls == []
+
+
+async def test_a_failing_handler_answers_500() -> None:
+    async def broken(call: IncomingCall) -> None:
+        raise RuntimeError("app bug")
+
+    a = SipStack("127.0.0.1", 0, on_invite=lambda c: None)
+    b = SipStack("127.0.0.1", 0, on_invite=broken)
+    await a.start()
+    await b.start()
+    try:
+        call = await a.invite(f"sip:bob@127.0.0.1:{b.local_port}", from_uri="sip:alice@127.0.0.1", sdp=SDP_A)
+        with pytest.raises(CallFailed) as exc:
+            await call.wait_answer(5)
+        assert exc.value.status == 500
+    finally:
+        await a.stop()
+        await b.stop()

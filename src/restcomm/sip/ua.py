@@ -367,13 +367,18 @@ class SipStack:
             t.cancel()
         await self.transport.stop()
 
+    @property
+    def _hostport(self) -> str:
+        host = self.local_host
+        return f"[{host}]:{self.local_port}" if ":" in host else f"{host}:{self.local_port}"
+
     def via(self, transport: str = "UDP") -> str:
-        return f"SIP/2.0/{transport} {self.local_host}:{self.local_port};branch={new_branch()};rport"
+        return f"SIP/2.0/{transport} {self._hostport};branch={new_branch()};rport"
 
     def contact(self, transport: str = "UDP", user: str | None = None) -> str:
         u = f"{user}@" if user else ""
         t = ";transport=tcp" if transport.upper() == "TCP" else ""
-        return f"<sip:{u}{self.local_host}:{self.local_port}{t}>"
+        return f"<sip:{u}{self._hostport}{t}>"
 
     # ------------------------------------------------------------------ pump
     def _received(self, msg: Request | Response, peer: Peer) -> None:
@@ -532,7 +537,7 @@ class SipStack:
             call.ended.add_done_callback(lambda _f: self._incoming.pop(branch, None))
             result = self.on_invite(call)
             if asyncio.iscoroutine(result):
-                self._spawn(result)
+                self._spawn(self._run_invite(call, result))
         elif m == "OPTIONS":
             if self.on_options is not None:
                 self._spawn(self._hook_response(self.on_options, req, source))
@@ -547,6 +552,18 @@ class SipStack:
             self._reply(req, 481)
         else:
             self._reply(req, 501 if m not in ALLOW else 405, extra=[("Allow", ALLOW)])
+
+    async def _run_invite(self, call: IncomingCall, handler: Awaitable[None]) -> None:
+        """Run the application's handler; if it fails before a final response, the caller gets
+        500 instead of ringing until its own timers give up."""
+        try:
+            await handler
+        except Exception:
+            log.exception("on_invite handler failed for %s", call.request.call_id)
+            if not call._final_sent:
+                await call.reject(500)
+            elif not call.ended.done():
+                await call.bye()
 
     async def _hook_response(self, hook: Callable[..., Any], req: Request, source: Peer) -> None:
         result = hook(req, source)
