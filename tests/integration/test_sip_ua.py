@@ -208,3 +208,30 @@ async def test_a_failing_handler_answers_500() -> None:
     finally:
         await a.stop()
         await b.stop()
+
+
+async def test_outbound_register_follows_423_and_refreshes(pair) -> None:  # type: ignore[no-untyped-def]
+    """The registrar demands at least 2 s (423 to a 1 s request); the registration adopts it and refreshes by itself
+    (a bounded wait on the registrar seeing the refresh, not a sleep)."""
+    a, b, _ = pair
+    store = MemoryBindingStore()
+    registrar = Registrar("127.0.0.1", MemoryCredentials({"trunk": "pw"}), store, secret=b"r" * 32,
+                          min_expires=2)
+    seen = asyncio.Event()
+    count = 0
+
+    async def on_register(req, source):  # type: ignore[no-untyped-def]
+        nonlocal count
+        resp = await registrar.handle(req, source)
+        if resp.status == 200:
+            count += 1
+            if count >= 2:
+                seen.set()
+        return resp
+
+    b.on_register = on_register
+    reg = await a.register(f"sip:127.0.0.1:{b.local_port}", "sip:trunk@127.0.0.1", ("trunk", "pw"), expires=1)
+    assert reg.expires == 2 and reg.granted == 2
+    await asyncio.wait_for(seen.wait(), 5)
+    assert reg.refreshed >= 1
+    await reg.stop()

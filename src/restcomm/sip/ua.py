@@ -316,6 +316,8 @@ class Registration:
     seq: int = 0
     granted: int = 0
     task: asyncio.Task | None = None
+    refreshed: int = 0
+    """How many refreshes succeeded (observability and tests)."""
 
     async def stop(self) -> None:
         if self.task is not None:
@@ -655,10 +657,12 @@ class SipStack:
         return reg
 
     async def _refresh(self, reg: Registration) -> None:
+        """Re-REGISTER at 80% of the granted interval (at least 1 s apart)."""
         while True:
             await asyncio.sleep(max(1.0, reg.granted * 0.8))
             try:
                 await self._register_once(reg, reg.expires)
+                reg.refreshed += 1
             except CallFailed as exc:
                 log.warning("re-REGISTER of %s failed: %s", reg.aor, exc)
                 await asyncio.sleep(30)
@@ -666,7 +670,7 @@ class SipStack:
     async def _register_once(self, reg: Registration, expires: int) -> Response:
         dest = destination_of(reg.registrar)
         auth: tuple[str, str] | None = None
-        for _ in range(2):
+        for _ in range(4):
             reg.seq += 1
             h = Headers()
             h.add("Via", self.via(dest[0]))
@@ -687,6 +691,10 @@ class SipStack:
                     value = answer_challenge(chal, "REGISTER", str(reg.registrar), *reg.credentials)
                     auth = ("Authorization" if resp.status == 401 else "Proxy-Authorization", value)
                     continue
+            min_exp = resp.headers.get("Min-Expires", "")
+            if resp.status == 423 and min_exp.strip().isdigit() and expires != 0:
+                expires = reg.expires = int(min_exp)  # §10.2.8: retry with the registrar's minimum
+                continue
             if resp.status >= 300:
                 raise CallFailed(resp.status, resp.reason)
             reg.granted = expires
