@@ -317,6 +317,9 @@ class Registration:
     granted: int = 0
     task: asyncio.Task | None = None
     refreshed: int = 0
+    challenge: tuple[str, str] | None = None
+    """(header name, challenge) last received, reused with an increasing nonce-count."""
+    nc: int = 0
     """How many refreshes succeeded (observability and tests)."""
 
     async def stop(self) -> None:
@@ -668,8 +671,10 @@ class SipStack:
                 await asyncio.sleep(30)
 
     async def _register_once(self, reg: Registration, expires: int) -> Response:
+        """One REGISTER exchange. The last challenge is reused with an incremented nonce-count
+        (so a refresh costs one round trip); a fresh 401/407 or 423 is answered and retried."""
         dest = destination_of(reg.registrar)
-        auth: tuple[str, str] | None = None
+        fresh_challenge = False
         for _ in range(4):
             reg.seq += 1
             h = Headers()
@@ -681,15 +686,18 @@ class SipStack:
             h.add("CSeq", f"{reg.seq} REGISTER")
             h.add("Contact", self.contact(dest[0], parse_uri(reg.aor).user))
             h.add("Expires", str(expires))
-            if auth:
-                h.add(*auth)
+            if reg.challenge is not None and reg.credentials:
+                header, chal = reg.challenge
+                reg.nc += 1
+                h.add(header, answer_challenge(chal, "REGISTER", str(reg.registrar), *reg.credentials, nc=reg.nc))
             resp = await self.request(Request(headers=h, method="REGISTER", uri=reg.registrar), dest)
-            if resp.status in (401, 407) and reg.credentials and auth is None:
+            if resp.status in (401, 407) and reg.credentials and not fresh_challenge:
                 hdr = "WWW-Authenticate" if resp.status == 401 else "Proxy-Authenticate"
                 chal = pick_challenge(resp.headers.get_all(hdr))
                 if chal:
-                    value = answer_challenge(chal, "REGISTER", str(reg.registrar), *reg.credentials)
-                    auth = ("Authorization" if resp.status == 401 else "Proxy-Authorization", value)
+                    fresh_challenge = True
+                    reg.challenge = ("Authorization" if resp.status == 401 else "Proxy-Authorization", chal)
+                    reg.nc = 0
                     continue
             min_exp = resp.headers.get("Min-Expires", "")
             if resp.status == 423 and min_exp.strip().isdigit() and expires != 0:
