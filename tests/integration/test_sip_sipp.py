@@ -177,16 +177,27 @@ async def test_cancel_before_answer_ends_the_call_with_cancel(tmp_path: Path) ->
         await stack.stop()
 
 
-async def test_outgoing_call_to_sipp_uas(tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_outgoing_call_to_sipp_uas(tmp_path: Path, transport: str) -> None:
     async def no_calls(call: IncomingCall) -> None:
         await call.reject(403)
 
     stack = await start_stack(no_calls)
     port = free_port()
     try:
-        sipp = asyncio.create_task(run_sipp("-sn", "uas", "-p", str(port), tmp=tmp_path))
-        # no readiness probe needed: Timer A retransmits the INVITE until SIPp listens
-        call = await stack.invite(f"sip:uas@127.0.0.1:{port}", from_uri="sip:restcomm@127.0.0.1", sdp=SDP)
+        sipp = asyncio.create_task(run_sipp("-sn", "uas", "-p", str(port), "-t", transport[0] + "1",
+                                            tmp=tmp_path))
+        if transport == "tcp":  # a refused TCP connect fails the call at once (503): wait until SIPp listens
+            for _ in range(100):
+                try:
+                    _, w = await asyncio.open_connection("127.0.0.1", port)
+                    w.close()
+                    break
+                except OSError:
+                    await asyncio.sleep(0.05)
+        # over UDP no readiness probe is needed: Timer A retransmits the INVITE until SIPp listens
+        call = await stack.invite(f"sip:uas@127.0.0.1:{port};transport={transport}",
+                                  from_uri="sip:restcomm@127.0.0.1", sdp=SDP)
         answer = await call.wait_answer(15)
         assert "m=audio" in answer and call.ringing.is_set()
         await call.bye()

@@ -12,6 +12,7 @@ import pytest
 from restcomm.sip.message import Headers, Request, parse_uri
 from restcomm.sip.registrar import MemoryBindingStore, MemoryCredentials, Registrar
 from restcomm.sip.ua import CallFailed, IncomingCall, OutgoingCall, SipStack
+from tests.conftest import free_port
 
 SDP_A = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=a\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 30000 RTP/AVP 0\r\n"
 SDP_B = SDP_A.replace("s=a", "s=b").replace("30000", "30002")
@@ -235,3 +236,28 @@ async def test_outbound_register_follows_423_and_refreshes(pair) -> None:  # typ
     await asyncio.wait_for(seen.wait(), 5)
     assert reg.refreshed >= 1
     await reg.stop()
+
+
+async def test_garbage_is_dropped_and_the_stack_keeps_serving(pair) -> None:  # type: ignore[no-untyped-def]
+    a, b, _ = pair
+    loop = asyncio.get_running_loop()
+    udp, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, remote_addr=("127.0.0.1", b.local_port))
+    udp.sendto(b"\x00\xffgarbage\r\n\r\n")
+    udp.sendto(b"INVITE sip:x SIP/2.0\r\nContent-Length: 99999\r\n\r\n")
+    udp.close()
+    reader, writer = await asyncio.open_connection("127.0.0.1", b.local_port)
+    writer.write(b"OPTIONS sip:x@y SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bKq\r\n\r\n")  # no Content-Length
+    await writer.drain()
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # framing lost: connection closed
+    writer.close()
+    await test_options_answered_by_default((a, b, None))
+    assert b.transport.errors >= 3
+
+
+async def test_refused_tcp_connect_fails_the_call_fast_with_503(pair) -> None:  # type: ignore[no-untyped-def]
+    a, _, _ = pair
+    call = await a.invite(f"sip:nobody@127.0.0.1:{free_port()};transport=tcp", from_uri="sip:alice@127.0.0.1",
+                          sdp=SDP_A)
+    with pytest.raises(CallFailed) as exc:
+        await call.wait_answer(5)
+    assert exc.value.status == 503

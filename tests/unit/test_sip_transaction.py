@@ -367,3 +367,12 @@ def test_timer_c_ends_an_invite_that_rings_forever() -> None:
     assert drain(tl) == []
     tl.handle_timer(280.0)
     assert drain(tl) == [TransactionTimeout(key, "INVITE", True)] and tl.transaction_count == 0
+
+
+def test_transport_error_fails_client_transactions_to_that_peer_only() -> None:
+    tl = TransactionLayer()
+    k1 = tl.send_request(request(branch="z9hG4bKa"), TCP, 0.0)
+    tl.send_request(request(branch="z9hG4bKb"), UDP, 0.0)
+    tl.transport_error(TCP, 0.1)
+    assert drain(tl) == [TransactionTimeout(k1, "INVITE", True, transport_error=True)]
+    assert tl.transaction_count == 1

@@ -85,6 +85,7 @@ class TransactionTimeout:
     key: str
     method: str
     client: bool
+    transport_error: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,6 +343,14 @@ class TransactionLayer:
         h.add("Call-ID", request.call_id)
         h.add("CSeq", str(CSeq(request.cseq.seq, "ACK")))
         return Request(headers=h, method="ACK", uri=request.uri)
+
+    def transport_error(self, dest: Peer, now: float) -> None:
+        """The transport could not reach ``dest`` (TCP connect refused...): every client
+        transaction towards it fails at once (§17.1.4: the TU treats it as 503)."""
+        for key, c in list(self._clients.items()):
+            if c.dest == dest and c.state in (State.CALLING, State.TRYING, State.PROCEEDING):
+                self._drop("c", key)
+                self._events.append(TransactionTimeout(key, c.request.method, True, transport_error=True))
 
     def cancel_client(self, key: str) -> None:
         """Forget a client transaction without waiting (the TU gave up on it)."""

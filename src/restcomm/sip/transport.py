@@ -38,10 +38,12 @@ class _Udp(asyncio.DatagramProtocol):
 
 
 class SipTransport:
-    def __init__(self, host: str, port: int, on_message: OnMessage) -> None:
+    def __init__(self, host: str, port: int, on_message: OnMessage,
+                 on_unreachable: Callable[[Peer], None] | None = None) -> None:
         self.host = host
         self.port = port
         self.on_message = on_message
+        self.on_unreachable = on_unreachable
         self.errors = 0
         self._udp: asyncio.DatagramTransport | None = None
         self._server: asyncio.Server | None = None
@@ -100,6 +102,8 @@ class SipTransport:
         except (TimeoutError, OSError) as exc:
             log.info("TCP connect to %s:%s failed: %s", key[0], key[1], exc)
             self._pending.pop(key, None)
+            if self.on_unreachable is not None:
+                self.on_unreachable(("TCP", key[0], key[1]))
             return
         self._conns[key] = writer
         for data in self._pending.pop(key, []):

@@ -345,7 +345,7 @@ class SipStack:
         self.user_agent = user_agent
         self.send_trying = send_trying
         self.layer = TransactionLayer(timers)
-        self.transport = SipTransport(host, port, self._received)
+        self.transport = SipTransport(host, port, self._received, self._unreachable)
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._dialogs: dict[tuple[str, str, str], _Call] = {}
@@ -388,6 +388,10 @@ class SipStack:
     # ------------------------------------------------------------------ pump
     def _received(self, msg: Request | Response, peer: Peer) -> None:
         self.layer.receive(msg, peer, self.clock())
+        self._pump()
+
+    def _unreachable(self, peer: Peer) -> None:
+        self.layer.transport_error(peer, self.clock())
         self._pump()
 
     def _pump(self) -> None:
@@ -474,10 +478,11 @@ class SipStack:
                         owner.set_result(ev.response)
         elif isinstance(ev, TransactionTimeout):
             owner = self._owners.pop(ev.key, None)
+            status, why = (503, "unreachable") if ev.transport_error else (408, "timeout")
             if isinstance(owner, OutgoingCall):
-                owner._fail(408, "timeout")
+                owner._fail(status, why)
             elif isinstance(owner, asyncio.Future) and not owner.done():
-                owner.set_exception(CallFailed(408, "timeout"))
+                owner.set_exception(CallFailed(status, why))
                 owner.exception()
         elif isinstance(ev, AckTimeout):
             for call in list(self._dialogs.values()):
