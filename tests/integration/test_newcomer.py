@@ -31,7 +31,7 @@ def test_every_advertised_account_link_resolves(server: Server, tenant: Tenant) 
     with tenant.client() as c:
         account = c.get(f"/Accounts/{tenant.sid}.json").json()
     links = [account["uri"], *account["subresource_uris"].values()]
-    assert "calls" not in account["subresource_uris"]  # not served (yet): not advertised
+    assert "conferences" not in account["subresource_uris"]  # not served (yet): not advertised
     with httpx.Client(base_url=server.base_url, auth=(tenant.sid, tenant.token), timeout=10) as raw:
         for link in links:
             assert link.startswith("/2012-04-24/")
