@@ -43,7 +43,8 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESTCOMM_")}
     env.pop("PYTHONPATH", None)
-    env.update(RESTCOMM_DATA_DIR=str(data_dir), RESTCOMM_ADMIN_EMAIL=ADMIN[0], RESTCOMM_ADMIN_PASSWORD=ADMIN[1])
+    env.update(RESTCOMM_DATA_DIR=str(data_dir), RESTCOMM_ADMIN_EMAIL=ADMIN[0], RESTCOMM_ADMIN_PASSWORD=ADMIN[1],
+               RESTCOMM_SIP_LISTEN=f"127.0.0.1:{free_port()}")  # not the default port other servers may hold
     env.update(extra)
     return env
 
@@ -153,7 +154,7 @@ def test_readme_walkthrough(venv: Path, tmp_path: Path) -> None:
         return block.replace(".venv/bin/", bindir + "/")
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESTCOMM_")}
-    env["PATH"] = os.environ["PATH"]
+    env["RESTCOMM_SIP_LISTEN"] = f"127.0.0.1:{free_port()}"  # the README's ports are free ones, this one too
     state = tmp_path / "shell-state"
     state.write_text("")
     procs: dict[str, subprocess.Popen[str]] = {}
