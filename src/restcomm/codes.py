@@ -69,8 +69,9 @@ _MESSAGE = (
     (21610, "Attempt to send to unsubscribed recipient",
      "The recipient replied STOP to this sender: the message is refused (API) or failed (already queued)."),
     (21612, "The 'To' phone number is not currently reachable via SMS",
-     "The destination is not a number hosted here and no carrier route ([[sms.routes]]) matches it, or its "
-     "carrier is not configured on this node."),
+     "The destination is not a number hosted here and no carrier serves it: add a carrier whose "
+     "[[carriers]] prefixes match the number (prefixes = [\"\"] serves every destination; docs/configuration.md), "
+     "or a [[sms.routes]] entry naming one, or the route's carrier is not configured on this node."),
     (30001, "Queue overflow", "The message waited longer than the server's queue timeout ([sms] queue_timeout, "
                               "4 hours by default) to be sent, or the carrier's queue stayed full (SMPP "
                               "throttling or queue-full answers)."),

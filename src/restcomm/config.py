@@ -6,6 +6,7 @@ TOML file named by ``RESTCOMM_CONFIG``, then the default below.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -178,6 +179,17 @@ ENV_VARS: dict[str, str] = {
 }
 
 
+# Top-level TOML tables read by the subsystems themselves (``Settings.section``, the voice tables
+# below); any other top-level key must be a setting, so a typo is an error rather than silently ignored.
+SECTIONS = ("carriers", "sms", "smtp", "sip", "media", "voice")
+
+
+def did_you_mean(word: str, choices: Any) -> str:
+    """`` (did you mean 'x'?)`` when one known name is close to ``word``: a typo names its fix."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _coerce(name: str, value: Any) -> Any:
     kinds = {f.name: f.type for f in fields(Settings)}
     kind = str(kinds[name])
@@ -217,6 +229,8 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
     for key, value in raw.items():
         if key in known and key != "sip_trunks":
             values[key] = value if key == "available_phone_numbers" else _coerce(key, value)
+        elif key not in known and key not in SECTIONS:
+            raise ConfigError(f"{config_path}: unknown setting {key!r}{did_you_mean(key, [*known, *SECTIONS])}")
     values.update(_voice_sections(raw))
     for var, name in ENV_VARS.items():
         if var in env and env[var] != "":

@@ -35,7 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from restcomm.config import ConfigError, Settings
+from restcomm.config import ConfigError, Settings, did_you_mean
 
 DEFAULT_STOP_REPLY = (
     "You have successfully been unsubscribed. You will not receive any more messages from this number. "
@@ -89,7 +89,7 @@ def load_sms_settings(settings: Settings) -> SmsSettings:
     values: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in known or key == "routes":
-            raise ConfigError(f"[sms] has no setting {key!r}")
+            raise ConfigError(f"[sms] has no setting {key!r}{did_you_mean(key, known)}")
         default = getattr(SmsSettings(), key)
         try:
             if isinstance(default, bool):
