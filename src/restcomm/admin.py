@@ -45,7 +45,7 @@ def add_parser(sub: Any) -> None:
     create.add_argument("--json", action="store_true", help="print the account as the API shows it")
 
     rotate = cmds.add_parser("rotate-token", help="replace an account's AuthToken (the old one stops working)")
-    rotate.add_argument("sid", metavar="SID")
+    rotate.add_argument("sid", metavar="ACCOUNT", help="the account's SID or email address")
     stage = rotate.add_mutually_exclusive_group()
     stage.add_argument("--secondary", action="store_true",
                        help="only create a secondary token; both work until --promote")
@@ -103,12 +103,15 @@ async def _services(settings: Settings) -> AsyncIterator[Any]:
 
 
 async def _credentials(services: Any, sid: str | None) -> tuple[str, str]:
-    """The SID and AuthToken of ``sid``, or of the administrator (the oldest top-level account)."""
+    """The SID and AuthToken of ``sid`` (a SID or, as the API accepts, an email address), or of the
+    administrator (the oldest top-level account)."""
     from restcomm.store.schema import accounts
 
     stmt = select(accounts.c.sid, accounts.c.auth_token)
     if sid is None:
         stmt = stmt.where(accounts.c.parent_sid.is_(None)).order_by(accounts.c.date_created).limit(1)
+    elif "@" in sid:
+        stmt = stmt.where(accounts.c.email == sid.lower())
     else:
         stmt = stmt.where(accounts.c.sid == sid)
     async with services.engine.connect() as conn:
@@ -165,23 +168,23 @@ async def _create_account(settings: Settings, args: argparse.Namespace) -> None:
 async def _rotate_token(settings: Settings, args: argparse.Namespace) -> None:
     async with _services(settings) as services:
         admin_sid, admin_token = await _credentials(services, None)
-        await _credentials(services, args.sid)  # a clear "no account" before any request
+        sid, _ = await _credentials(services, args.sid)  # a clear "no account" before any request
         async with _api(services, admin_sid, admin_token) as api:
-            base = f"/Accounts/{args.sid}/AuthTokens"
-            result: dict[str, Any] = {"account_sid": args.sid}
+            base = f"/Accounts/{sid}/AuthTokens"
+            result: dict[str, Any] = {"account_sid": sid}
             if not args.promote:
                 created = _check(await api.post(f"{base}/Secondary.json"))
                 result["secondary_auth_token"] = created["secondary_auth_token"]
             if not args.secondary:
                 promoted = _check(await api.post(f"{base}/Promote.json"))
-                result = {"account_sid": args.sid, "auth_token": promoted["auth_token"]}
+                result = {"account_sid": sid, "auth_token": promoted["auth_token"]}
     if args.json:
         print(json.dumps(result, indent=2))
     elif args.secondary:
-        print(f"Secondary AuthToken for {args.sid} (both tokens work until it is promoted):\n"
+        print(f"Secondary AuthToken for {sid} (both tokens work until it is promoted):\n"
               f"  {result['secondary_auth_token']}")
     else:
-        print(f"New AuthToken for {args.sid} (the previous one no longer works):\n  {result['auth_token']}")
+        print(f"New AuthToken for {sid} (the previous one no longer works):\n  {result['auth_token']}")
 
 
 def _server_url(settings: Settings) -> str:

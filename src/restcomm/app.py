@@ -100,6 +100,9 @@ class _RequestIds:
         return f"{self.prefix}{next(self.counter):012x}"
 
 
+_BARE_API = f"/{API_VERSION}/"  # resource `uri` fields are relative to /restcomm, as Restcomm's are
+
+
 class Dispatch:
     """Routing by path segments: a trie walked once per request, whatever the number of routes.
 
@@ -171,6 +174,8 @@ class Dispatch:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route, params = self.match(scope["path"], scope["method"])
+        if route is None and scope["path"].startswith(_BARE_API):  # a `uri` field as given: no /restcomm
+            route, params = self.match("/restcomm" + scope["path"], scope["method"])
         if route is None:  # answered here, inside any CORS layer, so browsers can read the error
             request = Request(scope, receive)
             if params is None:
@@ -437,15 +442,10 @@ async def bootstrap(services: Services, out: Any = None) -> None:
             )
     except IntegrityError:
         return  # another node bootstrapped first
-    if generated:
-        print(
-            "Administrator account created (shown once):\n"
-            f"  AccountSid: {sid}\n  AuthToken:  {token}\n  Email:      {email}\n  Password:   {password}",
-            file=out,
-            flush=True,
-        )
-    else:
-        print(f"Administrator account created: {email} ({sid})", file=out, flush=True)
+    from restcomm.welcome import first_start_banner
+
+    print(first_start_banner(settings, sid, token, email, password if generated else None, out), file=out,
+          flush=True)
 
 
 def _startup_error(settings: Settings, exc: Exception) -> ConfigError | None:
@@ -565,6 +565,11 @@ def build_app(settings: Settings, services: Services | None = None, extra_servic
 
         return HTMLResponse(f"<h1>{number}: {escape(title)}</h1><p>{escape(text)}</p>")
 
+    async def home(request: Request) -> Response:
+        from restcomm.welcome import index
+
+        return JSONResponse(index(settings))
+
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -611,6 +616,7 @@ def build_app(settings: Settings, services: Services | None = None, extra_servic
         Route(f"{API_ROOT}/openapi", openapi, methods=["GET"]),
         Route("/restcomm/errors/{code}", error_page, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
+        Route("/", home, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
     ]
     if settings.metrics_enabled:

@@ -1,9 +1,17 @@
-"""Command line: `restcomm serve`, `restcomm db upgrade`, `restcomm smsc-sim`, admin commands."""
+"""Command line: `restcomm serve`, `restcomm db upgrade`, `restcomm smsc-sim`, `restcomm sample-app`,
+admin commands.
+
+Every configuration problem found here or while starting ends as one line on stderr,
+``restcomm: configuration error: ...``, and exit status 2 (``main``); the whole configuration, the
+TOML sections the subsystems read included, is checked before anything listens (``preflight``), so
+a typo in ``[[carriers]]`` is not a traceback from inside the server's start.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from typing import Any
 
@@ -35,6 +43,34 @@ def _uvicorn_config(app: Any, settings: Settings, args: argparse.Namespace) -> A
     )
 
 
+def preflight(settings: Settings) -> None:
+    """Check what the server would only read while starting: the TOML sections of carriers, SMS
+    and SMTP, and the administrator password (held to the API's strength rule, as an account's)."""
+    from restcomm.messaging.config import load_sms_settings
+    from restcomm.messaging.email import smtp_config
+    from restcomm.smpp.carriers import load_carriers
+
+    load_carriers(settings)
+    load_sms_settings(settings)
+    smtp_config(settings)
+    check_admin_password(settings)
+
+
+def check_admin_password(settings: Settings) -> None:
+    """The first-start administrator's password obeys the rule the API applies to every account."""
+    from restcomm.api.passwords import is_strong
+
+    if settings.admin_password and not is_strong(settings.admin_password):
+        raise ConfigError("RESTCOMM_ADMIN_PASSWORD is too weak (the API's rule for account passwords, error "
+                          "22001): mix upper and lower case letters, digits and symbols like - ! or _, "
+                          "e.g. 'Ch4nge-me-now!'")
+
+
+def listening_url(settings: Settings, tls: bool) -> str:
+    host = settings.host if ":" not in settings.host else f"[{settings.host}]"
+    return f"{'https' if tls else 'http'}://{host}:{settings.port}"
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -44,9 +80,14 @@ def _serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_format, settings.log_level)
     if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
         raise ConfigError("--ssl-certfile and --ssl-keyfile go together")
+    preflight(settings)
     if settings.workers > 1:
         from restcomm.workers import serve_workers
 
+        # uvicorn prints its "running on" line only for a server it binds itself; the workers share a
+        # socket bound by the parent, so the address is said here.
+        logging.getLogger("restcomm").info("%d workers listening on %s", settings.workers,
+                                           listening_url(settings, bool(args.ssl_certfile)))
         return serve_workers(settings, lambda s: _uvicorn_config(build_app(s), s, args))
     server = uvicorn.Server(_uvicorn_config(build_app(settings), settings, args))
     server.run()
@@ -79,8 +120,16 @@ def _smsc_sim(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["smsc-sim", "inject"]:
+        from restcomm.smpp.simulator import inject_main
+
+        return inject_main(argv[2:])
     if argv[:1] == ["smsc-sim"]:
         return _smsc_sim(argv[1:])
+    if argv[:1] == ["sample-app"]:
+        from restcomm.sample_app import main as sample_main
+
+        return sample_main(argv[1:])
     parser = argparse.ArgumentParser(prog="restcomm", description="Restcomm-compatible communications platform")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the API server and its background services")
@@ -95,7 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     dbp = sub.add_parser("db", help="database schema")
     dbsub = dbp.add_subparsers(dest="db_command", required=True)
     dbsub.add_parser("upgrade", help="apply schema migrations")
-    sub.add_parser("smsc-sim", help="run the SMSC simulator (see `restcomm smsc-sim --help`)")
+    sub.add_parser("smsc-sim", help="run the SMSC simulator (see `restcomm smsc-sim --help`); "
+                   "`restcomm smsc-sim inject` sends a handset message through a running one")
+    sub.add_parser("sample-app", help="run the sample SMS application (an echo) for the quickstart "
+                   "(see `restcomm sample-app --help`)")
     from restcomm import admin
 
     admin.add_parser(sub)
@@ -107,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             return _db_upgrade(args)
         if args.command == "admin":
             configure_logging(level="WARNING")
+            check_admin_password(load_settings())
             return admin.run(args)
     except ConfigError as exc:
         print(f"restcomm: configuration error: {exc}", file=sys.stderr)

@@ -25,4 +25,7 @@ def build_background_services(services: Services) -> list[Any]:
     carriers = build_carrier_service(services, messaging)
     if carriers is not None:
         background.append(carriers)
+    from restcomm.voice.recovery import CallRecovery  # calls a dead node left live (voice/recovery.py)
+
+    background.append(CallRecovery(services))
     return background

@@ -425,8 +425,8 @@ def test_one_session_creates_at_most_max_messages_per_session(srv: Hardened, app
         own = unique_number()
         add_number(c, tenant.sid, own)
         send(c, tenant.sid, own, app["phone_number"], "go")
-        note = wait_notification(c, tenant.sid, 14107)
-        assert "max_messages_per_session = 5" in note["message_text"], note
+        note = wait_notification(c, tenant.sid, 14109)
+        assert "budget" in note["message_text"], note
         replies = [m for m in messages(c, tenant.sid, To=sink) if m["direction"] == "outbound-reply"]
         assert sorted(m["body"] for m in replies) == [f"copy {i}" for i in range(5)]
         # Emails share the budget: 2 messages, then 3 emails, then the session stops.
@@ -436,13 +436,13 @@ def test_one_session_creates_at_most_max_messages_per_session(srv: Hardened, app
         path2 = apps.new_path("mixed")
         app2 = add_number(c, tenant.sid, unique_number(), SmsUrl=apps.route(path2, Answer(f"<Response>{mixed}</Response>")))
         send(c, tenant.sid, own, app2["phone_number"], "go")
-        wait_until(lambda: notifications(c, tenant.sid, ErrorCode="14107"), lambda n: len(n) >= 2, 15, "second 14107")
+        wait_until(lambda: notifications(c, tenant.sid, ErrorCode="14109"), lambda n: len(n) >= 2, 15, "second 14109")
         bodies = [m["body"] for m in messages(c, tenant.sid, To=sink) if m["direction"] == "outbound-reply"]
         assert "m0" in bodies and "m1" in bodies and "after" not in bodies
-        texts = [n["message_text"] for n in notifications(c, tenant.sid, ErrorCode="14107")]
+        texts = [n["message_text"] for n in notifications(c, tenant.sid, ErrorCode="14109")]
         assert any("<Email>" in t for t in texts), texts
-    page = httpx.get(f"{srv.base_url}/restcomm/errors/14107.html", timeout=10)
-    assert page.status_code == 200 and "14107" in page.text
+    page = httpx.get(f"{srv.base_url}/restcomm/errors/14109.html", timeout=10)
+    assert page.status_code == 200 and "14109" in page.text
 
 
 # ---------------------------------------------------------------------------------------------

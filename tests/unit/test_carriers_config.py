@@ -37,7 +37,7 @@ def test_defaults_route_everything_and_none_configured_is_fine() -> None:
 @pytest.mark.parametrize(("entry", "message"), [
     ({"host": "h"}, "needs name"),
     ({"name": "a"}, "needs host"),
-    ({"name": "a", "host": "h", "windw": 5}, "no setting windw"),
+    ({"name": "a", "host": "h", "windw": 5}, "no setting 'windw' .did you mean 'window'"),
     ({"name": "a", "host": "h", "port": "2775"}, "port must be an integer"),
     ({"name": "a", "host": "h", "port": 70000}, "port must be between"),
     ({"name": "a", "host": "h", "binds": 0}, "binds and window must be at least 1"),

@@ -57,7 +57,7 @@ def test_dispatch_agrees_with_starlette_on_every_route(tmp_path: Path) -> None:
 
 def test_unknown_and_malformed_paths(tmp_path: Path) -> None:
     dispatch = Dispatch(_routes(tmp_path))
-    assert dispatch.match("/", "GET") == (None, None)
+    assert dispatch.match("/nope", "GET") == (None, None)  # "/" is the index
     assert dispatch.match("/restcomm/2012-04-24/Nope", "GET") == (None, None)
     assert dispatch.match("/restcomm/2012-04-24/Accounts//Clients", "GET") == (None, None)  # empty parameter
     route, node = dispatch.match("/health", "DELETE")

@@ -123,6 +123,8 @@ async def message_filters(call: Call, account_sid: str, *, ends_with: bool) -> l
         cond = [messages.c.account_sid == account_sid]
     for name, column in (("To", messages.c.to_number), ("From", messages.c.from_number)):
         value = q.get(name)
+        if value and value[0] == " " and value[1:2].isdigit():
+            value = "+" + value[1:]  # an unencoded "+" in the query string arrives as a space
         if value:
             cond.append(column.endswith(value, autoescape=True) if ends_with else column == value)
     if q.get("Status"):

@@ -8,7 +8,7 @@ docs/compatibility.md (the operator-facing list) and here (what each one is for)
     app_timeout = 5.0              # seconds for one request to an SMS application (connect + answer)
     app_max_redirects = 5          # HTTP 301/302/303/307/308 followed per application request
     max_documents = 10             # documents one SMS session may fetch (first + Redirect/action): 14106
-    max_messages_per_session = 10  # messages + emails one SMS session may create: then 14107, session stops
+    max_messages_per_session = 10  # messages + emails one SMS session may create: then 14109, session stops
     hop_limit = 10                 # app-to-app hops before a message is no longer given to an app: 14109
     lease_seconds = 15.0           # how long a claimed row stays with a node that stopped renewing it
                                    # (live nodes renew every third of it; a crashed node's work resumes after it)
@@ -36,7 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from restcomm.config import ConfigError, Settings
+from restcomm.config import ConfigError, Settings, did_you_mean
 
 DEFAULT_STOP_REPLY = (
     "You have successfully been unsubscribed. You will not receive any more messages from this number. "
@@ -91,7 +91,7 @@ def load_sms_settings(settings: Settings) -> SmsSettings:
     values: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in known or key == "routes":
-            raise ConfigError(f"[sms] has no setting {key!r}")
+            raise ConfigError(f"[sms] has no setting {key!r}{did_you_mean(key, known)}")
         default = getattr(SmsSettings(), key)
         try:
             if isinstance(default, bool):

@@ -287,7 +287,7 @@ class Dispatcher:
     async def _fail_no_route(self, conn: AsyncConnection, rows: list[dict[str, Any]], now: Any) -> None:
         await _fail(conn, rows, now, NO_ROUTE, lambda row: (
             f"Message {row['sid']} to {row['to_number']} failed: the number is not hosted here and no "
-            "carrier route ([[sms.routes]]) matches it."))
+            "carrier serves it (configure one with [[carriers]] prefixes, or [[sms.routes]])."))
 
     async def _fail_expired(self, conn: AsyncConnection, rows: list[dict[str, Any]], now: Any) -> None:
         """Messages that waited longer than ``queue_timeout`` to be sent (a carrier down or slower

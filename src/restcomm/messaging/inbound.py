@@ -7,6 +7,7 @@ automatic keyword reply and the notification about a loop commit with it or not 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,6 +23,8 @@ from restcomm.messaging.store import count_status, insert_ignore, number_forms
 from restcomm.notify import WARNING, write_notification
 from restcomm.rcml.errors import Code
 from restcomm.store.schema import messages, opt_outs
+
+log = logging.getLogger("restcomm.messaging.inbound")
 
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 START_WORDS = frozenset({"START", "UNSTOP", "YES"})
@@ -130,6 +133,10 @@ async def store_arrivals(
     if rows:
         await conn.execute(insert(messages), rows)
         count_status(rows, m.RECEIVED)
+        if log.isEnabledFor(logging.INFO):
+            for row in rows:
+                log.info("message %s received: %s -> %s%s", row["sid"], row["from_number"], row["to_number"],
+                         " (runs the number's application)" if row["app_state"] != m.APP_NONE else "")
     if replies:
         await conn.execute(insert(messages), replies)
         count_status(replies, m.QUEUED)

@@ -233,6 +233,10 @@ class Messaging:
             hop=hop,
             parent_sid=parent_sid,
         )
+        if log.isEnabledFor(logging.INFO):
+            log.info("message %s %s: %s -> %s, %d segment(s)", row["sid"],
+                     "accepted" if direction == m.OUTBOUND_API else f"queued ({direction})",
+                     out.from_number, out.to_number, out.num_segments)
         if not dispatch:
             await self.writer.insert((messages, [row]))
             store.count_status([row], m.QUEUED)  # committed

@@ -42,7 +42,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
-from restcomm.config import ConfigError, Settings
+from restcomm.config import ConfigError, Settings, did_you_mean
 from restcomm.smpp.esme import Carrier, CarrierConfig
 from restcomm.smpp.mo import InboundHandler, ParkedReceipts
 from restcomm.smpp.transport import DEFAULT_BIND_WAIT, SmppTransport
@@ -89,7 +89,7 @@ def load_carriers(settings: Settings) -> list[CarrierSettings]:
         names.add(name)
         unknown = sorted(set(entry) - known)
         if unknown:
-            raise ConfigError(f"{where} has no setting {', '.join(unknown)}")
+            raise ConfigError(f"{where} has no setting {unknown[0]!r}{did_you_mean(unknown[0], known)}")
         prefixes = entry.get("prefixes", [""])
         if isinstance(prefixes, str):
             prefixes = [prefixes]

@@ -654,9 +654,11 @@ class ReceiptRecorder:
             return
         if any(found):
             ms.wake(callbacks=True)
-        for (carrier, mid, *_), fut, ok in zip(batch, (b[4] for b in batch), found, strict=True):
+        for (carrier, mid, state, *_), fut, ok in zip(batch, (b[4] for b in batch), found, strict=True):
             if not ok:
                 log.info("receipt from %s for unknown message id %s (not stored yet?)", carrier, mid)
+            else:
+                log.info("receipt from %s for message id %s: %s", carrier, mid, state)
             if not fut.done():
                 fut.set_result(ok)
 

@@ -661,14 +661,17 @@ async def _control(sim: SmscSimulator, reader: asyncio.StreamReader, writer: asy
       option, e.g. ``{"source": "+1555", "destination": "1666", "text": "...", "concat": "sar",
       "encoding": "UCS-2", "order": [1, 3], "ref": 7}``;
     * ``STATS`` -> JSON counters;
-    * ``MESSAGES`` -> JSON list of the messages as a handset shows them (needs ``--record``);
-    * ``RECEIPTS`` -> JSON ``{message_id: unix time the receipt was first sent}`` (``--record``);
+    * ``MESSAGES`` -> JSON list of the messages as a handset shows them (kept unless ``--no-record``);
+    * ``RECEIPTS`` -> JSON ``{message_id: unix time the receipt was first sent}`` (the same);
     * ``SET <setting> <json value>`` -> ``OK``: change a :class:`SimulatorConfig` knob on the
       fly, e.g. ``SET throttle_every 5`` or ``SET mute true``;
     * ``WAIT <counter> <n> [seconds]`` -> ``OK <stats>`` once ``STATS[counter] >= n``, or
       ``ERR timeout <stats>`` (an event wait, no polling: scripts and tests need no sleeps);
     * ``DISCONNECT`` -> ``OK``: abort every connection now;
+    * ``HELP`` -> the commands, one line;
     * ``QUIT`` closes the control connection.
+
+    ``restcomm smsc-sim inject`` (:func:`inject_main`) is a client of this port that returns.
     """
     try:
         while line := await reader.readline():
@@ -692,6 +695,10 @@ async def _control(sim: SmscSimulator, reader: asyncio.StreamReader, writer: asy
                     reply = f"ERR {exc or 'timeout'}"
             elif cmd == "STATS":
                 reply = json.dumps(sim.snapshot())
+            elif cmd in ("MESSAGES", "RECEIPTS") and not sim.config.record:
+                reply = "ERR nothing is recorded: the simulator was started with --no-record"
+            elif cmd == "HELP":
+                reply = CONTROL_HELP
             elif cmd == "MESSAGES":
                 reply = json.dumps([
                     {"system_id": m.system_id, "source": m.source, "destination": m.destination, "text": m.text,
@@ -711,12 +718,16 @@ async def _control(sim: SmscSimulator, reader: asyncio.StreamReader, writer: asy
             elif cmd == "QUIT":
                 break
             elif cmd:
-                reply = "ERR unknown command"
+                reply = f"ERR unknown command {cmd!r}; {CONTROL_HELP}"
             if reply is not None:
                 writer.write(reply.encode() + b"\n")
                 await writer.drain()
     finally:
         writer.close()
+
+
+CONTROL_HELP = ("commands: MO <from> <to> <text> | MOX <json> | STATS | MESSAGES | RECEIPTS | "
+                "SET <setting> <json> | WAIT <counter> <n> [seconds] | DISCONNECT | HELP | QUIT")
 
 
 def _set(sim: SmscSimulator, rest: str) -> str:
@@ -767,8 +778,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--delay-every", type=int, default=0, help="answer every Nth submit after --delay seconds")
     p.add_argument("--delay", type=float, default=0.0)
     p.add_argument("--disconnect-after", type=int, default=0, help="abort the connection at the Nth PDU (once)")
-    p.add_argument("--control-port", type=int, default=None, help="line protocol: MO, MOX, STATS, MESSAGES, SET, WAIT, DISCONNECT")
-    p.add_argument("--record", action="store_true", help="keep received submits in memory (tests)")
+    p.add_argument("--control-port", type=int, default=None,
+                   help="line protocol: MO, MOX, STATS, MESSAGES, RECEIPTS, SET, WAIT, DISCONNECT, HELP, QUIT "
+                   "(`restcomm smsc-sim inject` is its client)")
+    record = p.add_mutually_exclusive_group()
+    record.add_argument("--record", action="store_true",
+                        help="keep received messages in memory (the default with --control-port)")
+    record.add_argument("--no-record", action="store_true", help="keep nothing (MESSAGES answers ERR)")
+    p.add_argument("--max-records", type=int, default=10_000, help="messages kept, oldest dropped first")
     p.add_argument("--no-uvloop", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
@@ -783,7 +800,8 @@ def main(argv: list[str] | None = None) -> int:
         receipt_delay=args.receipt_delay, undelivered_ratio=args.undelivered_ratio, seed=args.seed,
         throttle_every=args.throttle_every, msgqful_every=args.msgqful_every, reject_every=args.reject_every,
         drop_every=args.drop_every, delay_every=args.delay_every, delay=args.delay,
-        disconnect_after=args.disconnect_after, record=args.record, nack_every=args.nack_every,
+        disconnect_after=args.disconnect_after, nack_every=args.nack_every, max_records=args.max_records,
+        record=not args.no_record and (args.record or args.control_port is not None),
         receipts_as_data_sm=args.receipts_as_data_sm,
     )
 
@@ -793,7 +811,11 @@ def main(argv: list[str] | None = None) -> int:
         control = None
         if args.control_port is not None:
             control = await asyncio.start_server(lambda r, w: _control(sim, r, w), args.host, args.control_port)
-        print(f"smsc-sim listening on {args.host}:{sim.port}", flush=True)
+        line = f"smsc-sim listening on {args.host}:{sim.port}"
+        if control is not None:
+            port = control.sockets[0].getsockname()[1]
+            line += f", control port {args.host}:{port} (HELP lists its commands; `restcomm smsc-sim inject` sends)"
+        print(line, flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -815,6 +837,77 @@ def main(argv: list[str] | None = None) -> int:
             return 0
     asyncio.run(run())
     return 0
+
+
+# --- `restcomm smsc-sim inject`: a control-port client that returns ------------------------------
+
+
+def build_inject_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="restcomm smsc-sim inject",
+        description="Send a message from a handset through a running simulator (its --control-port) "
+                    "and, with --wait-reply, print the first message the simulator receives for that "
+                    "handset afterwards (an application's reply).")
+    p.add_argument("source", metavar="FROM", help="the handset's number, e.g. +447700900001")
+    p.add_argument("destination", metavar="TO", help="the number it sends to (one of yours)")
+    p.add_argument("text", metavar="TEXT", nargs="+", help="the message")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--control-port", type=int, default=2776)
+    p.add_argument("--wait-reply", type=float, default=0.0, metavar="SECONDS",
+                   help="wait this long for a message to FROM and print it (0: do not wait)")
+    return p
+
+
+def inject_main(argv: list[str] | None = None) -> int:
+    """Exit 0 when the simulator delivered the message (and a reply came, if waited for), else 1."""
+    args = build_inject_parser().parse_args(argv)
+    text = " ".join(args.text)
+    try:
+        return asyncio.run(_inject(args.host, args.control_port, args.source, args.destination, text,
+                                   args.wait_reply))
+    except OSError as exc:
+        print(f"smsc-sim inject: no simulator control port at {args.host}:{args.control_port} ({exc})",
+              file=sys.stderr)
+        return 1
+
+
+async def _inject(host: str, port: int, source: str, destination: str, text: str, wait: float) -> int:
+    reader, writer = await asyncio.open_connection(host, port)
+
+    async def ask(line: str) -> str:
+        writer.write(line.encode() + b"\n")
+        await writer.drain()
+        return (await reader.readline()).decode().strip()
+
+    try:
+        recorded = await ask("MESSAGES") if wait > 0 else "[]"
+        if recorded.startswith("ERR"):
+            print(f"smsc-sim inject: cannot wait for a reply: {recorded[4:]}", file=sys.stderr)
+            return 1
+        before = len(json.loads(recorded))
+        submits = json.loads(await ask("STATS"))["submits"] if wait > 0 else 0
+        answer = await ask(f"MO {source} {destination} {text}")
+        if not answer.startswith("OK") or any(s != "0" for s in answer[3:].split(",") if s):
+            print(f"smsc-sim inject: the server did not take the message ({answer})", file=sys.stderr)
+            return 1
+        print(f"delivered {source} -> {destination}: {text}", flush=True)
+        if wait <= 0:
+            return 0
+        deadline = asyncio.get_running_loop().time() + wait
+        while (left := deadline - asyncio.get_running_loop().time()) > 0:
+            submits += 1  # the next message the simulator receives, whoever it is for
+            if not (await ask(f"WAIT submits {submits} {left:.3f}")).startswith("OK"):
+                break
+            messages = json.loads(await ask("MESSAGES"))[before:]
+            replies = [m for m in messages if m["destination"].lstrip("+") == source.lstrip("+")]
+            if replies:
+                print(f"reply {replies[0]['source']} -> {replies[0]['destination']}: {replies[0]['text']}")
+                return 0
+        print(f"smsc-sim inject: no message to {source} within {wait:g} s", file=sys.stderr)
+        return 1
+    finally:
+        writer.write(b"QUIT\n")
+        writer.close()
 
 
 if __name__ == "__main__":

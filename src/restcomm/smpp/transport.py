@@ -85,6 +85,8 @@ class SmppTransport:
     def _result(self, message: CarrierMessage, outcome: SubmitOutcome) -> SendResult:
         if outcome.status == "accepted":
             self.sent += 1
+            log.info("message %s submitted to carrier %s (message id %s)", message.sid, self.name,
+                     ",".join(outcome.message_ids))
             return SendResult("accepted", message_ids=outcome.message_ids)
         if outcome.status == "rejected":
             self.refused += 1
