@@ -30,7 +30,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import SMS_SECTION, TEST_CONFIG, make_tenant, pg_create_database, pg_drop_database
+from tests.conftest import SMS_SECTION, TEST_CONFIG, Tenant, make_tenant, pg_create_database, pg_drop_database
 from tests.integration.hardened_server import Hardened, launch
 from tests.integration.sms_app import (
     Answer,
@@ -360,8 +360,20 @@ def test_password_changes_do_not_block_other_tenants(srv: Hardened) -> None:
     On the loop, each hash held every other request for its duration: about every hash, one GET
     (the one that arrived during it) took a good part of a hash. Off the loop, almost none does. The
     count of such slow GETs is compared with the number of hashes done meanwhile (a ratio, not an
-    absolute time, so that a loaded machine slows both sides alike)."""
+    absolute time, so that a loaded machine slows both sides alike). A sample spoiled by load from
+    elsewhere is taken again once; before the fix every sample failed by a wide margin."""
     hasher, other = make_tenant(srv, name="hasher"), make_tenant(srv, name="other")
+    samples = []
+    for _attempt in range(2):
+        slow, hashes, gets, one_hash = _sample_gets_during_hashing(hasher, other)
+        assert hashes >= 10, f"only {hashes} password changes during the sample"
+        samples.append((slow, hashes, gets, round(one_hash, 3)))
+        if slow < hashes / 3:
+            return
+    raise AssertionError(f"GETs held by password hashing (slow, hashes, gets, one hash): {samples}")
+
+
+def _sample_gets_during_hashing(hasher: Tenant, other: Tenant) -> tuple[int, int, int, float]:
     stop = threading.Event()
     changed: list[float] = []  # completion times
 
@@ -394,9 +406,7 @@ def test_password_changes_do_not_block_other_tenants(srv: Hardened) -> None:
             thread.join(30)
     hashes = len([t for t in changed if began <= t <= ended])
     one_hash = statistics.median(_scrypt_times(5))
-    slow = [g for g in gets if g > one_hash / 2]
-    assert hashes >= 10, f"only {hashes} password changes during the sample"
-    assert len(slow) < hashes / 3, (len(slow), hashes, len(gets), one_hash, sorted(gets)[-10:])
+    return len([g for g in gets if g > one_hash / 2]), hashes, len(gets), one_hash
 
 
 def _scrypt_times(n: int) -> list[float]:
