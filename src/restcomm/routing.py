@@ -1,6 +1,16 @@
-"""Inbound number matching: which IncomingPhoneNumber receives a message (or call) sent to a number.
+"""Number matching: which IncomingPhoneNumber receives a message (or call) sent to a number.
 
-The order is Restcomm's (NumberSelectorServiceImpl), with its regex bugs fixed:
+Two questions, two functions, and the difference between them is a security boundary:
+
+* ``find_hosted_number`` -- *is this destination one of our hosted numbers?* Used for internal
+  delivery (an outbound message or call from one account to a number another account hosts here):
+  only the exact number, compared in its canonical form (E.164 when it is a phone number, see
+  ``canonical_number``), and never a pattern. A tenant's ``*`` or ``+44.*`` must not capture
+  traffic that other tenants address to the outside world.
+* ``find_incoming_number`` -- *which number receives traffic arriving from outside* (a carrier's
+  MO, a call from a trunk or a phone): exact match first, then the organization's patterns.
+
+The inbound order is Restcomm's (NumberSelectorServiceImpl), with its regex bugs fixed:
 
 1. exact match of the number as received, its E.164 form, and the number with its leading ``+``
    removed (or one added);
@@ -21,10 +31,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, select, true
+from sqlalchemy import bindparam, false, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from restcomm.phone import to_e164
+from restcomm.phone import normalize, to_e164
 from restcomm.store.schema import incoming_phone_numbers as numbers
 
 CATCH_ALL = "*"
@@ -133,6 +143,13 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
     return re.compile(_translate(pattern))
 
 
+def canonical_number(number: str) -> str:
+    """The form a (non-pattern) number is stored and compared in: E.164 when it parses as a phone
+    number ("+1 555-333-1234", "15553331234" -> "+15553331234"), otherwise as given without
+    surrounding blanks (SIP user names, short codes). Patterns are never passed through here."""
+    return normalize(number)
+
+
 def candidates(number: str) -> list[str]:
     """The forms an inbound number is looked up under, in order, without duplicates: as received,
     E.164 (unless it holds ``*`` or ``#``), and with the leading ``+`` removed or added."""
@@ -174,6 +191,11 @@ def first_pattern_match(
 _EXACT = select(numbers).where(
     numbers.c.organization_sid == bindparam("org"), numbers.c.phone_number.in_(bindparam("forms", expanding=True))
 )
+_HOSTED = select(numbers).where(
+    numbers.c.organization_sid == bindparam("org"),
+    numbers.c.phone_number == bindparam("number"),
+    numbers.c.is_pattern == false(),
+)
 _PATTERNS = select(numbers).where(numbers.c.organization_sid == bindparam("org"), numbers.c.is_pattern == true())
 
 
@@ -197,3 +219,19 @@ async def find_incoming_number(conn: AsyncConnection, organization_sid: str, num
         return None
     patterns = (await conn.execute(_PATTERNS, {"org": organization_sid})).mappings().all()
     return first_pattern_match(order_patterns(patterns), forms)
+
+
+async def find_hosted_number(conn: AsyncConnection, organization_sid: str, number: str) -> Mapping[str, Any] | None:
+    """The hosted number that ``number`` designates exactly, for internal delivery, or None.
+
+    One indexed query on the canonical form; pattern numbers (``*``, ``+1555.*``) never match,
+    whoever owns them: patterns are for traffic arriving from carriers, trunks and phones. Voice
+    uses this too, to decide whether a dialled number is local or leaves through a trunk.
+    """
+    number = number.strip()
+    if not number:
+        return None
+    canonical = canonical_number(number)
+    if is_pattern(canonical):  # not a phone number and holds regex syntax: designates nothing exactly
+        return None
+    return (await conn.execute(_HOSTED, {"org": organization_sid, "number": canonical})).mappings().first()

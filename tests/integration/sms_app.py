@@ -47,6 +47,7 @@ class Answer:
     status: int = 200
     content_type: str = XML
     delay: float = 0.0  # seconds before answering (a slow application)
+    headers: dict[str, str] = field(default_factory=dict)  # more response headers (e.g. Location)
 
 
 Responder = Answer | Callable[["Seen"], Answer]
@@ -135,7 +136,8 @@ class AppServer:
         if answer.delay:
             await asyncio.sleep(answer.delay)
         body = answer.body.encode() if isinstance(answer.body, str) else answer.body
-        return web.Response(body=body, status=answer.status, headers={"Content-Type": answer.content_type})
+        return web.Response(body=body, status=answer.status,
+                            headers={"Content-Type": answer.content_type, **answer.headers})
 
     # -- waiting ----------------------------------------------------------------------------------
 

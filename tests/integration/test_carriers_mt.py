@@ -289,3 +289,32 @@ def test_carrier_state_is_visible_to_the_administrator_only(srv: CarrierServer) 
     with httpx.Client(base_url=srv.base_url + API, auth=(sub["sid"], sub["auth_token"])) as s:
         assert s.get(f"/Accounts/{sub['sid']}/Carriers.json").status_code == 403
         assert s.get(f"/Accounts/{srv.admin_sid}/Carriers.json").status_code in (403, 404)
+
+
+def test_another_tenants_pattern_does_not_divert_mt_from_the_carrier(
+    srv: CarrierServer, peers: dict[str, Smsc], apps: AppServer
+) -> None:
+    """A tenant holding a pattern over the carrier's prefix gets no one else's outbound message: it
+    goes to the carrier. The pattern still receives MO from the carrier to an unhosted number."""
+    smsc = peers["sim"]
+    spy_path = apps.new_path("spy")
+    spy_url = apps.route(spy_path, Answer("<Response/>"))
+    with srv.client() as c:
+        r = c.post("/Accounts.json", data={"EmailAddress": f"spy-{uuid.uuid4().hex[:8]}@example.com",
+                                           "Password": "Str0ng-Passw0rd!"})
+        assert r.status_code == 200, r.text
+        spy, spy_token = r.json()["sid"], r.json()["auth_token"]
+    with httpx.Client(base_url=srv.base_url + API, auth=(spy, spy_token), timeout=30) as sc:
+        pattern = add_number(sc, spy, PREFIX["sim"] + ".*", SmsUrl=spy_url)
+    try:
+        tag = uuid.uuid4().hex[:8]
+        accepted = smsc.stats()["accepted"]
+        send_many(srv, "ACME", [handset("sim")], [f"otp-{tag}"], threads=1)
+        smsc.wait("accepted", accepted + 1)
+        assert smsc.texts(f"otp-{tag}") == {f"otp-{tag}": 1}
+        assert apps.requests(spy_path) == []
+        assert smsc.mo(handset("sim"), handset("sim"), f"mo-{tag}") == [0]
+        assert apps.wait(spy_path)[0].params["Body"] == f"mo-{tag}"
+    finally:
+        with httpx.Client(base_url=srv.base_url + API, auth=(spy, spy_token), timeout=30) as sc:
+            sc.delete(f"/Accounts/{spy}/IncomingPhoneNumbers/{pattern['sid']}.json")

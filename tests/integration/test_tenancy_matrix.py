@@ -131,3 +131,56 @@ def test_owner_resources_unchanged_by_intruders(server: Server, world: dict[str,
         if "ApplicationSid" in world["sids"]:
             r = c.get(f"/Accounts/{owner.sid}/Applications/{world['sids']['ApplicationSid']}.json")
             assert r.status_code == 200 and r.json()["friendly_name"] != "intruder"
+
+
+# -- numbers: patterns and spellings ---------------------------------------------------------------
+
+SIBLING_PATTERNS = ("*", ".*", "+1555.*", "+44.*", "[0-9+]*")
+
+
+def _spellings(e164: str) -> list[str]:
+    n = e164[2:]
+    return [e164, e164[1:], f"+1 {n[:3]} {n[3:6]} {n[6:]}", f"+1-{n[:3]}-{n[3:6]}-{n[6:]}", f"1 ({n[:3]}) {n[3:6]}-{n[6:]}"]
+
+
+def test_a_siblings_patterns_and_spellings_take_nothing_from_the_owner(server: Server, world: dict[str, Any]) -> None:
+    """The sibling holds every pattern that could match the owner's traffic and tries every spelling
+    of the owner's number: the owner's outbound messages stay the owner's (delivered to the exact
+    number or failed for lack of a route), and the owner's number cannot be taken twice."""
+    from tests.integration.sms_app import add_number, messages, send, unique_number, wait_status
+
+    owner: Tenant = world["owner"]
+    sibling: Tenant = world["sibling"]
+    with owner.client() as oc:
+        mine, other = unique_number(), unique_number()
+        add_number(oc, owner.sid, mine)
+        add_number(oc, owner.sid, other)
+    created: list[str] = []
+    try:
+        with sibling.client() as sc:
+            for pattern in SIBLING_PATTERNS:
+                r = sc.post(f"/Accounts/{sibling.sid}/IncomingPhoneNumbers.json",
+                            data={"PhoneNumber": pattern, "isSIP": "true"})
+                assert r.status_code == 200, r.text
+                created.append(r.json()["sid"])
+            for spelling in _spellings(mine):
+                r = sc.post(f"/Accounts/{sibling.sid}/IncomingPhoneNumbers.json",
+                            data={"PhoneNumber": spelling, "isSIP": "true"})
+                assert r.status_code == 400 and r.json()["code"] == 21452, (spelling, r.text)
+        with owner.client() as oc:
+            outside = send(oc, owner.sid, mine, "+447700900999", "secret 1").json()["sid"]
+            inside = [send(oc, owner.sid, mine, spelling, f"secret {i}").json()["sid"]
+                      for i, spelling in enumerate(_spellings(other), start=2)]
+            final = wait_status(oc, owner.sid, outside, {"failed", "delivered"})
+            assert final["status"] == "failed" and final["error_code"] == 21612, final
+            for sid in inside:
+                assert wait_status(oc, owner.sid, sid, {"failed", "delivered"})["status"] == "delivered"
+            received = [m for m in messages(oc, owner.sid, To=other) if m["direction"] == "inbound"]
+            assert len(received) == len(inside)
+        with sibling.client() as sc:
+            assert not [m for m in messages(sc, sibling.sid) if m["body"].startswith("secret")]
+            assert sc.get(f"/Accounts/{owner.sid}/SMS/Messages/{outside}.json").status_code in REFUSED
+    finally:
+        with sibling.client() as sc:
+            for sid in created:  # the organization's patterns would catch other modules' carrier traffic
+                sc.delete(f"/Accounts/{sibling.sid}/IncomingPhoneNumbers/{sid}.json")

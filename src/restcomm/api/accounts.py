@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, insert, select, update
+from typing import Any
+
+from sqlalchemy import delete, insert, or_, select, update
 from starlette.responses import Response
 
 from restcomm.api.errors import ApiError, forbidden
 from restcomm.api.framework import Call, Param, operation
 from restcomm.api.passwords import is_strong
 from restcomm.api.shapes import Shape, col, computed
-from restcomm.security import hash_password, new_auth_token
+from restcomm.security import hash_password_async, new_auth_token
 from restcomm.store import schema as t
 from restcomm.util import API_VERSION, new_sid, rfc2822
 
@@ -133,7 +135,7 @@ async def create_account(call: Call) -> Response:
         "type": "Full",
         "auth_token": new_auth_token(),
         "secondary_auth_token": None,
-        "password_hash": hash_password(f["Password"]),
+        "password_hash": await hash_password_async(f["Password"]),
         "api_version": API_VERSION,
         "date_created": now,
         "date_updated": now,
@@ -186,6 +188,34 @@ async def _purge(conn: object, sids: list[str]) -> None:
         await conn.execute(delete(table).where(table.c.account_sid.in_(sids)))  # type: ignore[attr-defined]
 
 
+async def _cascade(conn: Any, sid: str, status: str, now: object) -> None:
+    """Carry a status change of account ``sid`` to its descendants without overwriting what they
+    decided on their own.
+
+    * ``closed``: every descendant is closed too (closed is final) and its resources are purged.
+    * ``suspended``/``inactive``: active descendants, and those this account's earlier change had
+      set, take the status and remember that it came from ``sid`` (``status_cascaded_from``). A
+      descendant already suspended, inactive or closed on its own (or by a closer ancestor) keeps
+      its status.
+    * ``active``: only the descendants whose status came from ``sid`` are reactivated. A closed
+      account is never reopened, and a separately suspended one stays suspended.
+    """
+    a = t.accounts
+    subtree = a.c.lineage.contains(sid + "/", autoescape=True)
+    if status == "closed":
+        await conn.execute(update(a).where(subtree, a.c.status != "closed")
+                           .values(status="closed", status_cascaded_from=sid, date_updated=now))
+        sids = [sid] + list((await conn.execute(select(a.c.sid).where(subtree))).scalars())
+        await _purge(conn, sids)
+    elif status in ("suspended", "inactive"):
+        ours = or_(a.c.status == "active", a.c.status_cascaded_from == sid)
+        await conn.execute(update(a).where(subtree, a.c.status != "closed", ours)
+                           .values(status=status, status_cascaded_from=sid, date_updated=now))
+    elif status == "active":
+        await conn.execute(update(a).where(subtree, a.c.status != "closed", a.c.status_cascaded_from == sid)
+                           .values(status="active", status_cascaded_from=None, date_updated=now))
+
+
 @operation("POST", "/Accounts/{AccountSid}", summary="Update an account (POST and PUT alike)", tag="Accounts",
            shape=ACCOUNT, form=UPDATE)
 async def update_account(call: Call) -> Response:
@@ -198,7 +228,7 @@ async def update_account(call: Call) -> Response:
         if call.me.credential_sid != call.me.sid:
             raise forbidden("An API key cannot change account passwords; use the AuthToken")
         _check_password(f["Password"])
-        values["password_hash"] = hash_password(f["Password"])
+        values["password_hash"] = await hash_password_async(f["Password"])
         if target["status"] == "uninitialized":
             values["status"] = "active"
     if "Role" in f:
@@ -206,25 +236,20 @@ async def update_account(call: Call) -> Response:
             raise forbidden("Only Administrator allowed")
         values["role"] = f["Role"]
     new_status = f.get("Status")
-    if new_status is not None and new_status != target["status"]:
+    if new_status is not None and (new_status != target["status"] or target.get("status_cascaded_from")):
         if target["sid"] == call.me.sid:
             raise forbidden("An account cannot change its own status; its parent can")
+        # Set explicitly (even to the status a cascade gave it), the status is now the account's
+        # own: reactivating the ancestor will not undo it.
         values["status"] = new_status
+        values["status_cascaded_from"] = None
     if not values:
         return call.item(ACCOUNT, target)
     values["date_updated"] = call.services.clock()
     async with call.write() as conn:
         await conn.execute(update(t.accounts).where(t.accounts.c.sid == target["sid"]).values(**values))
         if new_status is not None and "status" in values:
-            subtree = t.accounts.c.lineage.contains(target["sid"] + "/")
-            await conn.execute(
-                update(t.accounts).where(subtree).values(status=new_status, date_updated=values["date_updated"])
-            )
-            if new_status == "closed":
-                sids = [target["sid"]] + list(
-                    (await conn.execute(select(t.accounts.c.sid).where(subtree))).scalars()
-                )
-                await _purge(conn, sids)
+            await _cascade(conn, target["sid"], new_status, values["date_updated"])
         # The SIP client created with the account follows its name and password, as in Restcomm.
         linked: dict[str, object] = {}
         login = target["email"].split("@", 1)[0]

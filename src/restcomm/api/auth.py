@@ -19,7 +19,7 @@ from restcomm.api.errors import ApiError
 from restcomm.api.framework import Call, Principal
 from restcomm.limits import retry_after_header
 from restcomm.observability import AUTH_FAILURES, AUTH_THROTTLED, RATE_LIMITED
-from restcomm.security import constant_time_equals, hash_secret, verify_password
+from restcomm.security import burn_password_check, constant_time_equals, hash_secret, verify_password_async
 
 INACTIVE = ("closed", "suspended", "inactive")
 
@@ -94,13 +94,17 @@ async def authenticate(call: Call) -> Principal:
         else:
             row = await reader.account(sid=user)
         if row is None:
+            # As much work as a wrong password for a real account (unless throttled, where neither
+            # does any): the answer time must not tell which logins exist.
+            if call.services.limits.auth_wait(address, user.lower()) is None:
+                await burn_password_check(password)
             raise _failed(call, address, user.lower())
         if not (constant_time_equals(password, row["auth_token"])
                 or constant_time_equals(password, row["secondary_auth_token"])):
             # Passwords are guessable: checked only while neither the address nor the account is throttled.
             limits = call.services.limits
             wait = limits.auth_wait(address, row["sid"])
-            if wait is not None or not verify_password(password, row["password_hash"]):
+            if wait is not None or not await verify_password_async(password, row["password_hash"]):
                 raise _failed(call, address, row["sid"])
         principal = Principal(account=row, credential_sid=row["sid"])
     if principal.account["status"] in INACTIVE:

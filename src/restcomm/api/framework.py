@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode
 
 import orjson
 from sqlalchemy import select
@@ -26,6 +26,7 @@ from restcomm.api.errors import ApiError, invalid, missing, more_info_path, not_
 from restcomm.api.shapes import Row, Shape, dumps, to_json_obj, to_xml, xml_document, xml_list
 from restcomm.store.schema import accounts
 from restcomm.util import API_VERSION, parse_date
+from restcomm.weburl import InvalidUrl, check_http_url
 
 if TYPE_CHECKING:
     from restcomm.app import Services
@@ -83,9 +84,10 @@ def _check_url(p: Param, v: str, allow_path: bool) -> str | None:
         return None  # an empty URL clears the field
     if allow_path and v.startswith("/") and not v.startswith("//"):
         return v
-    parts = urlsplit(v)
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        raise invalid(p.name, "must be an absolute http or https URL", p.code or 20001)
+    try:
+        check_http_url(v)  # the one URL check (restcomm.weburl); never a 500 for a malformed URL
+    except InvalidUrl as exc:
+        raise invalid(p.name, str(exc), p.code or 20001) from None
     return v
 
 

@@ -5,7 +5,8 @@ Two kinds of number:
 - **inventory numbers** (no ``isSIP``): the operator's numbers, listed in the configuration (see
   available_numbers.py). The number is normalized to E.164 and must be in the inventory and not
   held by anyone; ``AreaCode`` instead of ``PhoneNumber`` takes the first free one of that area.
-- **pure-SIP numbers** (``isSIP=true``): stored exactly as given, unique per organization. They may
+- **pure-SIP numbers** (``isSIP=true``): stored in E.164 when they are phone numbers (any spelling
+  of one number is that number: one owner), otherwise as given; unique per organization. They may
   be regex patterns (``+1234.*``, ``555[0-9]*``) or the catch-all ``*``; inbound routing
   (restcomm.routing) tries them after exact matches.
 
@@ -33,8 +34,8 @@ from restcomm.api.available_numbers import (
 from restcomm.api.errors import ApiError, missing
 from restcomm.api.framework import Call, Param, operation
 from restcomm.api.shapes import Row, Shape, col, computed, xml_document
-from restcomm.phone import has_area_code, normalize
-from restcomm.routing import PatternError, check_pattern, is_pattern
+from restcomm.phone import has_area_code, normalize, to_e164
+from restcomm.routing import PatternError, canonical_number, check_pattern, is_pattern
 from restcomm.store import schema as t
 from restcomm.util import API_VERSION, new_sid, rfc2822
 
@@ -170,7 +171,8 @@ CREATE = (
           description="the number; with isSIP=true any SIP number, a regex pattern or the catch-all '*'"),
     Param("AreaCode", max_length=3, code=21401,
           description="instead of PhoneNumber: take the first free inventory number of this 3-digit area code"),
-    Param("isSIP", "boolean", description="true: a pure-SIP/virtual number, stored as given"),
+    Param("isSIP", "boolean", description="true: a pure-SIP/virtual number, stored in E.164 when it is a phone number, "
+                "otherwise (patterns, SIP user names) as given"),
     *COMMON,
 )
 
@@ -302,12 +304,17 @@ async def create_number(call: Call, kind: str | None) -> Response:
     if any(ch < " " or ch == "\x7f" for ch in phone):
         raise ApiError(400, 21401, "Invalid parameter PhoneNumber: contains a control character")
     org = account["organization_sid"]
-    pattern = sip and is_pattern(phone)
+    # A spelling such as "1 (555) 333-1234" holds regex syntax but is a phone number: a number.
+    pattern = sip and is_pattern(phone) and to_e164(phone) is None
     if pattern:
         try:
             check_pattern(phone)
         except PatternError as exc:
             raise ApiError(400, 21401, f"Invalid parameter PhoneNumber: {exc}") from None
+    if sip and not pattern:
+        # One number, one owner: "+1 555-333-1234", "15553331234" and "+15553331234" are stored
+        # (and compared by the unique index) as the same E.164 number. Patterns stay as given.
+        phone = canonical_number(phone)
     choices = None if sip else _inventory_choices(call, kind)
     given = _settable(f)
     now = call.services.clock()

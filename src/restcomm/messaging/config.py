@@ -8,6 +8,7 @@ docs/compatibility.md (the operator-facing list) and here (what each one is for)
     app_timeout = 5.0              # seconds for one request to an SMS application (connect + answer)
     app_max_redirects = 5          # HTTP 301/302/303/307/308 followed per application request
     max_documents = 10             # documents one SMS session may fetch (first + Redirect/action): 14106
+    max_messages_per_session = 10  # messages + emails one SMS session may create: then 14109, session stops
     hop_limit = 10                 # app-to-app hops before a message is no longer given to an app: 14109
     lease_seconds = 15.0           # how long a claimed row stays with a node that stopped renewing it
                                    # (live nodes renew every third of it; a crashed node's work resumes after it)
@@ -60,6 +61,7 @@ class SmsSettings:
     app_timeout: float = 5.0
     app_max_redirects: int = 5
     max_documents: int = 10
+    max_messages_per_session: int = 10
     hop_limit: int = 10
     lease_seconds: float = 15.0
     poll_interval: float = 1.0
@@ -119,7 +121,7 @@ def load_sms_settings(settings: Settings) -> SmsSettings:
     if sms.queue_timeout < 0:
         raise ConfigError("[sms] queue_timeout must be 0 (no limit) or positive")
     for name in ("batch_size", "app_concurrency", "callback_concurrency", "callback_max_attempts", "max_documents",
-                 "group_commit_max_batch"):
+                 "group_commit_max_batch", "max_messages_per_session"):
         if getattr(sms, name) < 1:
             raise ConfigError(f"[sms] {name} must be at least 1")
     return sms

@@ -3,7 +3,8 @@
 One loop per node. Each round is a single group-commit job that claims a batch of due messages and,
 in the same transaction, settles every one that needs nothing from outside:
 
-* To a number hosted here (``find_incoming_number`` in the sender's organization): the inbound
+* To a number hosted here (``find_hosted_number`` in the sender's organization: that exact number,
+  never a pattern, which only catches traffic from carriers): the inbound
   message is stored and the outbound one becomes ``delivered`` (callbacks ``sending``, ``sent``,
   ``delivered``) in ONE commit, so a crash can neither lose the message nor deliver it twice.
 * Opted out since it was accepted: ``failed`` with 21610.
@@ -43,7 +44,7 @@ from restcomm.messaging.inbound import Arrival, store_arrivals
 from restcomm.messaging.transports import CarrierMessage, SendResult
 from restcomm.notify import ERROR, write_notification
 from restcomm.observability import bind
-from restcomm.routing import find_incoming_number
+from restcomm.routing import find_hosted_number
 from restcomm.store.schema import message_segments, messages
 
 if TYPE_CHECKING:
@@ -230,7 +231,7 @@ class Dispatcher:
                 continue
             key = (orgs.get(row["account_sid"], ""), row["to_number"])
             if key not in numbers:
-                numbers[key] = await find_incoming_number(conn, key[0], key[1])
+                numbers[key] = await find_hosted_number(conn, key[0], key[1])
             number = numbers[key]
             if number is not None:
                 internal.append((row, number))

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from restcomm.messaging import model as m
+from restcomm.messaging.budget import SessionBudget
 from restcomm.messaging.email import InvalidEmail, queue_email, wake_sender
 from restcomm.messaging.inbound import keyword
 from restcomm.messaging.validation import Outbound, Rejected, check_static
@@ -127,6 +128,8 @@ async def run_sms_application(
     notifier = StoreNotifier(ms.writer.run, account["sid"], clock=ms.clock, message_sid=inbound["sid"])
     replies = PipelineReplies(ms, account, default_to=inbound["from_number"], default_from=inbound["to_number"],
                               hop=inbound["hop"], parent_sid=inbound["sid"])
+    if budget is None:  # at most [sms] max_messages_per_session, each spending an API rate-limit token
+        budget = SessionBudget.for_session(ms, account["sid"])
     ctx = Context(channel, notifier, replies=replies, email=PipelineEmail(ms, account["sid"]), budget=budget)
     assert ms.http is not None
     fetcher = DocumentFetcher(ms.http, account["auth_token"], timeout=ms.sms.app_timeout,

@@ -50,6 +50,10 @@ accounts = Table(
     Column("api_version", String(16), nullable=False),
     Column("date_created", DateTime, nullable=False),
     Column("date_updated", DateTime, nullable=False),
+    # The ancestor whose status change gave this account its current status (a cascade); NULL when
+    # the status is the account's own. Reactivating that ancestor reactivates only these accounts:
+    # a descendant closed or suspended on its own keeps its status (see api/accounts.py).
+    Column("status_cascaded_from", String(SID), nullable=True),
 )
 Index("ix_accounts_lineage", accounts.c.lineage)
 

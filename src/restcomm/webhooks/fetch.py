@@ -54,6 +54,7 @@ from restcomm.rcml.parser import MAX_DOCUMENT_BYTES
 from restcomm.webhooks.guard import DestinationRefused, GuardedResolver, RefusedAddress, check_request
 from restcomm.webhooks.lean import LeanClient
 from restcomm.webhooks.signature import SIGNATURE_HEADER, compute_signature
+from restcomm.weburl import InvalidUrl, check_http_url
 
 RCML_CONTENT_TYPES: frozenset[str] = frozenset({"text/xml", "application/xml", "text/html"})
 REDIRECT_STATUSES: frozenset[int] = frozenset({301, 302, 303, 307, 308})
@@ -227,8 +228,15 @@ def _pairs(params: Params | None) -> tuple[tuple[str, str], ...]:
 
 
 def _checked_url(url: yarl.URL, raw: str) -> yarl.URL:
+    """Every URL requested, the first and each redirect's, passes the one URL check
+    (restcomm.weburl): a host that cannot be IDNA-encoded (``a..b``, a percent-encoded label that
+    is no valid name) is INVALID_URL (11100) here instead of a UnicodeError inside the connector."""
     if url.scheme not in ("http", "https") or not url.host:
         raise _Failure(FetchOutcome.INVALID_URL, f"{raw!r} is not an absolute http(s) URL")
+    try:
+        check_http_url(str(url))
+    except InvalidUrl as exc:
+        raise _Failure(FetchOutcome.INVALID_URL, f"{raw!r} {exc}") from None
     return url.with_fragment(None)
 
 
@@ -468,6 +476,8 @@ async def _attempt(
         return failed(FetchOutcome.BAD_HOST, f"cannot resolve host: {exc}")
     except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as exc:
         return failed(FetchOutcome.INVALID_URL, f"invalid URL: {exc}")
+    except UnicodeError as exc:  # a host name the resolver cannot encode (checked above; never a crash)
+        return failed(FetchOutcome.INVALID_URL, f"invalid host name: {exc}")
     except (aiohttp.ClientResponseError, aiohttp.ClientPayloadError) as exc:
         return failed(FetchOutcome.PROTOCOL_ERROR, f"invalid HTTP response: {type(exc).__name__}: {exc}")
     except (aiohttp.ClientConnectionError, OSError) as exc:

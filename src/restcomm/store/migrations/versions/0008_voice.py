@@ -1,14 +1,14 @@
 """Voice: calls, recordings, SIP registrations and gateways (SIP trunks).
 
 Revision ID: 0008_voice
-Revises: 0006_mo_parts
+Revises: 0007_status_cascade_e164_numbers
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_voice"
-down_revision = "0006_mo_parts"
+down_revision = "0007_status_cascade_e164_numbers"
 branch_labels = None
 depends_on = None
 
