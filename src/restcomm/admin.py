@@ -85,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
 
 @asynccontextmanager
 async def _services(settings: Settings) -> AsyncIterator[Any]:
-    from restcomm.app import Services, bootstrap, prepare_database
+    from restcomm.app import bootstrap, prepare_database
+    from restcomm.container import Services
     from restcomm.store import db
     from restcomm.store.reader import make_reader
 

@@ -9,13 +9,10 @@ import re
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
@@ -27,36 +24,15 @@ from restcomm import observability
 from restcomm.api.errors import ApiError
 from restcomm.api.framework import API_ROOT, REGISTRY, Call, Operation, error_response, parse_form, validate
 from restcomm.config import ConfigError, Settings
-from restcomm.limits import Limits
+from restcomm.container import BackgroundService, Draining, Services
 from restcomm.security import generate_password, hash_password, new_auth_token
 from restcomm.store import db
-from restcomm.store.reader import Reader, make_reader
+from restcomm.store.reader import make_reader
 from restcomm.store.schema import accounts, instance
-from restcomm.util import API_VERSION, new_sid, utcnow
+from restcomm.util import API_VERSION, new_sid
 
 log = logging.getLogger("restcomm")
 STORAGE_FULL = "The server cannot store data right now (its storage is full or failing); nothing was changed"
-
-
-class BackgroundService(Protocol):
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-
-@dataclass
-class Services:
-    settings: Settings
-    engine: AsyncEngine
-    clock: Callable[[], datetime] = utcnow
-    organization_sid: str = ""
-    background: list[BackgroundService] = field(default_factory=list)
-    reader: Reader = field(init=False)
-    extras: dict[str, Any] = field(default_factory=dict)
-    limits: Limits = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.limits = Limits(self.settings)
 
 
 def _load_resources() -> None:
@@ -508,7 +484,7 @@ def build_app(settings: Settings, services: Services | None = None, extra_servic
             if Edge.startup_error is not None:
                 raise Edge.startup_error from exc
             raise
-        from restcomm.services import build_background_services
+        from restcomm.background import build_background_services
 
         services.background = build_background_services(services) + list(extra_services or [])
         started: list[BackgroundService] = []
@@ -524,6 +500,14 @@ def build_app(settings: Settings, services: Services | None = None, extra_servic
         finally:
             for collector in collectors:
                 observability.metrics.remove_collector(collector)
+            # Drain first (stop taking new work, finish what is in hand) while everything is still
+            # up, then stop in reverse start order.
+            for svc in reversed(started):
+                if isinstance(svc, Draining):
+                    try:
+                        await svc.drain()
+                    except Exception:
+                        log.exception("draining %r failed", svc)
             for svc in reversed(started):
                 try:
                     await svc.stop()
@@ -579,10 +563,8 @@ def build_app(settings: Settings, services: Services | None = None, extra_servic
         except Exception as exc:  # any failure means not ready; the reason goes to the log, the class to the probe
             log.warning("readiness: database check failed: %r", exc)
             ok, checks["database"] = False, f"failed ({type(exc).__name__})"
-        from restcomm.ops import carrier_states
-
         try:
-            states = carrier_states(services.extras)
+            states = services.carrier_states()
         except Exception:
             log.exception("readiness: carrier state failed")
             ok, states, checks["carriers"] = False, None, "failed"
@@ -648,9 +630,9 @@ async def _collect_queue(services: Services) -> None:
 
 
 def _collect_carriers(services: Services) -> None:
-    from restcomm.ops import carrier_states, export_carriers
+    from restcomm.ops import export_carriers
 
-    export_carriers(carrier_states(services.extras))
+    export_carriers(services.carrier_states())
 
 
 def create_app() -> Any:

@@ -38,7 +38,8 @@ STARTUP_GRACE = 10.0  # seconds: a worker killed this soon after its start, twic
 
 async def _prepare(settings: Settings) -> None:
     """What must happen once, before the workers race for it: the schema and the bootstrap."""
-    from restcomm.app import Services, bootstrap, prepare_database
+    from restcomm.app import bootstrap, prepare_database
+    from restcomm.container import Services
     from restcomm.store import db
 
     engine = db.create_engine(settings)

@@ -15,7 +15,7 @@ from restcomm.store.schema import audit_log
 from restcomm.util import API_VERSION, new_sid, rfc2822
 
 if TYPE_CHECKING:
-    from restcomm.app import Services
+    from restcomm.container import Services
 
 
 async def record(

@@ -28,7 +28,7 @@ from restcomm.store.schema import accounts
 from restcomm.util import API_VERSION, parse_date
 
 if TYPE_CHECKING:
-    from restcomm.app import Services
+    from restcomm.container import Services
 
 API_ROOT = f"/restcomm/{API_VERSION}"
 JSON = "application/json"

@@ -47,7 +47,7 @@ from restcomm.store.db import database_unavailable
 from restcomm.store.schema import accounts, applications
 
 if TYPE_CHECKING:
-    from restcomm.messaging.service import Messaging
+    from restcomm.messaging.engine import Messaging
 
 log = logging.getLogger("restcomm.messaging.apps")
 

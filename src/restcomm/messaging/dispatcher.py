@@ -47,7 +47,7 @@ from restcomm.routing import find_incoming_number
 from restcomm.store.schema import message_segments, messages
 
 if TYPE_CHECKING:
-    from restcomm.messaging.service import Messaging
+    from restcomm.messaging.engine import Messaging
 
 log = logging.getLogger("restcomm.messaging.dispatcher")
 

@@ -40,7 +40,7 @@ from restcomm.store.schema import emails
 from restcomm.util import new_sid
 
 if TYPE_CHECKING:
-    from restcomm.app import Services
+    from restcomm.container import Services
 
 log = logging.getLogger("restcomm.email")
 
@@ -154,7 +154,7 @@ async def queue_email(
 
 def wake_sender(services: Services) -> None:
     """Tell this process's sender that an email was committed, so it need not wait for its poll."""
-    sender = services.extras.get("email_sender")
+    sender = services.email_sender
     if sender is not None:
         sender.wake()
 
@@ -458,7 +458,5 @@ class EmailSender:
 
 
 def build_email_sender(services: Services) -> EmailSender:
-    """The background service; also registered in ``services.extras`` so writers can wake it."""
-    sender = EmailSender(services, smtp_config(services.settings))
-    services.extras["email_sender"] = sender
-    return sender
+    """The background service (the wiring also puts it in ``services.email_sender`` so writers can wake it)."""
+    return EmailSender(services, smtp_config(services.settings))

@@ -37,7 +37,7 @@ from restcomm.rcml.urls import resolve_url
 from restcomm.webhooks.fetch import FetchResult, fetch_document
 
 if TYPE_CHECKING:
-    from restcomm.messaging.service import Messaging
+    from restcomm.messaging.engine import Messaging
 
 _log = logging.getLogger("restcomm.rcml.interpreter")
 

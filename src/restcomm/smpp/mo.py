@@ -53,7 +53,7 @@ from restcomm.messaging import model as m
 from restcomm.messaging import store
 from restcomm.messaging.dispatcher import Settled
 from restcomm.messaging.encoding import GSM7, UCS2
-from restcomm.messaging.service import RECEIPT_STATUSES, _message_status
+from restcomm.messaging.engine import RECEIPT_STATUSES, _message_status
 from restcomm.notify import ERROR, WARNING, write_notification
 from restcomm.observability import bind
 from restcomm.routing import find_incoming_number
@@ -68,7 +68,7 @@ from restcomm.store.schema import (
 )
 
 if TYPE_CHECKING:
-    from restcomm.messaging.service import Messaging
+    from restcomm.messaging.engine import Messaging
 
 log = logging.getLogger("restcomm.smpp.mo")
 

@@ -35,7 +35,7 @@ from restcomm.store.schema import accounts, messages, status_callbacks
 from restcomm.webhooks.fetch import FetchResult, post_callback
 
 if TYPE_CHECKING:
-    from restcomm.messaging.service import Messaging
+    from restcomm.messaging.engine import Messaging
 
 log = logging.getLogger("restcomm.webhooks.callbacks")
 

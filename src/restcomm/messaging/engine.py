@@ -45,7 +45,7 @@ from restcomm.store.schema import messages
 from restcomm.webhooks.lean import LeanClient
 
 if TYPE_CHECKING:
-    from restcomm.app import Services
+    from restcomm.container import Services
 
 log = logging.getLogger("restcomm.messaging")
 
@@ -89,11 +89,13 @@ class Messaging:
         self.apps = AppRunner(self)
         self.callbacks = CallbackWorker(self)
         self._keeper: asyncio.Task[None] | None = None
+        self._drained = False
         self.checks: SendChecks = EngineChecks(services.engine)
 
     # -- lifecycle --------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._drained = False
         from restcomm.webhooks.fetch import USER_AGENT, create_session
         from restcomm.webhooks.guard import check_addresses
 
@@ -111,8 +113,14 @@ class Messaging:
         await self.callbacks.start()
         self._keeper = asyncio.create_task(self._keep_leases(), name="sms-lease-keeper")
 
+    async def drain(self) -> None:
+        """Stop claiming outbound work; sends in hand finish (the carriers are still up)."""
+        if not self._drained:
+            self._drained = True
+            await self.dispatcher.stop()
+
     async def stop(self) -> None:
-        await self.dispatcher.stop()
+        await self.drain()
         await self.apps.stop()
         await self.callbacks.stop()
         if self._keeper is not None:
