@@ -22,7 +22,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from restcomm.messaging.encoding import segment
+from restcomm.encoding import segment
 from restcomm.store.schema import messages, mo_parts
 from tests.integration.sms_app import Answer, AppServer, add_number, wait_until
 from tests.peers.carrier_server import SMS, CarrierServer, app_server, carriers_toml, pg_or_skip

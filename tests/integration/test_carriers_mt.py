@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from restcomm.messaging.encoding import segment
+from restcomm.encoding import segment
 from tests.conftest import API
 from tests.integration.sms_app import Answer, AppServer, Seen, add_number, wait_until
 from tests.peers.carrier_server import (

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from restcomm.messaging.encoding import UCS2, decode_gsm7, parse_udh
+from restcomm.encoding import UCS2, decode_gsm7, parse_udh
 from restcomm.smpp.esme import (
     Carrier,
     CarrierConfig,

@@ -37,6 +37,7 @@ from restcomm.messaging.config import SmsSettings, load_sms_settings
 from restcomm.messaging.dispatcher import Settled
 from restcomm.messaging.inbound import Arrival, store_arrivals
 from restcomm.messaging.reads import EngineChecks, SendChecks, make_checks
+from restcomm.messaging.receipts import ReceiptRecorder
 from restcomm.messaging.transports import CarrierRouter, Transport
 from restcomm.messaging.validation import Outbound, Rejected, is_phone_number
 from restcomm.messaging.writer import GroupCommitWriter, LoopConnection, sqlite_sync_engine
@@ -49,8 +50,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("restcomm.messaging")
 
-# Delivery receipt states a carrier may report, and what the message becomes.
-RECEIPT_STATUSES = frozenset({m.SENT, m.DELIVERED, m.UNDELIVERED, m.FAILED})
 
 
 class Messaging:
@@ -77,7 +76,7 @@ class Messaging:
         self.callbacks_ready = asyncio.Event()
         self.http: aiohttp.ClientSession | None = None
         self.callback_http: LeanClient | None = None  # status callbacks (webhooks/lean.py)
-        self._receipts: Any = None  # smpp.mo.ReceiptRecorder, made on first use
+        self._receipts: ReceiptRecorder | None = None  # made on first use
         # The webhook destination guard (restcomm.webhooks.guard), None when private destinations are allowed.
         self.guard = settings if settings.webhook_block_private else None
 
@@ -339,8 +338,6 @@ class Messaging:
         unknown id (logged and ignored, as Restcomm does).
         """
         if self._receipts is None:
-            from restcomm.smpp.mo import ReceiptRecorder  # the batched recorder the carriers use
-
             self._receipts = ReceiptRecorder(self)
         return bool(await self._receipts.record(carrier, carrier_message_id, status, error_code))
 
@@ -348,12 +345,3 @@ class Messaging:
         """This server's own URL, against which relative SmsUrl/RcmlUrl paths are resolved."""
         settings = self.services.settings
         return (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
-
-
-def _message_status(segments: list[str]) -> str | None:
-    for bad in (m.FAILED, m.UNDELIVERED):
-        if bad in segments:
-            return bad
-    if segments and all(s == m.DELIVERED for s in segments):
-        return m.DELIVERED
-    return None

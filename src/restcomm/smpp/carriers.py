@@ -97,7 +97,7 @@ def load_carriers(settings: Settings) -> list[CarrierSettings]:
             raise ConfigError(f"{where} prefixes must be a list of strings")
         values: dict[str, Any] = {k: v for k, v in entry.items() if k not in SERVICE_KEYS}
         values["prefixes"] = tuple(p.strip() for p in prefixes)
-        # Receipts are applied in batches (mo.ReceiptRecorder), so many may wait for one commit:
+        # Receipts are applied in batches (messaging.receipts.ReceiptRecorder), so many may wait for one commit:
         # 64 at a time capped receipts at 64 per commit latency (~300/s under load on SQLite).
         values.setdefault("deliver_concurrency", DELIVER_CONCURRENCY)
         try:
