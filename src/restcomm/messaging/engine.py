@@ -81,8 +81,8 @@ class Messaging:
         self.guard = settings if settings.webhook_block_private else None
 
         from restcomm.messaging.apps import AppRunner
+        from restcomm.messaging.callbacks import CallbackWorker
         from restcomm.messaging.dispatcher import Dispatcher
-        from restcomm.webhooks.callbacks import CallbackWorker
 
         self.dispatcher = Dispatcher(self)
         self.apps = AppRunner(self)

@@ -37,7 +37,7 @@ from restcomm.webhooks.fetch import FetchResult, post_callback
 if TYPE_CHECKING:
     from restcomm.messaging.engine import Messaging
 
-log = logging.getLogger("restcomm.webhooks.callbacks")
+log = logging.getLogger("restcomm.webhooks.callbacks")  # the name operators filter on (docs/operations.md)
 
 _DONE = (
     update(status_callbacks)
