@@ -13,7 +13,7 @@ never one above)::
     webhooks       restcomm.webhooks       (the outbound HTTP client)
     sip, media     restcomm.sip, restcomm.media: leaves only (no accounts, RCML or database)
     leaf           store, config, codes, observability, phone, security, util, the container,
-                   encoding, notify, routing, limits, httpguard, ops, audit
+                   encoding, notify, routing, limits, httpguard, ops, audit, polling
 
 Every import counts, including those under ``if TYPE_CHECKING:`` and inside functions: a
 type-only import is still a dependency a reader has to follow. A package that is not in the table
@@ -43,7 +43,7 @@ COMPONENT_LAYER: Mapping[str, str] = {
     "media": "media",
     **{name: "leaf" for name in (
         "store", "config", "codes", "observability", "phone", "security", "util", "container",
-        "encoding", "notify", "routing", "limits", "httpguard", "ops", "audit",
+        "encoding", "notify", "routing", "limits", "httpguard", "ops", "audit", "polling",
     )},
 }
 

@@ -40,7 +40,6 @@ committed:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -55,6 +54,7 @@ from restcomm.messaging.dispatcher import Settled
 from restcomm.messaging.receipts import ReceiptRecorder
 from restcomm.notify import ERROR, WARNING, write_notification
 from restcomm.observability import bind
+from restcomm.polling import PollingWorker, wake_or_poll
 from restcomm.routing import find_incoming_number
 from restcomm.smpp.esme import Inbound, MoMessage, MoPart, ReceiptReceived
 from restcomm.store.schema import (
@@ -268,7 +268,7 @@ _MARK_DONE = (update(_p).where(_OF, _p.c.date_done.is_(None))
 _DROP_WAITING = delete(_p).where(_OF, _p.c.date_done.is_(None))
 
 
-class MoParts:
+class MoParts(PollingWorker):
     """Concatenated MO reassembled in the database (``mo_parts``), and the sweep of its timeouts.
 
     ``add`` stores one part in a group-commit job and returns after the commit, so the Carrier
@@ -290,11 +290,12 @@ class MoParts:
     missed the other's part.
     """
 
+    task_name = "smpp-mo-parts"
+
     def __init__(self, messaging: Messaging, handler: InboundHandler) -> None:
+        super().__init__()
         self.messaging = messaging
         self.handler = handler
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._due: float | None = None  # loop time of the next planned sweep
         # Several writing transactions at once (PostgreSQL): see PARTS_RECHECK.
         self._concurrent = messaging.writer.sync_engine is None
@@ -346,7 +347,7 @@ class MoParts:
                 due = loop.time() + PARTS_RECHECK
             if self._due is None or due < self._due:
                 self._due = due
-                self._wake.set()
+                self.wake()
 
     async def _write(self, job: Any, result: Settled) -> tuple[str, Any]:
         ms = self.messaging
@@ -428,32 +429,32 @@ class MoParts:
     # -- the sweep --------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="smpp-mo-parts")
+        self.start_loop()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.stop_loop(cancel=True)
 
-    async def _run(self) -> None:
+    async def run_pass(self, woken: bool) -> float:
+        """Sweep; the next sweep is planned at the earliest deadline (which ``add`` may bring nearer)."""
         loop = asyncio.get_running_loop()
-        while True:
-            self._wake.clear()
-            self._due = None  # from here on, add() plans the next sweep (a deadline sooner than ours)
-            try:
-                wait = await self.sweep()
-            except Exception:
-                log.exception("sweeping stored MO parts failed")
-                wait = None
-            due = loop.time() + (PARTS_SWEEP_IDLE if wait is None else min(max(wait, 0.0), PARTS_SWEEP_IDLE))
-            if self._due is None or due < self._due:
-                self._due = due
-            while loop.time() < self._due:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._due - loop.time())
+        self._due = None  # from here on, add() plans the next sweep (a deadline sooner than ours)
+        try:
+            wait = await self.sweep()
+        except Exception:
+            log.exception("sweeping stored MO parts failed")
+            wait = None
+        due = loop.time() + (PARTS_SWEEP_IDLE if wait is None else min(max(wait, 0.0), PARTS_SWEEP_IDLE))
+        if self._due is None or due < self._due:
+            self._due = due
+        return self._due - loop.time()
+
+    async def pause(self, delay: float | None) -> None:
+        """Until the planned sweep: a wake re-reads the plan (``add`` moved it nearer) rather than ending the wait."""
+        loop = asyncio.get_running_loop()
+        assert self._due is not None
+        while loop.time() < self._due:
+            self.wake_event.clear()
+            await wake_or_poll(self.wake_event, self._due - loop.time())
 
     async def sweep(self) -> float | None:
         """Settle every message that is whole or past its deadline; seconds until the next
@@ -500,15 +501,17 @@ class MoParts:
         return (earliest - ms.clock()).total_seconds()
 
 
-class ParkedReceipts:
+class ParkedReceipts(PollingWorker):
     """Receipts waiting for their message id to be recorded, and the task that re-applies them."""
 
+    task_name = "smpp-parked-receipts"
+
     def __init__(self, messaging: Messaging, *, park_seconds: float = 3600.0) -> None:
+        super().__init__()
         self.messaging = messaging
         self.receipts = ReceiptRecorder(messaging)
         self.park_seconds = park_seconds
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._delay = 0.0  # the wait planned after the last sweep (it backs off while nothing applies)
         self.applied = 0
         self.expired = 0
 
@@ -518,39 +521,34 @@ class ParkedReceipts:
             "carrier": carrier, "carrier_message_id": message_id, "status": status, "error_code": error_code,
             "date_received": ms.clock(),
         }]))
-        self._wake.set()
+        self.wake()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="smpp-parked-receipts")
+        self._delay = 0.0  # one sweep at start: receipts parked before a restart
+        self.start_loop()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.stop_loop(cancel=True)
 
-    async def _run(self) -> None:
-        delay = 0.0  # one sweep at start: receipts parked before a restart
-        while True:
-            if delay:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
-            if self._wake.is_set():
-                self._wake.clear()
-                await asyncio.sleep(SWEEP_FIRST)  # let the dispatcher record the answers first
-                delay = SWEEP_FIRST
-            try:
-                applied, young = await self.sweep()
-            except Exception:
-                log.exception("re-applying parked receipts failed")
-                applied, young = 0, True
-            if not young:
-                delay = SWEEP_IDLE
-            elif applied:
-                delay = SWEEP_FIRST
-            else:
-                delay = min(SWEEP_MAX, max(delay, SWEEP_FIRST) * 2)
+    async def run_pass(self, woken: bool) -> float:
+        """Sweep; quickly after a receipt was parked, then backing off while receipts are young."""
+        if woken:
+            await asyncio.sleep(SWEEP_FIRST)  # let the dispatcher record the answers first
+            self._delay = SWEEP_FIRST
+        delay = self._delay
+        try:
+            applied, young = await self.sweep()
+        except Exception:
+            log.exception("re-applying parked receipts failed")
+            applied, young = 0, True
+        if not young:
+            delay = SWEEP_IDLE
+        elif applied:
+            delay = SWEEP_FIRST
+        else:
+            delay = min(SWEEP_MAX, max(delay, SWEEP_FIRST) * 2)
+        self._delay = delay
+        return delay
 
     async def sweep(self) -> tuple[int, bool]:
         """Apply every parked receipt whose id is now stored; ``(applied, young ones left)``."""
