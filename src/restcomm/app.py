@@ -37,16 +37,16 @@ def build_app(settings: Settings, services: Services | None = None, extra_servic
     services = services or Services(settings=settings, engine=engine)
 
     routes: list[Route] = operation_routes(services)
-    openapi = OpenApiPage()
+    openapi = OpenApiPage().respond  # a bound method: Starlette serves it as a request endpoint
     routes += [
         Route("/restcomm/openapi", openapi, methods=["GET"]),
         Route(f"{API_ROOT}/openapi", openapi, methods=["GET"]),
         Route("/restcomm/errors/{code}", error_page, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
-        Route("/ready", Ready(services), methods=["GET"]),
+        Route("/ready", Ready(services).respond, methods=["GET"]),
     ]
     if settings.metrics_enabled:
-        routes.append(Route("/metrics", MetricsPage(settings.metrics_token), methods=["GET"]))
+        routes.append(Route("/metrics", MetricsPage(settings.metrics_token).respond, methods=["GET"]))
     app = Starlette(
         routes=routes,
         lifespan=make_lifespan(services, extra_services),

@@ -18,7 +18,7 @@ class MetricsPage:
     def __init__(self, token: str | None) -> None:
         self.token = token
 
-    async def __call__(self, request: Request) -> Response:
+    async def respond(self, request: Request) -> Response:
         token = self.token
         if token:
             given = request.headers.get("authorization", "")

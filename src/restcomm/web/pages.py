@@ -14,7 +14,7 @@ class OpenApiPage:
     def __init__(self) -> None:
         self.body: bytes | None = None
 
-    async def __call__(self, request: Request) -> Response:
+    async def respond(self, request: Request) -> Response:
         if self.body is None:
             from restcomm.api.framework import REGISTRY
             from restcomm.api.openapi import build_openapi

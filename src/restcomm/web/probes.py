@@ -28,7 +28,7 @@ class Ready:
     def __init__(self, services: Services) -> None:
         self.services = services
 
-    async def __call__(self, request: Request) -> Response:
+    async def respond(self, request: Request) -> Response:
         services = self.services
         checks: dict[str, Any] = {}
         ok = True
