@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import ROOT, Server
+from tests.support.server import ROOT, Server
 
 LOW, HIGH = 11000, 40000
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Server, Tenant, make_tenant
+from tests.support.server import Server, Tenant, make_tenant
 
 REFUSED = (403, 404)
 

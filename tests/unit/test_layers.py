@@ -73,3 +73,19 @@ def test_the_rule_table_is_a_stack() -> None:
 def test_tolerated_imports_are_few_and_explained() -> None:
     assert len(KNOWN) <= 6
     assert all(reason for reason in KNOWN.values())
+
+
+def test_tests_import_helpers_only_from_support_and_peers() -> None:
+    """A test module is not a library: shared helpers live in tests/support (and peers in tests/peers)."""
+    import ast
+
+    tests = SRC.parent / "tests"
+    found = []
+    for path in tests.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else (
+                [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            for name in names:
+                if name.startswith("tests.") and not name.startswith(("tests.support", "tests.peers")):
+                    found.append(f"{path.relative_to(tests)}:{node.lineno}: {name}")
+    assert found == []
