@@ -24,7 +24,7 @@ from tests.support.postgres import (
     require_postgres,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 API = "/restcomm/2012-04-24"
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "Adm1n-Pa55word!"
