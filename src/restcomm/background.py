@@ -52,7 +52,14 @@ def smpp_carriers(services: Services) -> list[BackgroundService]:
     return [carriers]
 
 
-PROVIDERS: list[Provider] = [email_outbox, sms_pipeline, smpp_carriers]
+def call_recovery(services: Services) -> list[BackgroundService]:
+    """Calls a dead node left live are closed (voice/recovery.py); every node sweeps."""
+    from restcomm.voice.recovery import CallRecovery
+
+    return [CallRecovery(services)]
+
+
+PROVIDERS: list[Provider] = [email_outbox, sms_pipeline, smpp_carriers, call_recovery]
 
 
 def build_background_services(services: Services, providers: Sequence[Provider] | None = None) -> list[BackgroundService]:

@@ -90,6 +90,25 @@ _MESSAGE = (
     (30010, "Message price exceeds max price", "The carrier refused the message for its price."),
 )
 
+# Calls API errors (Twilio's numbers) and the voice platform's own notifications.
+_VOICE = (
+    (21201, "No 'To' number is specified", "To must be present: a phone number, client:name or a sip: URI."),
+    (21205, "Invalid URL", "Url (or ApplicationSid) is required and must be an absolute http(s) URL; FallbackUrl "
+                           "likewise."),
+    (21210, "'From' phone number not verified",
+     "A call's From must be one of the account's numbers (IncomingPhoneNumbers), one of its verified "
+     "OutgoingCallerIds, or client:name of one of its Clients."),
+    (21213, "'From' phone number is required", "From must be present."),
+    (21218, "Invalid ApplicationSid", "ApplicationSid does not name an application of this account that has a URL."),
+    (21220, "Invalid call state", "The call is not in a state that allows this change: it has ended, or it was "
+                                  "answered and Status=canceled only ends calls not answered yet."),
+    (19101, "No voice engine", "The call could not be placed: no voice engine (SIP) runs on the server that took "
+                               "the request, or it refused the call."),
+    (19102, "Call interrupted by a node failure",
+     "The server running the call stopped while the call was live; another node or the restart closed it "
+     "(completed if it had been answered, failed otherwise)."),
+)
+
 # Other codes written as Notifications.
 _OTHER = (
     (19001, "Email delivery failed", "The SMTP server refused the email, or could not be reached within the retries."),
@@ -104,7 +123,7 @@ def _build() -> Mapping[int, ErrorCode]:
             raise ValueError(f"error code {code} is described twice")
         table[code] = ErrorCode(int(code), title, explanation)
 
-    for row in (*_API, *_MESSAGE, *_OTHER):
+    for row in (*_API, *_MESSAGE, *_VOICE, *_OTHER):
         add(*row)
     for note in SMS_NOTIFICATION_CODES.values():
         add(note.code, note.message, note.when[:1].upper() + note.when[1:] + ".")

@@ -92,8 +92,31 @@ class Settings:
     # by the server in each process.
     workers: int = 1
     worker_index: int = 0
+    # Voice: where SIP listens (UDP and TCP on one port), the address written into SDP (default:
+    # the SIP listen host), the RTP port range, and the SIP trunks ([[sip_trunks]]).
+    sip_listen: str = "127.0.0.1:5080"
+    media_address: str = ""
+    rtp_ports: str = "20000-29999"
+    sip_trunks: list[SipTrunk] = field(default_factory=list)
+    # [voice]: seconds between sweeps for calls a dead node left live, and a node's lease on a call.
+    voice_recovery_interval: float = 5.0
+    voice_call_lease: float = 30.0
     # The raw TOML document, for subsystems that read their own sections (carriers, smtp, ...).
     raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sip_address(self) -> tuple[str, int]:
+        """``sip_listen`` as (host, port)."""
+        return parse_host_port(self.sip_listen, "[sip] listen")
+
+    @property
+    def media_host(self) -> str:
+        return self.media_address or self.sip_address[0]
+
+    @property
+    def rtp_port_range(self) -> tuple[int, int]:
+        """``rtp_ports`` as (first, last), both included."""
+        return parse_port_range(self.rtp_ports)
 
     @property
     def effective_database_url(self) -> str:
@@ -149,6 +172,9 @@ ENV_VARS: dict[str, str] = {
     "RESTCOMM_METRICS_ENABLED": "metrics_enabled",
     "RESTCOMM_METRICS_TOKEN": "metrics_token",
     "RESTCOMM_WORKERS": "workers",
+    "RESTCOMM_SIP_LISTEN": "sip_listen",
+    "RESTCOMM_MEDIA_ADDRESS": "media_address",
+    "RESTCOMM_RTP_PORTS": "rtp_ports",
 }
 
 
@@ -189,8 +215,9 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
     values: dict[str, Any] = {}
     known = {f.name for f in fields(Settings)} - {"raw"}
     for key, value in raw.items():
-        if key in known:
+        if key in known and key != "sip_trunks":
             values[key] = value if key == "available_phone_numbers" else _coerce(key, value)
+    values.update(_voice_sections(raw))
     for var, name in ENV_VARS.items():
         if var in env and env[var] != "":
             values[name] = _coerce(name, env[var])
@@ -218,4 +245,140 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
         raise ConfigError("http_max_connections and http_max_connections_per_address must be 0 or positive")
     if not 1 <= settings.workers <= 64:
         raise ConfigError("workers must be between 1 and 64")
+    settings.sip_address  # noqa: B018 - checked now, so a typo stops the start with its reason
+    settings.rtp_port_range  # noqa: B018
     return settings
+
+
+# ---------------------------------------------------------------------------------------------
+# Voice: [sip], [media] and [[sip_trunks]]
+
+
+@dataclass(frozen=True)
+class SipTrunk:
+    """A SIP carrier (bring your own): where calls to numbers go and who may send calls in.
+
+    ``prefixes`` route outbound calls by the longest matching prefix ("" is the default route),
+    trying the next matching trunk on a 5xx or a timeout. ``inbound_addresses`` (IP addresses or
+    networks) may send INVITEs in. With ``register`` the server registers ``username`` to the
+    carrier. The Gateways API (``/Management/Gateways``) manages the same thing at run time.
+    """
+
+    name: str
+    host: str
+    port: int = 5060
+    transport: str = "udp"  # udp | tcp
+    username: str | None = None
+    password: str | None = None
+    register: bool = False
+    prefixes: tuple[str, ...] = ("",)
+    inbound_addresses: tuple[str, ...] = ()
+
+
+_TRUNK_KEYS = frozenset(f.name for f in fields(SipTrunk))
+
+
+def parse_host_port(value: str, what: str) -> tuple[str, int]:
+    host, sep, port = str(value).strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{what} must be host:port (e.g. 127.0.0.1:5080), not {value!r}")
+    return host.strip("[]"), int(port)
+
+
+def parse_port_range(value: str) -> tuple[int, int]:
+    first, sep, last = str(value).strip().partition("-")
+    if not (sep and first.strip().isdigit() and last.strip().isdigit()):
+        raise ConfigError(f"[media] rtp_ports must be a range like 20000-29999, not {value!r}")
+    lo, hi = int(first), int(last)
+    if not (1024 <= lo < hi < 65536) or hi - lo < 3:
+        raise ConfigError(f"[media] rtp_ports {value!r}: need 1024 <= first < last <= 65535 and room for two "
+                          "RTP/RTCP pairs")
+    return lo, hi
+
+
+def _strings(value: Any, where: str, key: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where} {key} must be a list of strings")
+    return tuple(v.strip() for v in value)
+
+
+def load_sip_trunks(raw: Any) -> list[SipTrunk]:
+    """Parse and check ``[[sip_trunks]]``; a ConfigError names the trunk and the key at fault."""
+    import ipaddress
+
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ConfigError("sip_trunks must be an array of tables ([[sip_trunks]])")
+    out: list[SipTrunk] = []
+    for i, entry in enumerate(raw):
+        where = f"[[sip_trunks]] #{i + 1}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where} must be a table")
+        for key in ("name", "host"):
+            if not entry.get(key) or not isinstance(entry[key], str):
+                raise ConfigError(f"{where} needs {key} (a non-empty string)")
+        where = f"[[sip_trunks]] {entry['name']!r}"
+        if any(t.name == entry["name"] for t in out):
+            raise ConfigError(f"{where} is configured twice (names must be unique)")
+        unknown = sorted(set(entry) - _TRUNK_KEYS)
+        if unknown:
+            raise ConfigError(f"{where} has no setting {', '.join(unknown)} (known: {', '.join(sorted(_TRUNK_KEYS))})")
+        port = entry.get("port", 5060)
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise ConfigError(f"{where} port must be an integer between 1 and 65535")
+        transport = str(entry.get("transport", "udp")).lower()
+        if transport not in ("udp", "tcp"):
+            raise ConfigError(f"{where} transport must be udp or tcp, not {entry.get('transport')!r}")
+        register = entry.get("register", False)
+        if not isinstance(register, bool):
+            raise ConfigError(f"{where} register must be true or false")
+        for key in ("username", "password"):
+            if entry.get(key) is not None and not isinstance(entry[key], str):
+                raise ConfigError(f"{where} {key} must be a string")
+        if register and not entry.get("username"):
+            raise ConfigError(f"{where} register = true needs a username")
+        inbound = _strings(entry.get("inbound_addresses", []), where, "inbound_addresses")
+        for address in inbound:
+            try:
+                ipaddress.ip_network(address, strict=False)
+            except ValueError:
+                raise ConfigError(f"{where} inbound_addresses: {address!r} is not an IP address or network") from None
+        out.append(SipTrunk(
+            name=entry["name"], host=entry["host"], port=port, transport=transport,
+            username=entry.get("username") or None, password=entry.get("password") or None, register=register,
+            prefixes=_strings(entry.get("prefixes", [""]), where, "prefixes"), inbound_addresses=inbound,
+        ))
+    return out
+
+
+def _voice_sections(raw: dict[str, Any]) -> dict[str, Any]:
+    """[sip] listen, [media] address and rtp_ports, [[sip_trunks]], [voice]: as Settings values."""
+    values: dict[str, Any] = {"sip_trunks": load_sip_trunks(raw.get("sip_trunks"))}
+    for section, key, name in (("sip", "listen", "sip_listen"), ("media", "address", "media_address"),
+                               ("media", "rtp_ports", "rtp_ports")):
+        table = raw.get(section)
+        if table is None:
+            continue
+        if not isinstance(table, dict):
+            raise ConfigError(f"[{section}] must be a table")
+        if key in table:
+            if not isinstance(table[key], str):
+                raise ConfigError(f"[{section}] {key} must be a string")
+            values[name] = table[key]
+    voice = raw.get("voice")
+    if voice is not None:
+        if not isinstance(voice, dict):
+            raise ConfigError("[voice] must be a table")
+        unknown = sorted(set(voice) - {"recovery_interval", "call_lease"})
+        if unknown:
+            raise ConfigError(f"[voice] has no setting {', '.join(unknown)} (known: call_lease, recovery_interval)")
+        for key in ("recovery_interval", "call_lease"):
+            if key in voice:
+                value = voice[key]
+                if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                    raise ConfigError(f"[voice] {key} must be a positive number of seconds")
+                values[f"voice_{key}"] = float(value)
+    return values

@@ -27,6 +27,7 @@ from restcomm.util import utcnow
 
 if TYPE_CHECKING:
     from restcomm.store.reader import Reader
+    from restcomm.voice.ports import CallControl, CallPlacer
 
 
 class BackgroundService(Protocol):
@@ -56,6 +57,9 @@ class MessagingEngine(Protocol):
     async def submit(self, account_sid: str, out: Any, *, status_callback: str | None = None,
                      status_callback_method: str | None = None) -> dict[str, Any]: ...
 
+    def wake(self, *, outbound: bool = False, apps: bool = False, callbacks: bool = False) -> None:
+        """After a commit that queued work (status callbacks of calls, too): look now, not at the next poll."""
+
 
 class CarrierStates(Protocol):
     """The configured carriers of this node, as the API, the probes and the metrics see them."""
@@ -84,6 +88,9 @@ class Services:
     messaging: MessagingEngine | None = None
     carriers: CarrierStates | None = None
     email_sender: Waker | None = None
+    # The voice engine's seam (restcomm.voice.ports): None when no engine runs in this process.
+    call_placer: CallPlacer | None = None
+    call_control: CallControl | None = None
 
     def __post_init__(self) -> None:
         self.limits = Limits(self.settings)

@@ -36,6 +36,10 @@ def _provision(owner: Tenant) -> dict[str, str]:
         )
         if r.status_code == 200:
             sids["IncomingPhoneNumberSid"] = sids["PhoneNumberSid"] = r.json()["sid"]
+            r = c.post(f"/Accounts/{owner.sid}/Calls.json",
+                       data={"From": r.json()["phone_number"], "To": "+15550001234", "Url": "http://127.0.0.1:9/r"})
+            if r.status_code == 200:
+                sids["CallSid"] = r.json()["sid"]
         r = c.post(f"/Accounts/{owner.sid}/OutgoingCallerIds.json", data={"PhoneNumber": "+14155550123"})
         if r.status_code == 200:
             sids["OutgoingCallerIdSid"] = sids["CallerIdSid"] = r.json()["sid"]

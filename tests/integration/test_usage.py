@@ -142,6 +142,10 @@ def test_all_time_gives_one_record_per_category(server: Server, history: tuple[T
                 ("sms", "2023-12-31", today, "6", "9"),
                 ("sms-inbound", "2023-12-31", today, "2", "2"),
                 ("sms-outbound", "2023-12-31", today, "4", "7"),
+                ("calls", "2023-12-31", today, "0", "0"),
+                ("calls-inbound", "2023-12-31", today, "0", "0"),
+                ("calls-outbound", "2023-12-31", today, "0", "0"),
+                ("recordings", "2023-12-31", today, "0", "0"),
                 ("totalprice", "2023-12-31", today, "6", "0.045"),
             ]
         # A window with no messages still answers, with zeros.
@@ -164,7 +168,7 @@ def test_category_names_of_twilio_and_restcomm(server: Server, history: tuple[Te
     "params",
     [
         {"Category": "bogus"},
-        {"Category": "calls"},  # a Restcomm category this server does not meter
+        {"Category": "transcriptions"},  # a Restcomm category this server does not meter
         {"Category": ""},
         {"StartDate": "2024-13-01"},
         {"StartDate": "yesterday"},

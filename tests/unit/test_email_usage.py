@@ -65,7 +65,8 @@ def test_usage_categories() -> None:
     assert category("sms").name == category("SMS").name == "sms"
     assert category("SMS_OUTBOUND").name == category("sms-outbound").name == "sms-outbound"
     assert category("TotalPrice").name == "totalprice"
-    for bad in ("calls", "sms_inbound ", "SMS-INBOUND-X", "x"):
+    assert category("CALLS_INBOUND").name == "calls-inbound" and category("recordings").usage_unit == "minutes"
+    for bad in ("transcriptions", "sms_inbound ", "SMS-INBOUND-X", "x"):
         with pytest.raises(ApiError):
             category(bad)
 

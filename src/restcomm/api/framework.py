@@ -159,8 +159,15 @@ def parse_form(data: bytes) -> dict[str, str]:
         raise ApiError(400, 20001, "The request is not valid UTF-8 form data") from None
     out: dict[str, str] = {}
     for k, v in pairs:
+        if k in MULTI_VALUED and k in out:
+            out[k] += " " + v
+            continue
         out.setdefault(k, v)
     return out
+
+
+# Names whose repeated values are all kept, space-separated (Twilio's SDKs repeat StatusCallbackEvent).
+MULTI_VALUED = frozenset({"StatusCallbackEvent"})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Usage Records for SMS: ``/Accounts/{AccountSid}/Usage/Records`` and its period sub-resources.
+"""Usage Records for SMS, calls and recordings: ``/Accounts/{AccountSid}/Usage/Records`` and its
+period sub-resources.
 
 Counted from the stored messages, grouped per day in SQL (``date(date_created)`` works on SQLite
 and PostgreSQL alike) and folded into months, years or one window here, so the database does the
@@ -6,6 +7,11 @@ heavy part over the ``(account_sid, date_created)`` index whatever the window.
 
 - ``count``: messages (``count_unit`` "messages"); ``usage``: their segments (``usage_unit``
   "segments"); ``price``: the sum of the messages' prices. All strings, as Restcomm writes them.
+- Calls (``calls``, ``calls-inbound``, ``calls-outbound``): ``count`` the calls that were
+  answered and ended (``completed``), ``usage`` their minutes, each call rounded up to the minute
+  (busy, failed, unanswered and canceled calls cost nothing and are not counted).
+- ``recordings``: ``count`` completed recordings, ``usage`` their minutes (each rounded up).
+- ``totalprice``: the sum of every priced item above.
 - Messages that ended ``failed`` never left the platform and are not counted.
 - ``Daily``/``Monthly``/``Yearly`` list only the periods that have usage (as Restcomm's GROUP BY
   does); ``AllTime``, ``Today``, ``Yesterday``, ``ThisMonth``, ``LastMonth`` and the bare list
@@ -27,7 +33,7 @@ from starlette.responses import Response
 from restcomm.api.errors import ApiError, invalid, not_found
 from restcomm.api.framework import Call, Param, operation
 from restcomm.api.shapes import Shape, col
-from restcomm.store.schema import accounts, messages
+from restcomm.store.schema import accounts, calls, messages, recordings
 from restcomm.util import API_VERSION
 
 TAG = "Usage"
@@ -38,16 +44,21 @@ class Category:
     name: str  # Twilio's spelling, also what the records say
     enum_name: str  # Restcomm's Java enum constant
     description: str
-    directions: tuple[str, ...]  # "inbound" / "outbound"
+    sources: tuple[str, ...]  # which tallies it adds: sms-in, sms-out, call-in, call-out, recording
     usage_unit: str
     count_unit: str
 
 
 CATEGORIES: tuple[Category, ...] = (
-    Category("sms", "SMS", "SMS Messages", ("inbound", "outbound"), "segments", "messages"),
-    Category("sms-inbound", "SMS_INBOUND", "Inbound SMS Messages", ("inbound",), "segments", "messages"),
-    Category("sms-outbound", "SMS_OUTBOUND", "Outbound SMS Messages", ("outbound",), "segments", "messages"),
-    Category("totalprice", "TOTALPRICE", "Total Price", ("inbound", "outbound"), "USD", "messages"),
+    Category("sms", "SMS", "SMS Messages", ("sms-in", "sms-out"), "segments", "messages"),
+    Category("sms-inbound", "SMS_INBOUND", "Inbound SMS Messages", ("sms-in",), "segments", "messages"),
+    Category("sms-outbound", "SMS_OUTBOUND", "Outbound SMS Messages", ("sms-out",), "segments", "messages"),
+    Category("calls", "CALLS", "Voice Minutes", ("call-in", "call-out"), "minutes", "calls"),
+    Category("calls-inbound", "CALLS_INBOUND", "Inbound Voice Minutes", ("call-in",), "minutes", "calls"),
+    Category("calls-outbound", "CALLS_OUTBOUND", "Outbound Voice Minutes", ("call-out",), "minutes", "calls"),
+    Category("recordings", "RECORDINGS", "Voice Recordings", ("recording",), "minutes", "recordings"),
+    Category("totalprice", "TOTALPRICE", "Total Price", ("sms-in", "sms-out", "call-in", "call-out", "recording"),
+             "USD", "items"),
 )
 _BY_NAME = {c.name: c for c in CATEGORIES} | {c.enum_name: c for c in CATEGORIES}
 
@@ -86,7 +97,8 @@ USAGE_RECORD = Shape(
 )
 
 QUERY = (
-    Param("Category", max_length=64, description="sms, sms-inbound, sms-outbound, totalprice (or SMS, SMS_INBOUND, …)"),
+    Param("Category", max_length=64, description="sms, sms-inbound, sms-outbound, calls, calls-inbound, calls-outbound, "
+          "recordings, totalprice (or SMS, CALLS_INBOUND, …)"),
     Param("StartDate", "date", description="yyyy-MM-dd, inclusive (default: the account's creation)"),
     Param("EndDate", "date", description="yyyy-MM-dd, inclusive (default: today, UTC)"),
     Param("IncludeSubaccounts", "boolean", description="also count the sub-accounts' messages (default false)"),
@@ -163,12 +175,12 @@ def _money(value: Decimal) -> str:
 @dataclass
 class Tally:
     count: int = 0
-    segments: int = 0
+    usage: int = 0  # segments (SMS) or minutes (calls, recordings)
     price: Decimal = Decimal(0)
 
     def add(self, other: Tally) -> None:
         self.count += other.count
-        self.segments += other.segments
+        self.usage += other.usage
         self.price += other.price
 
 
@@ -198,14 +210,42 @@ async def daily_tallies(
         stmt = stmt.where(messages.c.date_created >= datetime.combine(start, datetime.min.time()))
     out: dict[tuple[date, str], Tally] = {}
     for row in await call.fetch_all(stmt):
-        key = (_as_date(row["day"]), "inbound" if row["direction"] == "inbound" else "outbound")
+        key = (_as_date(row["day"]), "sms-in" if row["direction"] == "inbound" else "sms-out")
         tally = out.setdefault(key, Tally())
         tally.add(Tally(int(row["n"]), int(row["segments"]), Decimal(str(row["price"]))))
+    await _voice_tallies(call, account_sids, start, end, out)
     return out
 
 
+async def _voice_tallies(
+    call: Call, account_sids: list[str], start: date | None, end: date, out: dict[tuple[date, str], Tally]
+) -> None:
+    """Completed calls (per direction) and recordings, per day, into ``out``: minutes rounded up."""
+    until = datetime.combine(end + timedelta(days=1), datetime.min.time())
+    for table, kind in ((calls, "call"), (recordings, "recording")):
+        day = func.date(table.c.date_created)
+        price = func.abs(cast(func.nullif(table.c.price, ""), Numeric(18, 6)))
+        minutes = (func.coalesce(table.c.duration, 0) + 59) // 60
+        columns = [day.label("day"), func.count().label("n"), func.coalesce(func.sum(minutes), 0).label("minutes"),
+                   func.coalesce(func.sum(price), 0).label("price")]
+        group = [day]
+        if kind == "call":
+            columns.append(table.c.direction)
+            group.append(table.c.direction)
+        stmt = (select(*columns)
+                .where(table.c.account_sid.in_(account_sids), table.c.date_created < until,
+                       table.c.status == "completed")
+                .group_by(*group))
+        if start is not None:
+            stmt = stmt.where(table.c.date_created >= datetime.combine(start, datetime.min.time()))
+        for row in await call.fetch_all(stmt):
+            source = kind if kind == "recording" else ("call-in" if row["direction"] == "inbound" else "call-out")
+            tally = out.setdefault((_as_date(row["day"]), source), Tally())
+            tally.add(Tally(int(row["n"]), int(row["minutes"]), Decimal(str(row["price"]))))
+
+
 def _record(call: Call, account_sid: str, cat: Category, start: date, end: date, tally: Tally) -> dict[str, Any]:
-    usage = _money(tally.price) if cat.name == "totalprice" else str(tally.segments)
+    usage = _money(tally.price) if cat.name == "totalprice" else str(tally.usage)
     query = urlencode({"Category": cat.name, "StartDate": start.isoformat(), "EndDate": end.isoformat()})
     path = call.request.url.path.removeprefix("/restcomm").removesuffix(".json").removesuffix(".xml")
     return {
@@ -227,8 +267,8 @@ def _record(call: Call, account_sid: str, cat: Category, start: date, end: date,
 
 def _sum(tallies: Iterable[tuple[tuple[date, str], Tally]], cat: Category) -> Tally:
     total = Tally()
-    for (_, side), tally in tallies:
-        if side in cat.directions:
+    for (_, source), tally in tallies:
+        if source in cat.sources:
             total.add(tally)
     return total
 

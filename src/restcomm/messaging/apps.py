@@ -38,11 +38,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from restcomm.messaging import model as m
 from restcomm.messaging import store
+from restcomm.messaging.rcml_sms import run_sms_application
 from restcomm.notify import ERROR, write_notification
 from restcomm.observability import bind
 from restcomm.polling import PollingWorker
 from restcomm.rcml.errors import Code
-from restcomm.rcml.interpreter import SmsSession
 from restcomm.routing import find_incoming_number
 from restcomm.store.db import database_unavailable
 from restcomm.store.schema import accounts, applications
@@ -221,9 +221,8 @@ class AppRunner(PollingWorker):
             if account is None or number is None:
                 state = m.APP_DONE  # the number was released since the message arrived: no app to run
             else:
-                session = SmsSession(ms, inbound, number, account, application,
-                                     before_first_request=before_first_request)
-                state = await session.run()
+                state = await run_sms_application(ms, inbound, number, account, application,
+                                                  before_first_request=before_first_request)
         except Exception as exc:
             if not turn.issued.is_set() and database_unavailable(exc):
                 # The database went away before any request reached the application: the message

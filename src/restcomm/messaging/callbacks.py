@@ -1,7 +1,7 @@
 """The status-callback outbox worker: every queued callback is delivered, in order, with retries.
 
-Status changes queue their callbacks in the same transaction as the change (``messaging.store``),
-numbered per message (``seq``). This worker claims callbacks that are due and whose predecessors
+Status changes queue their callbacks in the same transaction as the change (``messaging.store``,
+``voice.store``), numbered per message or call (``seq``). This worker claims callbacks that are due and whose predecessors
 are all finished, so a message's ``delivered`` is never sent before its ``sent``, not even when
 ``sent`` needed retries. Each request is signed with the message account's AuthToken.
 
@@ -32,7 +32,7 @@ from restcomm.notify import ERROR, write_notification
 from restcomm.observability import bind
 from restcomm.polling import PollingWorker
 from restcomm.rcml.errors import Code
-from restcomm.store.schema import accounts, messages, status_callbacks
+from restcomm.store.schema import accounts, calls, messages, status_callbacks
 from restcomm.webhooks.fetch import FetchResult, post_callback
 
 if TYPE_CHECKING:
@@ -45,6 +45,15 @@ _DONE = (
     .where(status_callbacks.c.id == bindparam("b_id"))
     .values(state="done", lease_owner=None, lease_until=None, attempts=bindparam("attempts"))
 )
+
+
+def _status(params: dict[str, str]) -> str | None:
+    """The status a callback reports: a message's MessageStatus or a call's event."""
+    return params.get("MessageStatus") or params.get("StatusCallbackEvent") or params.get("CallStatus")
+
+
+def _what(sid: str) -> str:
+    return f"call {sid}" if sid.startswith("CA") else f"message {sid}"
 
 
 class CallbackWorker(PollingWorker):
@@ -106,14 +115,19 @@ class CallbackWorker(PollingWorker):
         rows = await store.claim_callbacks(conn, ms.node_id, now, ms.sms.lease_seconds, limit)
         tokens: dict[str, str] = {}
         if rows:
-            sids = list({r["message_sid"] for r in rows})
-            found = await conn.execute(
-                select(messages.c.sid, accounts.c.auth_token, accounts.c.sid.label("account_sid"))
-                .join(accounts, accounts.c.sid == messages.c.account_sid)
-                .where(messages.c.sid.in_(sids))
-            )
-            for sid, token, _account in found:
-                tokens[sid] = token
+            # A callback reports on a message (SM…) or a call (CA…): its account signs it.
+            sids = {r["message_sid"] for r in rows}
+            for table, group in ((calls, sorted(s for s in sids if s.startswith("CA"))),
+                                 (messages, sorted(s for s in sids if not s.startswith("CA")))):
+                if not group:
+                    continue
+                found = await conn.execute(
+                    select(table.c.sid, accounts.c.auth_token)
+                    .join(accounts, accounts.c.sid == table.c.account_sid)
+                    .where(table.c.sid.in_(group))
+                )
+                for sid, token in found:
+                    tokens[sid] = token
         due = None if rows else await store.next_callback_due(conn, now)
         return rows, tokens, due
 
@@ -137,7 +151,7 @@ class CallbackWorker(PollingWorker):
             if result is not None and result.ok:
                 await self._record_ok(row)
             elif await ms.writer.run(lambda conn: self._record(conn, row, params, result, error), retry=True):
-                log.warning("status callback %s to %s given up: %s", params.get("MessageStatus"), row["url"], error)
+                log.warning("status callback %s to %s given up: %s", _status(params), row["url"], error)
         except Exception:
             log.exception("recording status callback %s failed", row["id"])  # sent again after the lease
         finally:
@@ -195,6 +209,7 @@ class CallbackWorker(PollingWorker):
         await conn.execute(update(sc).where(sc.c.id == row["id"]).values(state="failed", attempts=attempts,
                                                                          lease_owner=None, lease_until=None))
         account_sid = params.get("AccountSid", "")
+        is_call = row["message_sid"].startswith("CA")
         why = "giving up" if retry else "not retried: the answer will not change"
         response = result.response if result is not None else None
         await write_notification(
@@ -203,7 +218,7 @@ class CallbackWorker(PollingWorker):
             error_code=Code.HTTP_RETRIEVAL_FAILURE if response is not None else Code.HTTP_CONNECTION_FAILURE,
             log=ERROR,
             message_text=(
-                f"Status callback {params.get('MessageStatus')} for message {row['message_sid']} to {row['url']} "
+                f"Status callback {_status(params)} for {_what(row['message_sid'])} to {row['url']} "
                 f"failed after {attempts} attempt(s) ({error}); {why}."
             ),
             request_url=row["url"],
@@ -211,7 +226,8 @@ class CallbackWorker(PollingWorker):
             request_variables=params,
             response_headers=response.headers_text() if response else None,
             response_body=response.body if response else None,
-            message_sid=row["message_sid"],
+            message_sid=None if is_call else row["message_sid"],
+            call_sid=row["message_sid"] if is_call else None,
             clock=lambda: now,
         )
         return True

@@ -1,4 +1,4 @@
-"""Notification codes an SMS application can produce, and the exceptions that carry them.
+"""Notification codes an application (SMS or voice) can produce, and the exceptions that carry them.
 
 Restcomm records problems with an application as *Notifications* (``NO…`` sids) whose ``ErrorCode``
 is a Twilio-style number and whose ``Log`` is 0 for an error and 1 for a warning. The SMS pipeline
@@ -45,7 +45,25 @@ class Code(IntEnum):
     ROOT_MUST_BE_RESPONSE = 12102
     SCHEMA_VALIDATION_WARNING = 12200
     INVALID_CONTENT_TYPE = 12300
+    MEDIA_FAILURE = 12400
+    INVALID_DIAL_METHOD = 13210
+    INVALID_DIAL_TIMEOUT = 13212
+    INVALID_DIAL_TIME_LIMIT = 13216
+    PLAY_DOWNLOAD_FAILURE = 13233
+    INVALID_GATHER_FINISH_ON_KEY = 13310
+    INVALID_GATHER_TIMEOUT = 13313
+    INVALID_GATHER_NUM_DIGITS = 13314
+    INVALID_GATHER_SAY_VOICE = 13321
+    INVALID_GATHER_SAY_LOOP = 13322
+    INVALID_GATHER_PLAY_URL = 13325
+    INVALID_PLAY_LOOP = 13410
+    INVALID_SAY_LOOP = 13510
+    INVALID_SAY_VOICE = 13511
+    INVALID_RECORD_METHOD = 13610
+    INVALID_RECORD_ATTRIBUTE = 13612
+    INVALID_RECORD_FINISH_ON_KEY = 13613
     INVALID_REDIRECT_METHOD = 13710
+    INVALID_PAUSE_LENGTH = 13910
     INVALID_SMS_TO = 14101
     INVALID_SMS_FROM = 14102
     INVALID_SMS_BODY = 14103
@@ -78,7 +96,7 @@ def _rows(*rows: NotificationCode) -> Mapping[int, NotificationCode]:
 
 _E, _W = LogLevel.ERROR, LogLevel.WARNING
 
-SMS_NOTIFICATION_CODES: Mapping[int, NotificationCode] = _rows(
+NOTIFICATION_CODES: Mapping[int, NotificationCode] = _rows(
     NotificationCode(Code.FEATURE_REFUSED, _W, "The SMS was refused by an access-control extension", "restcomm",
                      "inbound or outbound SMS denied by an extension; the session ends"),
     NotificationCode(Code.ACCOUNT_NOT_ACTIVE, _E, "Account is not active", "restcomm",
@@ -107,11 +125,47 @@ SMS_NOTIFICATION_CODES: Mapping[int, NotificationCode] = _rows(
                      "well-formed XML whose root element is not <Response>"),
     NotificationCode(Code.SCHEMA_VALIDATION_WARNING, _W, "Schema validation warning", "twilio",
                      "something in the document is understood but cannot be honoured (e.g. <Media> on an "
-                     "SMS-only route)"),
+                     "SMS-only route, a verb the channel does not have, <Conference> or <Enqueue> in a call)"),
     NotificationCode(Code.INVALID_CONTENT_TYPE, _W, "Invalid Content-Type", "restcomm",
                      "200 answer whose Content-Type is not text/xml, application/xml or text/html"),
+    NotificationCode(Code.MEDIA_FAILURE, _E, "Media failure", "restcomm",
+                     "a prompt could not be produced (text to speech failed); the call is hung up"),
+    NotificationCode(Code.INVALID_DIAL_METHOD, _W, "Invalid method for Dial action, using POST", "restcomm",
+                     "<Dial method> is neither GET nor POST"),
+    NotificationCode(Code.INVALID_DIAL_TIMEOUT, _W, "Invalid Dial timeout, using 30", "restcomm",
+                     "<Dial timeout> is not a positive whole number of seconds"),
+    NotificationCode(Code.INVALID_DIAL_TIME_LIMIT, _W, "Invalid Dial timeLimit, using 14400", "restcomm",
+                     "<Dial timeLimit> is not a positive whole number of seconds"),
+    NotificationCode(Code.PLAY_DOWNLOAD_FAILURE, _W, "Play: audio could not be fetched", "restcomm",
+                     "the audio of <Play> could not be downloaded or decoded; the call is hung up"),
+    NotificationCode(Code.INVALID_GATHER_FINISH_ON_KEY, _W, "Invalid Gather finishOnKey, using #", "restcomm",
+                     "<Gather finishOnKey> has characters other than 0-9, * and #"),
+    NotificationCode(Code.INVALID_GATHER_TIMEOUT, _W, "Invalid Gather timeout, using 5", "restcomm",
+                     "<Gather timeout> is not a whole number of seconds"),
+    NotificationCode(Code.INVALID_GATHER_NUM_DIGITS, _W, "Invalid Gather numDigits, no limit", "restcomm",
+                     "<Gather numDigits> is not a positive whole number"),
+    NotificationCode(Code.INVALID_GATHER_SAY_VOICE, _W, "Invalid voice in Gather's Say, using man", "restcomm",
+                     "<Say voice> inside <Gather> is not a known voice"),
+    NotificationCode(Code.INVALID_GATHER_SAY_LOOP, _W, "Invalid loop in Gather's Say, using 1", "restcomm",
+                     "<Say loop> inside <Gather> is not a whole number"),
+    NotificationCode(Code.INVALID_GATHER_PLAY_URL, _E, "Invalid URL in Gather's Play", "restcomm",
+                     "<Play> inside <Gather> has a URL that cannot be resolved; the call is hung up"),
+    NotificationCode(Code.INVALID_PLAY_LOOP, _W, "Invalid Play loop, using 1", "restcomm",
+                     "<Play loop> is not a whole number"),
+    NotificationCode(Code.INVALID_SAY_LOOP, _W, "Invalid Say loop, using 1", "restcomm",
+                     "<Say loop> is not a whole number"),
+    NotificationCode(Code.INVALID_SAY_VOICE, _W, "Invalid Say voice, using man", "restcomm",
+                     "<Say voice> is none of man, woman, alice, Polly.* or Google.*"),
+    NotificationCode(Code.INVALID_RECORD_METHOD, _W, "Invalid method for Record action, using POST", "restcomm",
+                     "<Record method> is neither GET nor POST"),
+    NotificationCode(Code.INVALID_RECORD_ATTRIBUTE, _W, "Invalid Record attribute, using the default", "restcomm",
+                     "<Record maxLength>, <Record timeout> or <Record playBeep> has a value it cannot take"),
+    NotificationCode(Code.INVALID_RECORD_FINISH_ON_KEY, _W, "Invalid Record finishOnKey, using #", "restcomm",
+                     "<Record finishOnKey> has characters other than 0-9, * and #"),
     NotificationCode(Code.INVALID_REDIRECT_METHOD, _W, "Invalid method for Redirect, using POST", "restcomm",
                      "<Redirect method> is neither GET nor POST"),
+    NotificationCode(Code.INVALID_PAUSE_LENGTH, _W, "Invalid Pause length, using 1", "restcomm",
+                     "<Pause length> is not a whole number of seconds"),
     NotificationCode(Code.INVALID_SMS_TO, _E, "Invalid 'to' phone number", "restcomm",
                      "<Sms>/<Message> 'to' cannot be normalised"),
     NotificationCode(Code.INVALID_SMS_FROM, _E, "Invalid 'from' phone number", "restcomm",
@@ -129,9 +183,13 @@ SMS_NOTIFICATION_CODES: Mapping[int, NotificationCode] = _rows(
                      "a verb other than Sms, Message, Redirect or Email in an SMS application; it is skipped"),
 )
 
+#: The same table under its first name (SMS came first; voice codes share it).
+SMS_NOTIFICATION_CODES = NOTIFICATION_CODES
+
+
 def notification_code(code: int) -> NotificationCode:
     """Return the table row for ``code``; a KeyError means a code nobody registered (a bug)."""
-    return SMS_NOTIFICATION_CODES[code]
+    return NOTIFICATION_CODES[code]
 
 
 def more_info_url(error_dictionary_uri: str, code: int) -> str:

@@ -7,8 +7,9 @@ as this process is concerned. Three rules keep it harmless:
   out external entities (XXE), entity expansion bombs and external DTD fetches in one go. RCML never
   needs a DTD, so refusing one costs nothing and turns every such trick into a plain 12100.
 * **A size cap** (64 KiB, Twilio's limit, 11750) checked before any parsing.
-* **No recursion over the tree**: verbs are the children of ``<Response>`` and their direct
-  children; nothing walks deeper, so nesting depth cannot exhaust the stack.
+* **No recursion over the tree**: verbs are the children of ``<Response>``, and nouns (``Dial >
+  Number``, ``Gather > Say``) their direct children; nothing walks deeper, so nesting depth cannot
+  exhaust the stack.
 
 What is accepted follows ``rcml.md`` §1.3 and §6: Restcomm's ampersand repair (``AT&T`` parses),
 whitespace trimming, case-sensitive local names, plus what the twilio-python generator emits
@@ -21,27 +22,23 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
-from xml.etree.ElementTree import Element
 
 import defusedxml.ElementTree as SafeET
 
 from restcomm.rcml.errors import Code, RcmlParseError, RcmlUrlError, RcmlWarning
 from restcomm.rcml.urls import resolve_url
 from restcomm.rcml.verbs import (
+    SMS_VERBS,
     Email,
     Message,
     Redirect,
     Sms,
     Unsupported,
     Verb,
-    email,
-    message,
-    redirect,
-    sms,
 )
-from restcomm.rcml.verbs.common import XML_WHITESPACE, local_name
+from restcomm.rcml.verbs.common import XML_WHITESPACE, VerbReader, local_name
 
 __all__ = [
     "MAX_DOCUMENT_BYTES",
@@ -55,6 +52,7 @@ __all__ = [
     "Sms",
     "Unsupported",
     "Verb",
+    "VerbReader",
     "parse_rcml",
     "resolve_url",
 ]
@@ -63,17 +61,8 @@ MAX_DOCUMENT_BYTES = 64 * 1024
 
 ROOT = "Response"
 
-VerbReader = Callable[[Element, int, list[RcmlWarning]], Verb]
-
-# The SMS verb set. The voice interpreter will pass its own table; anything not listed becomes
-# Unsupported, which the SMS interpreter reports as 14110.
-SMS_VERBS: dict[str, VerbReader] = {
-    "Sms": sms.from_element,
-    "Message": message.from_element,
-    "Redirect": redirect.from_element,
-    "Email": email.from_element,
-}
-
+# The default verb table is the SMS channel's; each channel profile passes its own
+# (``rcml/channels.py``). Anything not in the table becomes Unsupported, which the channel reports.
 # "&" not starting an entity or character reference becomes "&amp;" (Restcomm's repair, §1.3.1).
 # Unknown named entities such as "&foo;" are left alone and still fail, as in Restcomm. CDATA
 # sections and comments are matched first and kept verbatim: inside them "&" is already literal, and
@@ -157,7 +146,7 @@ def parse_rcml(
     document: bytes | str,
     *,
     charset: str | None = None,
-    verbs: dict[str, VerbReader] | None = None,
+    verbs: Mapping[str, VerbReader] | None = None,
     max_bytes: int = MAX_DOCUMENT_BYTES,
 ) -> ParsedRcml:
     """Parse an application's answer into verbs.

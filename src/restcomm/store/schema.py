@@ -261,7 +261,9 @@ message_segments = Table(
 )
 Index("ix_segments_carrier_id", message_segments.c.carrier, message_segments.c.carrier_message_id)
 
-# Status callbacks as an outbox: delivered in order per message, retried with backoff.
+# Status callbacks as an outbox: delivered in order per message or call, retried with backoff.
+# ``message_sid`` is the SID of the resource the callback reports on: a message (SM…) or a call
+# (CA…); the prefix tells which (messaging/callbacks.py).
 status_callbacks = Table(
     "status_callbacks",
     metadata,
@@ -365,3 +367,124 @@ mo_parts = Table(
     Column("date_done", DateTime),  # when its message entered the pipeline; NULL while waiting
 )
 Index("ix_mo_parts_expires", mo_parts.c.date_expires)
+
+# ---------------------------------------------------------------------------------------------
+# Voice (revision 0008_voice)
+
+# One row per call leg: written when the call starts (queued or ringing) and again on every
+# transition, last when it ends. A leg placed by <Dial> has a parent_call_sid. The node that runs a
+# live call holds a lease on it (node, lease_until) and renews it; a call whose lease expired belongs
+# to a node that died, and is closed by voice.store.close_orphaned_calls.
+calls = Table(
+    "calls",
+    metadata,
+    Column("sid", String(SID), primary_key=True),
+    Column("parent_call_sid", String(SID)),
+    Column("account_sid", String(SID), nullable=False),
+    Column("api_version", String(16), nullable=False),
+    Column("from_number", String(512), nullable=False),
+    Column("to_number", String(512), nullable=False),
+    Column("from_formatted", String(512)),
+    Column("to_formatted", String(512)),
+    Column("caller_name", String(255)),
+    Column("forwarded_from", String(255)),
+    Column("phone_number_sid", String(SID)),
+    # inbound | outbound-api | outbound-dial
+    Column("direction", String(16), nullable=False),
+    # queued | ringing | in-progress | completed | busy | failed | no-answer | canceled
+    Column("status", String(16), nullable=False),
+    Column("answered_by", String(32)),
+    Column("start_time", DateTime),
+    Column("answer_time", DateTime),
+    Column("end_time", DateTime),
+    Column("duration", Integer),  # seconds from answer to end (0 when never answered)
+    Column("ring_duration", Integer),
+    Column("price", String(16)),
+    Column("price_unit", String(8), nullable=False, default="USD"),
+    # The application: where its RCML comes from, and where its status callbacks go.
+    Column("url", Text),
+    Column("method", String(8)),
+    Column("fallback_url", Text),
+    Column("fallback_method", String(8)),
+    Column("application_sid", String(SID)),
+    Column("status_callback", Text),
+    Column("status_callback_method", String(8)),
+    Column("status_callback_events", String(64)),  # comma-separated: initiated,ringing,answered,completed
+    Column("timeout", Integer),
+    Column("record", Boolean, nullable=False, default=False),
+    Column("sip_call_id", String(255)),
+    Column("error_code", Integer),
+    Column("end_reason", Text),
+    Column("node", String(64)),
+    Column("lease_until", DateTime),
+    Column("date_created", DateTime, nullable=False),
+    Column("date_updated", DateTime, nullable=False),
+)
+Index("ix_calls_account_created", calls.c.account_sid, calls.c.date_created)
+Index("ix_calls_parent", calls.c.parent_call_sid)
+Index("ix_calls_live", calls.c.status, calls.c.lease_until)
+
+recordings = Table(
+    "recordings",
+    metadata,
+    Column("sid", String(SID), primary_key=True),
+    Column("account_sid", String(SID), nullable=False),
+    Column("call_sid", String(SID)),
+    Column("api_version", String(16), nullable=False),
+    Column("duration", Integer),  # whole seconds; null while recording
+    Column("file_path", Text),  # under the data directory; WAV 8 kHz 16-bit, flushed as written
+    Column("status", String(16), nullable=False),  # in-progress | completed | absent | failed | deleted
+    Column("channels", Integer, nullable=False, default=1),
+    Column("source", String(32), nullable=False),  # RecordVerb | DialVerb | OutboundAPI | StartCallRecording
+    Column("error_code", Integer),
+    Column("start_time", DateTime),
+    Column("price", String(16)),
+    Column("price_unit", String(8), nullable=False, default="USD"),
+    Column("date_created", DateTime, nullable=False),
+    Column("date_updated", DateTime, nullable=False),
+)
+Index("ix_recordings_account_created", recordings.c.account_sid, recordings.c.date_created)
+Index("ix_recordings_call", recordings.c.call_sid)
+
+# SIP registrations of Clients (the registrar's bindings), shared by every node. One row per
+# (organization, address of record, contact); Call-ID and CSeq order refreshes (RFC 3261 §10.3).
+sip_registrations = Table(
+    "sip_registrations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("organization_sid", String(SID), nullable=False),
+    Column("aor", String(255), nullable=False),  # the Client's login
+    Column("contact", String(1024), nullable=False),
+    Column("source_address", String(128)),  # host:port the REGISTER came from (NAT)
+    Column("transport", String(8), nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("user_agent", String(255)),
+    Column("call_id", String(255), nullable=False),
+    Column("cseq", Integer, nullable=False),
+    Column("node", String(64)),
+    Column("date_created", DateTime, nullable=False),
+    Column("date_updated", DateTime, nullable=False),
+    UniqueConstraint("organization_sid", "aor", "contact", name="uq_sip_registrations_binding"),
+)
+Index("ix_sip_registrations_expires", sip_registrations.c.expires_at)
+
+# SIP trunks (Restcomm's Gateways API): the same thing as a [[sip_trunks]] entry of the
+# configuration file. The password is kept usable (digest to the carrier needs it) and never
+# returned by the API.
+gateways = Table(
+    "gateways",
+    metadata,
+    Column("sid", String(SID), primary_key=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("host", String(255), nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("transport", String(8), nullable=False),
+    Column("username", String(255)),
+    Column("password", String(255)),
+    Column("register", Boolean, nullable=False, default=False),
+    Column("ttl", Integer, nullable=False, default=3600),
+    Column("prefixes", Text, nullable=False, default=""),  # comma-separated
+    Column("inbound_addresses", Text, nullable=False, default=""),  # comma-separated
+    Column("date_created", DateTime, nullable=False),
+    Column("date_updated", DateTime, nullable=False),
+)

@@ -9,11 +9,15 @@ the interpreter which case it is in.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 from xml.etree.ElementTree import Element
 
-from restcomm.rcml.errors import RcmlWarning
+from restcomm.rcml.errors import Code, RcmlWarning
+from restcomm.rcml.runtime import Refused, Stop
 from restcomm.rcml.verbs.common import attr, own_text, strip_xml
+
+if TYPE_CHECKING:
+    from restcomm.rcml.runtime import Context
 
 DEFAULT_SUBJECT = "Restcomm Email Service"
 
@@ -29,9 +33,31 @@ class Email:
     cc: tuple[str, ...] = ()
     bcc: tuple[str, ...] = ()
 
+    answers: ClassVar[bool] = True
+    after_hangup: ClassVar[bool] = True
+
     @property
     def is_sendable(self) -> bool:
         return bool(self.to and self.from_)
+
+    async def run(self, ctx: Context) -> None:
+        """Queue the e-mail; every problem is a warning and the document goes on (Restcomm's SMS
+        behaviour; its voice interpreter stalled instead, a bug)."""
+        if not self.is_sendable:
+            await ctx.warn(Code.SCHEMA_VALIDATION_WARNING, "<Email> needs both 'to' and 'from': not sent")
+            return
+        if ctx.email is None:
+            await ctx.warn(Code.SCHEMA_VALIDATION_WARNING, "<Email> is not available")
+            return
+        # The one place a per-session e-mail budget is checked, right before work is created.
+        if not ctx.budget.allow("email"):
+            await ctx.notify(Code.REPLY_LIMIT_EXCEEDED, "<Email> not sent: the session's e-mail budget is spent")
+            raise Stop
+        try:
+            await ctx.email.queue(from_addr=self.from_ or "", to=self.to or "", subject=self.subject,
+                                  body=self.body, cc=list(self.cc), bcc=list(self.bcc))
+        except Refused as exc:
+            await ctx.warn(Code.SCHEMA_VALIDATION_WARNING, f"<Email> not sent: {exc.message}")
 
 
 def _address_list(value: str | None) -> tuple[str, ...]:

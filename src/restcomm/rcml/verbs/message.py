@@ -9,12 +9,16 @@ dropping them unseen. Attribute semantics match ``<Sms>``, including warning 141
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 from xml.etree.ElementTree import Element
 
 from restcomm.rcml.errors import RcmlWarning
+from restcomm.rcml.runtime import Fetch
 from restcomm.rcml.verbs.common import local_name, own_text, raw_text, strip_xml
-from restcomm.rcml.verbs.sms import reply_attributes
+from restcomm.rcml.verbs.sms import reply_attributes, send_reply
+
+if TYPE_CHECKING:
+    from restcomm.rcml.runtime import Context
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +32,12 @@ class Message:
     action: str | None = None
     method: str = "POST"
     status_callback: str | None = None
+
+    answers: ClassVar[bool] = True
+    after_hangup: ClassVar[bool] = True
+
+    async def run(self, ctx: Context) -> Fetch | None:
+        return await send_reply(self, ctx, self.media)
 
 
 def from_element(element: Element, index: int, warnings: list[RcmlWarning]) -> Message:

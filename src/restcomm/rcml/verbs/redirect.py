@@ -8,11 +8,15 @@ URL is returned as ``""`` and the interpreter skips the verb, as Restcomm does.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 from xml.etree.ElementTree import Element
 
 from restcomm.rcml.errors import Code, RcmlWarning
+from restcomm.rcml.runtime import Fetch
 from restcomm.rcml.verbs.common import method_attr, own_text
+
+if TYPE_CHECKING:
+    from restcomm.rcml.runtime import Context
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +25,17 @@ class Redirect:
 
     url: str
     method: str = "POST"
+
+    # A Redirect needs no media, so it does not answer a ringing call: <Redirect> then <Reject>
+    # still rejects (Restcomm answered on any verb but Reject and Pause).
+    answers: ClassVar[bool] = False
+    after_hangup: ClassVar[bool] = False
+
+    async def run(self, ctx: Context) -> Fetch | None:
+        if not self.url:
+            return None  # Restcomm skips an empty Redirect
+        url = await ctx.resolve(self.url, "<Redirect>")
+        return Fetch(url, self.method, ctx.params())
 
 
 def from_element(element: Element, index: int, warnings: list[RcmlWarning]) -> Redirect:
