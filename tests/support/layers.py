@@ -74,14 +74,8 @@ MAY_IMPORT: Mapping[str, frozenset[str]] = {
 }
 
 #: Imports that break the rule today, each with the reason it is tolerated and what removes it.
-#: (importer, imported) by module name. An entry that no longer occurs is harmless.
+#: (importer, imported) by module name. An entry that no longer occurs fails the check: remove it.
 KNOWN: Mapping[tuple[str, str], str] = {
-    ("restcomm.rcml.interpreter", "restcomm.messaging.model"): "SMS verbs still run in the interpreter; "
-    "they move behind a Protocol when the interpreter is unified",
-    ("restcomm.rcml.interpreter", "restcomm.messaging.inbound"): "same",
-    ("restcomm.rcml.interpreter", "restcomm.messaging.validation"): "same",
-    ("restcomm.rcml.interpreter", "restcomm.messaging.engine"): "same",
-    ("restcomm.rcml.interpreter", "restcomm.messaging.email"): "same",
     ("restcomm.webhooks.fetch", "restcomm.rcml.parser"): "the fetch limit MAX_DOCUMENT_BYTES is defined by "
     "the parser; it belongs in webhooks",
 }

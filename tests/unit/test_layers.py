@@ -70,9 +70,11 @@ def test_the_rule_table_is_a_stack() -> None:
     assert layer_of("restcomm.voice.session") == "voice" and layer_of("restcomm.rcml.verbs.say") == "rcml"
 
 
-def test_tolerated_imports_are_few_and_explained() -> None:
-    assert len(KNOWN) <= 6
+def test_tolerated_imports_are_few_explained_and_still_needed() -> None:
+    assert len(KNOWN) <= 2
     assert all(reason for reason in KNOWN.values())
+    present = {(e.importer, e.imported) for e in import_edges(SRC)}
+    assert [pair for pair in KNOWN if pair not in present] == [], "drop the entries that no longer occur"
 
 
 def test_tests_import_helpers_only_from_support_and_peers() -> None:
