@@ -18,11 +18,16 @@ import httpx
 from tests.support.server import ROOT, Server
 
 LOW, HIGH = 11000, 40000
+# Packages that write no error codes: the SIP stack and the media engine know nothing of accounts or
+# notifications (the layer rule), and their numbers in this range are sample values and port ranges.
+NO_CODES = frozenset({"sip", "media"})
 
 
 def codes_in_source() -> dict[int, list[str]]:
     found: dict[int, list[str]] = {}
     for path in sorted((ROOT / "src" / "restcomm").rglob("*.py")):
+        if path.relative_to(ROOT / "src" / "restcomm").parts[0] in NO_CODES:
+            continue
         tree = ast.parse(path.read_text(), str(path))
         for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and type(node.value) is int and LOW <= node.value < HIGH:
