@@ -407,7 +407,7 @@ CATEGORIES = [  # first match from the innermost frame outward wins
 
 FLOWS = [  # which part of the pipeline a sample works for: first match over the whole stack
     ("receipts (ReceiptRecorder, parking)", ("ReceiptRecorder", "ParkedReceipts", "record_receipt")),
-    ("status callbacks (outbox claim, HTTP, record)", ("webhooks/callbacks", "webhooks/fetch")),
+    ("status callbacks (outbox claim, HTTP, record)", ("messaging/callbacks", "webhooks/fetch")),
     ("dispatcher (claim, route, record the carrier's answer)", ("messaging/dispatcher",)),
     ("SMPP link (ESME, codec, transport)", ("restcomm/smpp/",)),
     ("API accept (HTTP, auth, checks, insert)", ("restcomm/api/", "uvicorn", "starlette", "restcomm/app.py",

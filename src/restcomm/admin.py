@@ -85,9 +85,10 @@ def run(args: argparse.Namespace) -> int:
 
 @asynccontextmanager
 async def _services(settings: Settings) -> AsyncIterator[Any]:
-    from restcomm.app import Services, bootstrap, prepare_database
+    from restcomm.container import Services
     from restcomm.store import db
     from restcomm.store.reader import make_reader
+    from restcomm.web.bootstrap import bootstrap, prepare_database
 
     engine = db.create_engine(settings)
     services = Services(settings=settings, engine=engine)

@@ -140,3 +140,8 @@ MESSAGE_CODES: frozenset[int] = frozenset(code for code, *_ in _MESSAGE)
 def title(code: int, default: str = "Error") -> str:
     entry = ERRORS.get(code)
     return entry.title if entry is not None else default
+
+
+def more_info_path(code: int) -> str:
+    """Where a code is explained (the server's /restcomm/errors/{code}.html page)."""
+    return f"/restcomm/errors/{code}.html"

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from restcomm.api.errors import more_info_path
+from restcomm.codes import more_info_path
 from restcomm.store.schema import notifications
 from restcomm.util import API_VERSION, new_sid, utcnow
 

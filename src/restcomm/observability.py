@@ -454,7 +454,7 @@ WEBHOOK_DURATION = metrics.histogram(
 WEBHOOK_FAILURES = metrics.counter(
     "restcomm_webhook_failures_total", "Webhook requests that failed, by kind and reason", ("kind", "reason"),
 )
-# Read from the carriers' state at scrape time (restcomm.app, from services.extras["carriers"]).
+# Read from the carriers' state at scrape time (Services.carrier_states(), restcomm.container).
 SMPP_BINDS = metrics.gauge("restcomm_smpp_binds", "SMPP binds per carrier: configured and bound", ("carrier", "state"))
 SMPP_WINDOW_IN_USE = metrics.gauge("restcomm_smpp_window_in_use", "submit_sm awaiting a response", ("carrier",))
 SMPP_WINDOW_SIZE = metrics.gauge("restcomm_smpp_window_size", "Outstanding submit_sm allowed, all binds", ("carrier",))

@@ -1,9 +1,9 @@
 """Operational reads shared by /ready, /metrics and the admin CLI: the send queue and the carriers.
 
 The queue is read from the tables (every node sees the same numbers, so sum nothing across nodes);
-the carriers are this process's own, read from the hook the SMPP service registers as
-``services.extras["carriers"]`` (an object whose ``state()`` returns one dict per carrier with at
-least ``name`` and ``status``: up | degraded | down). Absent means no carrier is configured.
+the carriers are this process's own, read from ``Services.carrier_states()`` (the ``carriers``
+slot of the container: one dict per carrier with at least ``name`` and ``status``: up | degraded
+| down). None means no carrier is configured.
 """
 
 from __future__ import annotations
@@ -65,15 +65,6 @@ def _naive(value: Any) -> datetime:
     if isinstance(value, str):  # SQLite aggregates come back as text
         value = datetime.fromisoformat(value)
     return value.replace(tzinfo=None) if value.tzinfo else value
-
-
-def carrier_states(extras: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """This node's carriers, or None when none is configured."""
-    service = extras.get("carriers")
-    if service is None:
-        return None
-    states = list(service.state())
-    return states or None
 
 
 def export_queue(snap: QueueSnapshot, now: datetime) -> None:

@@ -38,8 +38,9 @@ STARTUP_GRACE = 10.0  # seconds: a worker killed this soon after its start, twic
 
 async def _prepare(settings: Settings) -> None:
     """What must happen once, before the workers race for it: the schema and the bootstrap."""
-    from restcomm.app import Services, bootstrap, prepare_database
+    from restcomm.container import Services
     from restcomm.store import db
+    from restcomm.web.bootstrap import bootstrap, prepare_database
 
     engine = db.create_engine(settings)
     services = Services(settings=settings, engine=engine)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import math
-import time
 import uuid
 from collections.abc import Iterator
 from urllib.parse import quote_from_bytes
@@ -22,9 +21,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import API, Server, Tenant, make_tenant
-from tests.integration.hardened_server import Hardened, launch, new_account
-from tests.peers.carrier_server import pg_or_skip
+from tests.support.hardened_server import Hardened, launch, new_account
+from tests.support.postgres import require_postgres
+from tests.support.server import API, Server, Tenant, make_tenant
+from tests.support.waiting import wait_until
 
 # ---------------------------------------------------------------------------------------------
 # Servers: "guarded" with low limits, "draining" whose throttle drains in half a second, "open"
@@ -59,7 +59,7 @@ def draining(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hardened]:
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def open_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hardened]:
     if request.param == "postgres":
-        pg_or_skip()
+        require_postgres()
     srv = launch(tmp_path_factory.mktemp(f"open-{request.param}"), backend=request.param, env={
         "RESTCOMM_AUTH_FAILURES_PER_ADDRESS": "0", "RESTCOMM_AUTH_FAILURES_PER_ACCOUNT": "0",
     })
@@ -152,10 +152,7 @@ def test_throttle_drains(draining: Hardened) -> None:
             break
     assert statuses[:3] == [401, 401, 401] and statuses[-1] == 429, statuses
     # Bounded wait for the count to drain (0.5 s window): the same address gets plain 401s again.
-    deadline = time.monotonic() + 10
-    while (r := attempt()).status_code == 429:
-        assert time.monotonic() < deadline, "the failure count never drained"
-        time.sleep(0.05)
+    r = wait_until(attempt, lambda r: r.status_code != 429, 10, "the failure count to drain", interval=0.05)
     assert r.status_code == 401
 
 

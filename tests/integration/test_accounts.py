@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Server, Tenant, make_tenant
+from tests.support.server import ADMIN_EMAIL, ADMIN_PASSWORD, Server, Tenant, make_tenant
 
 SID = re.compile(r"^AC[0-9a-f]{32}$")
 RFC2822 = re.compile(r"^[A-Z][a-z]{2}, \d{1,2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} \+0000$")

@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from restcomm.security import hash_secret
 from restcomm.store.schema import api_keys
-from tests.conftest import Server, Tenant, make_tenant
-from tests.sdk.store import read_rows
+from tests.support.sdk.store import read_rows
+from tests.support.server import Server, Tenant, make_tenant
 
 SK_SID = re.compile(r"^SK[0-9a-f]{32}$")
 

@@ -12,8 +12,8 @@ from sqlalchemy import insert, select
 
 from restcomm.store.schema import incoming_phone_numbers
 from restcomm.util import utcnow
-from tests.conftest import Server, Tenant, make_tenant
-from tests.integration.test_clients import DATE, STRONG, family, in_order, sql, xml
+from tests.support.resources import DATE, STRONG, family, in_order, sql, xml
+from tests.support.server import Server, Tenant, make_tenant
 
 JSON_KEYS = [
     "sid", "date_created", "date_updated", "friendly_name", "account_sid", "api_version", "voice_caller_id_lookup",

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from restcomm.store.schema import audit_log
-from tests.conftest import Server, Tenant, make_tenant
-from tests.sdk.store import read_rows
+from tests.support.sdk.store import read_rows
+from tests.support.server import Server, Tenant, make_tenant
 
 STRONG = "Tr0ub4dor&3"
 

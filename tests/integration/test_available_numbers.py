@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from restcomm.phone import matches_contains
-from tests.conftest import Server, Tenant, make_tenant
+from tests.support.server import Server, Tenant, make_tenant
 
 KEYS = ["friendlyName", "phoneNumber", "lata", "rateCenter", "latitude", "longitude", "region", "postalCode",
         "isoCountry", "cost", "voiceCapable", "smsCapable", "mmsCapable", "faxCapable", "ussdCapable"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PG_ADMIN_URL, require_postgres
+from tests.support.postgres import PG_ADMIN_URL, require_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench" / "mixed_load.py"

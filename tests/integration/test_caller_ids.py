@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Server, Tenant, make_tenant
+from tests.support.server import Server, Tenant, make_tenant
 
 PN = re.compile(r"^PN[0-9a-f]{32}$")
 RFC2822 = re.compile(r"^[A-Z][a-z]{2}, \d{1,2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} \+0000$")

@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from restcomm.store.schema import calls
 from restcomm.voice import store as vs
-from tests.conftest import Server, Tenant, make_tenant
-from tests.integration.sms_app import (
+from tests.support.server import Server, Tenant, make_tenant
+from tests.support.sms_app import (
     Answer,
     AppServer,
     add_number,
@@ -28,7 +28,7 @@ from tests.integration.sms_app import (
     wait_notification,
     wait_until,
 )
-from tests.integration.voice_db import run_in_db
+from tests.support.voice_db import run_in_db
 
 
 @pytest.fixture(scope="module")

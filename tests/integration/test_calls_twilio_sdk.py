@@ -12,9 +12,9 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
 from restcomm.voice import store as vs
-from tests.conftest import Server, Tenant
-from tests.integration.sms_app import add_number, unique_number
-from tests.integration.voice_db import run_in_db
+from tests.support.server import Server, Tenant
+from tests.support.sms_app import add_number, unique_number
+from tests.support.voice_db import run_in_db
 
 
 def twilio_client(server: Server, tenant: Tenant) -> Client:

@@ -21,16 +21,16 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.sms_app import Answer, AppServer
 from tests.peers.carrier_server import (
     SMS,
     CarrierServer,
     app_server,
     carriers_toml,
-    pg_or_skip,
     wait_final,
 )
 from tests.peers.smsc import Smsc
+from tests.support.postgres import require_postgres
+from tests.support.sms_app import Answer, AppServer
 
 PEERS = ["sim", "smpp34"]
 PREFIX = {"sim": "+1555", "smpp34": "+1666"}
@@ -50,7 +50,7 @@ def peers() -> Iterator[dict[str, Smsc]]:
 def srv(request: pytest.FixtureRequest, peers: dict[str, Smsc],
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[CarrierServer]:
     if request.param == "postgres":
-        pg_or_skip()
+        require_postgres()
     config = SMS + carriers_toml([
         {"name": "sim", "port": peers["sim"].port, "prefixes": [PREFIX["sim"]]},
         {"name": "smpp34", "port": peers["smpp34"].port, "prefixes": [PREFIX["smpp34"]]},
@@ -168,7 +168,7 @@ def slow_srv(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 ]:
     """A carrier limited to 5 messages/s (1 bind, window 5): its hand-off capacity is 10 messages."""
     if request.param == "postgres":
-        pg_or_skip()
+        require_postgres()
     smsc = Smsc.simulator("--receipt-delay", "0.1").start()
     config = SMS + carriers_toml([{"name": "slow", "port": smsc.port, "binds": 1, "window": 5, "max_tps": 5,
                                    "prefixes": [""]}])

@@ -17,18 +17,19 @@ from typing import Any
 
 import pytest
 
-from tests.integration.sms_app import Answer, AppServer
 from tests.peers.carrier_server import (
     FAST,
     SMS,
     CarrierServer,
     app_server,
     carriers_toml,
-    pg_or_skip,
     send_many,
     wait_final,
 )
-from tests.peers.smsc import Smsc, free_port
+from tests.peers.smsc import Smsc
+from tests.support.ports import free_port
+from tests.support.postgres import require_postgres
+from tests.support.sms_app import Answer, AppServer
 
 PEERS = ["sim", "smpp34"]
 PREFIX = {"sim": "+1555", "smpp34": "+1666"}
@@ -56,7 +57,7 @@ PRIMARY = {"enquire_link_interval": 0.3, "bind_timeout": 0.5, "connect_timeout":
 def srv(request: pytest.FixtureRequest, peers: dict[str, Smsc],
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[CarrierServer]:
     if request.param == "postgres":
-        pg_or_skip()
+        require_postgres()
     config = SMS + carriers_toml([
         {"name": "sim", "port": peers["sim"].port, "prefixes": [PREFIX["sim"]]},
         {"name": "smpp34", "port": peers["smpp34"].port, "prefixes": [PREFIX["smpp34"]]},

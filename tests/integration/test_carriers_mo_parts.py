@@ -22,12 +22,13 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from restcomm.messaging.encoding import segment
+from restcomm.encoding import segment
 from restcomm.store.schema import messages, mo_parts
-from tests.integration.sms_app import Answer, AppServer, add_number, wait_until
-from tests.peers.carrier_server import SMS, CarrierServer, app_server, carriers_toml, pg_or_skip
+from tests.peers.carrier_server import SMS, CarrierServer, app_server, carriers_toml
 from tests.peers.smsc import Smsc
-from tests.sdk.store import read_rows
+from tests.support.postgres import require_postgres
+from tests.support.sdk.store import read_rows
+from tests.support.sms_app import Answer, AppServer, add_number, wait_until
 
 #: Long enough for a kill -9 and a restart between the parts of one message.
 LONG = 60.0
@@ -54,7 +55,7 @@ def sim() -> Iterator[Smsc]:
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def srv(request: pytest.FixtureRequest, sim: Smsc, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CarrierServer]:
     if request.param == "postgres":
-        pg_or_skip()
+        require_postgres()
     binds = sim.stats()["binds"]
     server = CarrierServer(request.param, tmp_path_factory.mktemp(f"mo-parts-{request.param}"),
                            SMS + carriers(sim, "node-a")).start()

@@ -17,20 +17,20 @@ from typing import Any
 import httpx
 import pytest
 
-from restcomm.messaging.encoding import segment
-from tests.conftest import API
-from tests.integration.sms_app import Answer, AppServer, Seen, add_number, wait_until
+from restcomm.encoding import segment
 from tests.peers.carrier_server import (
     SMS,
     CarrierServer,
     app_server,
     carriers_toml,
-    pg_or_skip,
     send,
     send_many,
     wait_final,
 )
 from tests.peers.smsc import Smsc
+from tests.support.postgres import require_postgres
+from tests.support.server import API
+from tests.support.sms_app import Answer, AppServer, Seen, add_number, wait_until
 
 PEERS = ["sim", "smpp34"]
 PREFIX = {"sim": "+1555", "smpp34": "+1666"}
@@ -48,7 +48,7 @@ def peers() -> Iterator[dict[str, Smsc]]:
 def srv(request: pytest.FixtureRequest, peers: dict[str, Smsc],
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[CarrierServer]:
     if request.param == "postgres":
-        pg_or_skip()
+        require_postgres()
     config = SMS + carriers_toml([
         {"name": "sim", "port": peers["sim"].port, "prefixes": [PREFIX["sim"]]},
         {"name": "smpp34", "port": peers["smpp34"].port, "prefixes": [PREFIX["smpp34"]]},

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import API, free_port, wait_ready
+from tests.support.ports import free_port
+from tests.support.server import API, wait_ready
 
 
 def _env(data_dir: Path, **extra: str) -> dict[str, str]:
@@ -86,7 +87,7 @@ def test_unwritable_data_dir_is_a_clear_error(tmp_path: Path) -> None:
         _check_bad_data_dir(data)
         return
     # Root ignores permissions: a read-only file system stops it (EROFS), with or without the directory.
-    from tests.integration.test_disk_faults import small_disk
+    from tests.support.disk import small_disk
 
     with small_disk(data, size_mb=1, read_only=True):
         _check_bad_data_dir(data)

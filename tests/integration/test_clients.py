@@ -3,12 +3,9 @@ delete semantics, tenancy and the audit trail."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import re
 import threading
 import uuid
-import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -16,16 +13,13 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from restcomm.config import load_settings
-from restcomm.store.db import create_engine
 from restcomm.store.schema import clients
-from tests.conftest import Server, Tenant, make_tenant
+from tests.support.resources import DATE, STRONG, family, in_order, sql, xml
+from tests.support.server import Server, Tenant, make_tenant
 
-STRONG = "Tr0ub4dor&3"
 OTHER_STRONG = "RestCom1233@"
 WEAK = "weak1"
 DOMAIN = "default.restcomm.com"  # the test server runs with the default organization domain
-DATE = re.compile(r"^[A-Z][a-z]{2}, \d{1,2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} \+0000$")
 
 JSON_KEYS = [
     "sid", "date_created", "date_updated", "account_sid", "api_version", "friendly_name", "login",
@@ -43,24 +37,8 @@ def new_login(prefix: str = "alice") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-def in_order(keys: list[str], reference: list[str]) -> bool:
-    """Every key is known and they come in the reference order (absent ones are null)."""
-    return all(k in reference for k in keys) and keys == sorted(keys, key=reference.index)
 
 
-def sql(server: Server, stmt: Any) -> list[Any]:
-    """Run one statement against the server's own database (setup and checks the API cannot do)."""
-
-    async def run() -> list[Any]:
-        engine = create_engine(load_settings(server.env))
-        try:
-            async with engine.begin() as conn:
-                result = await conn.execute(stmt)
-                return list(result.mappings().all()) if result.returns_rows else []
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
 
 
 def db_client(server: Server, sid: str) -> Any:
@@ -87,11 +65,6 @@ def logins(c: httpx.Client, account: str) -> list[str]:
     return [x["login"] for x in r.json()]
 
 
-def xml(r: httpx.Response) -> ET.Element:
-    assert r.headers["content-type"] == "application/xml", r.headers
-    root = ET.fromstring(r.content)
-    assert root.tag == "RestcommResponse"
-    return root
 
 
 # ---------------------------------------------------------------------------------------------
@@ -380,15 +353,6 @@ def test_delete(tenant: Tenant) -> None:
 # Tenancy
 
 
-def family(server: Server, tenant: Tenant) -> dict[str, tuple[str, str]]:
-    """Credentials of the owner (tenant), its parent (the admin), a sibling and a child."""
-    sibling, child = make_tenant(server), tenant.sub("child")
-    return {
-        "owner": (tenant.sid, tenant.token),
-        "parent": (server.admin_sid, server.admin_token),
-        "sibling": (sibling.sid, sibling.token),
-        "child": (child.sid, child.token),
-    }
 
 
 @pytest.mark.parametrize("actor", ["owner", "parent", "sibling", "child"])

@@ -22,14 +22,15 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, API, base_env, free_port, stop_server, wait_ready
-from tests.integration.sms_app import Answer, AppServer, add_number, wait_statuses
+from tests.support.disk import small_disk
+from tests.support.ports import free_port
+from tests.support.server import ADMIN_EMAIL, ADMIN_PASSWORD, API, base_env, stop_server, wait_ready
+from tests.support.sms_app import Answer, AppServer, add_number, wait_statuses
 
 CONFIG = """
 [sms]
@@ -42,19 +43,6 @@ ERRORS_EACH = 3  # each sender stops after this many refusals during the fault
 MAX_SENDS = 3000  # a bound, should the fault never show
 
 
-@contextlib.contextmanager
-def small_disk(where: Path, size_mb: int = 24, read_only: bool = False) -> Iterator[Path]:
-    """A tmpfs of ``size_mb`` mounted at ``where`` for the block (skipped where mounting is not permitted)."""
-    where.mkdir(parents=True, exist_ok=True)
-    options = f"size={size_mb}m" + (",ro" if read_only else "")
-    out = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True, text=True)
-    if out.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({out.stderr.strip()}); "
-                    "the RLIMIT_FSIZE variants cover a full disk without mounting")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
 
 
 def fill(directory: Path) -> Path:

@@ -15,20 +15,20 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import (
+from tests.support.ports import free_port
+from tests.support.postgres import pg_create_database, pg_drop_database
+from tests.support.server import (
     Server,
     SmtpSink,
     Tenant,
     base_env,
-    free_port,
     make_tenant,
     migrate,
-    pg_create_database,
-    pg_drop_database,
     smtp_section,
     start_server,
     stop_server,
 )
+from tests.support.waiting import poll
 
 EM_SID = re.compile(r"^EM[0-9a-f]{32}$")
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -45,14 +45,13 @@ def send(client: httpx.Client, account_sid: str, **params: str) -> httpx.Respons
 def wait_email(client: httpx.Client, account_sid: str, sid: str, done: Callable[[dict[str, Any]], bool],
                timeout: float = 20) -> dict[str, Any]:
     """Poll the email until ``done`` holds (bounded); return its last representation."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def fetch() -> dict[str, Any]:
         r = client.get(f"/Accounts/{account_sid}/Email/Messages/{sid}.json")
         assert r.status_code == 200, r.text
-        body = r.json()
-        if done(body) or time.monotonic() > deadline:
-            return body
-        time.sleep(0.05)
+        return r.json()
+
+    return poll(fetch, done, timeout)
 
 
 def final(body: dict[str, Any]) -> bool:

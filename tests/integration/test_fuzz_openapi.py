@@ -17,7 +17,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from tests.conftest import Server, Tenant, make_tenant
+from tests.support.server import Server, Tenant, make_tenant
 
 MAX_EXAMPLES = int(os.environ.get("RESTCOMM_FUZZ_EXAMPLES", "25"))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from tests.conftest import Server, Tenant
+from tests.support.server import Server, Tenant
 
 
 def test_gateways_crud_for_the_administrator(server: Server) -> None:

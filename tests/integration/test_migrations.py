@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from restcomm.config import load_settings
 from restcomm.store import db
 from restcomm.store.schema import metadata
-from tests.conftest import Server
+from tests.support.server import Server
 
 
 def _diff(database_url: str | None, data_dir: Path) -> list[object]:

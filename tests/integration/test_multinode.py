@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import API, Server, Tenant, start_server, stop_server
+from tests.support.server import API, Server, Tenant, start_server, stop_server
 
 
 @pytest.fixture(scope="module")

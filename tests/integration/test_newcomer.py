@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Server, Tenant, free_port, wait_ready
+from tests.support.ports import free_port
+from tests.support.server import Server, Tenant, wait_ready
 
 
 def _cli(args: list[str], data_dir: Path, timeout: float = 60, **env_extra: str) -> subprocess.CompletedProcess[str]:

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from restcomm.notify import write_notification
-from tests.conftest import API, Server, Tenant, make_tenant
-from tests.sdk.store import write_notifications
+from tests.support.sdk.store import write_notifications
+from tests.support.server import API, Server, Tenant, make_tenant
 
 NO_SID = re.compile(r"^NO[0-9a-f]{32}$")
 ISO_MILLIS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")

@@ -24,15 +24,14 @@ from restcomm.phone import normalize
 from restcomm.routing import find_incoming_number
 from restcomm.store import db
 from restcomm.store.schema import incoming_phone_numbers
-from tests.conftest import (
+from tests.support.postgres import pg_create_database, pg_drop_database
+from tests.support.server import (
     TEST_CONFIG,
     Server,
     Tenant,
     base_env,
     make_tenant,
     migrate,
-    pg_create_database,
-    pg_drop_database,
     start_server,
     stop_server,
 )
@@ -520,7 +519,7 @@ def routing_server(server: Server, tmp_path_factory: pytest.TempPathFactory) -> 
         proc, base, log_path = start_server(env, data_dir)
         srv = Server(server.backend, base, env, data_dir, proc, log_path=log_path)
         srv.extra["database_url"] = database_url
-        from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+        from tests.support.server import ADMIN_EMAIL, ADMIN_PASSWORD
 
         r = httpx.get(f"{srv.api}/Accounts/{ADMIN_EMAIL}.json", auth=(ADMIN_EMAIL, ADMIN_PASSWORD), timeout=10)
         srv.admin_sid, srv.admin_token = r.json()["sid"], r.json()["auth_token"]

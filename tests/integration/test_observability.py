@@ -22,26 +22,19 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Server, Tenant
-from tests.integration.hardened_server import Hardened, launch, new_account
-from tests.integration.sms_app import add_number, send, wait_until
-from tests.peers.carrier_server import carriers_toml, pg_or_skip
-from tests.peers.smsc import Smsc, free_port
+from tests.peers.carrier_server import carriers_toml
+from tests.peers.smsc import Smsc
+from tests.support.hardened_server import Hardened, launch, new_account
+from tests.support.metrics import metrics
+from tests.support.ports import free_port
+from tests.support.postgres import require_postgres
+from tests.support.server import Server, Tenant
+from tests.support.sms_app import add_number, send, wait_until
 
 CONSOLE = "https://console.example.com"
 METRICS_TOKEN = "scrape-" + uuid.uuid4().hex
 
 
-def metrics(base_url: str, **kw: Any) -> dict[str, float]:
-    r = httpx.get(base_url + "/metrics", timeout=10, **kw)
-    assert r.status_code == 200, r.text
-    assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
-    out = {}
-    for line in r.text.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            out[name] = float(value)
-    return out
 
 
 def admin_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -340,11 +333,11 @@ def test_ready_queue_and_carriers_follow_the_carrier(carrier: Hardened, smsc_por
 
 
 def test_not_ready_when_the_database_is_gone(tmp_path_factory: pytest.TempPathFactory) -> None:
-    pg_or_skip()
+    require_postgres()
     srv = launch(tmp_path_factory.mktemp("ready-pg"), backend="postgres")
     try:
         assert httpx.get(srv.base_url + "/ready").status_code == 200
-        from tests.conftest import pg_drop_database
+        from tests.support.postgres import pg_drop_database
 
         assert srv.db_name
         pg_drop_database(srv.db_name)  # terminates the server's connections and removes the database

@@ -1,6 +1,6 @@
 """PostgreSQL stopped and started again under a running server, mid-burst.
 
-A throwaway cluster of the test's own (tests/integration/pg_cluster.py) is stopped while four
+A throwaway cluster of the test's own (tests/support/pg_cluster.py) is stopped while four
 clients keep sending SMS to a hosted number with an application and a status callback, then started
 again. The server is not restarted. What must hold:
 
@@ -37,7 +37,8 @@ from twilio.twiml.messaging_response import MessagingResponse
 from restcomm.config import load_settings
 from restcomm.messaging.writer import GroupCommitWriter
 from restcomm.store import db
-from tests.conftest import (
+from tests.support.pg_cluster import Cluster, throwaway_cluster
+from tests.support.server import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
     API,
@@ -47,8 +48,7 @@ from tests.conftest import (
     start_server,
     stop_server,
 )
-from tests.integration.pg_cluster import Cluster, throwaway_cluster
-from tests.integration.sms_app import Answer, AppServer, add_number, wait_statuses, wait_until
+from tests.support.sms_app import Answer, AppServer, add_number, wait_statuses, wait_until
 
 CONFIG = """
 [sms]

@@ -23,8 +23,13 @@ from typing import Any
 import pytest
 from twilio.twiml.messaging_response import MessagingResponse
 
-from tests.integration.hardened_server import Hardened, launch, new_account
-from tests.integration.sms_app import (
+from tests.peers.carrier_server import carriers_toml
+from tests.peers.smsc import Smsc
+from tests.support.hardened_server import Hardened, launch, new_account
+from tests.support.metrics import metrics
+from tests.support.ports import free_port
+from tests.support.postgres import require_postgres
+from tests.support.sms_app import (
     Answer,
     AppServer,
     add_number,
@@ -34,9 +39,6 @@ from tests.integration.sms_app import (
     unique_number,
     wait_until,
 )
-from tests.integration.test_observability import metrics
-from tests.peers.carrier_server import carriers_toml, pg_or_skip
-from tests.peers.smsc import Smsc, free_port
 
 SMS = """
 [sms]
@@ -65,7 +67,7 @@ def apps() -> Iterator[AppServer]:
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def backend(request: pytest.FixtureRequest) -> str:
     if request.param == "postgres":
-        pg_or_skip()
+        require_postgres()
     return str(request.param)
 
 

@@ -11,17 +11,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.sms_app import Answer, AppServer
 from tests.peers.carrier_server import (
     SMS,
     CarrierServer,
     app_server,
     carriers_toml,
-    pg_or_skip,
     send,
     wait_final,
 )
-from tests.peers.smsc import free_port
+from tests.support.ports import free_port
+from tests.support.postgres import require_postgres
+from tests.support.sms_app import Answer, AppServer
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def apps() -> Iterator[AppServer]:
 @pytest.fixture(params=["sqlite", "postgres"])
 def srv(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CarrierServer]:
     if request.param == "postgres":
-        pg_or_skip()
+        require_postgres()
     config = SMS + "queue_timeout = 1.0\n" + carriers_toml(
         [{"name": "down", "port": free_port(), "prefixes": [""], "bind_wait": 0.2}]
     )

@@ -3,7 +3,7 @@
 Every scenario runs twice:
 
 - ``replay``: the SDK's calls re-made with ``requests`` exactly as its source makes them (always
-  runs; see tests/sdk/drivers.py). The PyPI package ``restcomm-python-sdk`` is broken (it holds only
+  runs; see tests/support/sdk/drivers.py). The PyPI package ``restcomm-python-sdk`` is broken (it holds only
   an ``__init__.py``), so CI cannot install the SDK itself.
 - ``real SDK``: the SDK's own classes, imported from a checkout of RestComm/restcomm-sdk-python named
   by the environment variable ``RESTCOMM_SDK_PATH`` (the directory that contains
@@ -25,9 +25,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Server, Tenant
-from tests.sdk.drivers import Driver, Outcome, RealSdk, Replay
-from tests.sdk.store import write_notifications
+from tests.support.sdk.drivers import Driver, Outcome, RealSdk, Replay
+from tests.support.sdk.store import write_notifications
+from tests.support.server import Server, Tenant
 
 STRONG = "Tr0ub4dor&3"
 OTHER_STRONG = "RestCom1233@"

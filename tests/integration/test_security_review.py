@@ -30,9 +30,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import SMS_SECTION, TEST_CONFIG, Tenant, make_tenant, pg_create_database, pg_drop_database
-from tests.integration.hardened_server import Hardened, launch
-from tests.integration.sms_app import (
+from tests.peers.carrier_server import pg_or_skip
+from tests.support.hardened_server import Hardened, launch
+from tests.support.postgres import pg_create_database, pg_drop_database
+from tests.support.server import SMS_SECTION, TEST_CONFIG, Tenant, make_tenant
+from tests.support.sms_app import (
     Answer,
     AppServer,
     add_number,
@@ -44,7 +46,6 @@ from tests.integration.sms_app import (
     wait_status,
     wait_until,
 )
-from tests.peers.carrier_server import pg_or_skip
 
 CONFIG = TEST_CONFIG + SMS_SECTION.replace("[sms]\n", "[sms]\nmax_messages_per_session = 5\n")
 

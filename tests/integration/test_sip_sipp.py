@@ -18,7 +18,8 @@ from restcomm.sip.message import Request
 from restcomm.sip.registrar import MemoryBindingStore, MemoryCredentials, Registrar
 from restcomm.sip.transaction import Timers
 from restcomm.sip.ua import CallFailed, IncomingCall, SipStack
-from tests.conftest import IN_CI, free_port
+from tests.support.ports import free_port
+from tests.support.postgres import IN_CI
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "peers" / "sipp"
 SIPP = shutil.which("sipp")

@@ -12,7 +12,7 @@ import pytest
 from restcomm.sip.message import Headers, Request, make_response, parse_message, parse_uri
 from restcomm.sip.registrar import MemoryBindingStore, MemoryCredentials, Registrar
 from restcomm.sip.ua import CallFailed, IncomingCall, OutgoingCall, SipStack
-from tests.conftest import free_port
+from tests.support.ports import free_port
 
 SDP_A = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=a\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 30000 RTP/AVP 0\r\n"
 SDP_B = SDP_A.replace("s=a", "s=b").replace("30000", "30002")

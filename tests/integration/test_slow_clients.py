@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_EMAIL, API
-from tests.integration.hardened_server import Hardened, launch
+from tests.support.hardened_server import Hardened, launch
+from tests.support.server import ADMIN_EMAIL, API
+from tests.support.waiting import wait_for
 
 CONFIG = """
 http_header_timeout = 1.0
@@ -194,13 +195,6 @@ def _connections(pid: int, port: int) -> int:
     return count
 
 
-def _wait_for(predicate: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def test_slow_clients_are_closed_and_do_not_starve_the_others(srv: Hardened) -> None:
     assert srv.proc is not None
     before = _closed(srv)
@@ -215,9 +209,9 @@ def test_slow_clients_are_closed_and_do_not_starve_the_others(srv: Hardened) -> 
         assert attack.started.wait(30), "the attack did not start"
         during = _latencies(srv, 80)  # while the attacker keeps 400 slow connections coming
         attack.sustain.clear()  # stop reopening: every slow connection must now be closed by the server
-        _wait_for(lambda: all(c.closed is not None for c in list(attack.conns) if c.kind != "reader"), 20,
+        wait_for(lambda: all(c.closed is not None for c in list(attack.conns) if c.kind != "reader"), 20,
                   "the slow connections to be closed")
-        _wait_for(lambda: _connections(srv.proc.pid, port) == 0, 20, "the server to release every connection")
+        wait_for(lambda: _connections(srv.proc.pid, port) == 0, 20, "the server to release every connection")
     finally:
         attack.stop.set()
         thread.join(10)
@@ -248,8 +242,8 @@ def test_connections_per_address_are_capped(srv: Hardened) -> None:
     try:
         for _ in range(40):
             attack.open("silent", "127.0.0.30")
-        _wait_for(lambda: _closed(srv).get("address", 0) - before.get("address", 0) >= 10, 20, "the refusals")
-        _wait_for(lambda: _closed(srv).get("head", 0) - before.get("head", 0) >= 30, 20, "the head deadline")
+        wait_for(lambda: _closed(srv).get("address", 0) - before.get("address", 0) >= 10, 20, "the refusals")
+        wait_for(lambda: _closed(srv).get("head", 0) - before.get("head", 0) >= 30, 20, "the head deadline")
         after = _closed(srv)
         assert after.get("address", 0) - before.get("address", 0) == 10
         assert after.get("evicted", 0) == before.get("evicted", 0)
@@ -271,7 +265,7 @@ def test_a_client_that_stops_reading_its_response_is_dropped(srv: Hardened) -> N
             sock.send(b"GET /restcomm/openapi.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 40)
         except BlockingIOError:
             pass
-        _wait_for(lambda: _closed(srv).get("send", 0) > before, 20, "the send deadline")
+        wait_for(lambda: _closed(srv).get("send", 0) > before, 20, "the send deadline")
     finally:
         sock.close()
 

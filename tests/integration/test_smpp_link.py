@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from restcomm.messaging.encoding import UCS2, decode_gsm7, parse_udh
+from restcomm.encoding import UCS2, decode_gsm7, parse_udh
 from restcomm.smpp.esme import (
     Carrier,
     CarrierConfig,
@@ -31,6 +30,7 @@ from restcomm.smpp.esme import (
 )
 from restcomm.smpp.pdu import Status
 from restcomm.smpp.simulator import SimulatorConfig, SmscSimulator
+from tests.support.ports import free_port
 
 PEERS = Path(__file__).resolve().parent.parent / "peers"
 WAIT = 10.0  # upper bound for any single wait; tests normally finish in milliseconds
@@ -418,15 +418,9 @@ async def test_on_deliver_failure_makes_the_smsc_redeliver() -> None:
 # --- a second, independent SMSC: smpp34 ------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_interop_with_smpp34_server() -> None:
     pytest.importorskip("smpp34")
-    port = _free_port()
+    port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, str(PEERS / "smpp34_smsc.py"), str(port), "hello from smpp34",
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -496,7 +490,7 @@ def test_runs_on_uvloop() -> None:
 
 async def test_simulator_cli_and_control_port() -> None:
     """main() as the CLI runs it, in its own process: bind, MT, MO through the line protocol."""
-    port, control = _free_port(), _free_port()
+    port, control = free_port(), free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "restcomm.smpp.simulator", "--port", str(port), "--control-port", str(control),
         "--receipt-delay", "0", "--system-id", "esme", "--password", "pw", "--no-uvloop",

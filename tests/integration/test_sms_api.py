@@ -7,8 +7,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from tests.conftest import Server, Tenant, make_tenant
-from tests.integration.sms_app import (
+from tests.support.server import Server, Tenant, make_tenant
+from tests.support.sms_app import (
     add_number,
     messages,
     send,

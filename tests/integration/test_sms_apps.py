@@ -12,8 +12,8 @@ import httpx
 import pytest
 from twilio.twiml.messaging_response import MessagingResponse
 
-from tests.conftest import Server, SmtpSink, Tenant
-from tests.integration.sms_app import (
+from tests.support.server import Server, SmtpSink, Tenant
+from tests.support.sms_app import (
     Answer,
     AppServer,
     Seen,

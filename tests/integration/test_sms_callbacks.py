@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 from twilio.twiml.messaging_response import MessagingResponse
 
-from tests.conftest import Tenant
-from tests.integration.sms_app import (
+from tests.support.server import Tenant
+from tests.support.sms_app import (
     Answer,
     AppServer,
     Seen,

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from twilio.twiml.messaging_response import MessagingResponse
 
-from tests.conftest import (
+from tests.support.server import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
     API,
@@ -24,7 +24,7 @@ from tests.conftest import (
     start_server,
     stop_server,
 )
-from tests.integration.sms_app import Answer, AppServer, add_number, wait_statuses, wait_until
+from tests.support.sms_app import Answer, AppServer, add_number, wait_statuses, wait_until
 
 FINAL = {"delivered", "undelivered", "failed"}
 CONFIG = """

@@ -18,7 +18,8 @@ from sqlalchemy import or_, select, text
 from twilio.twiml.messaging_response import MessagingResponse
 
 from restcomm.store.schema import messages
-from tests.conftest import (
+from tests.support.sdk.store import read_rows
+from tests.support.server import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
     API,
@@ -26,8 +27,7 @@ from tests.conftest import (
     start_server,
     stop_server,
 )
-from tests.integration.sms_app import Answer, AppServer, add_number, wait_statuses, wait_until
-from tests.sdk.store import read_rows
+from tests.support.sms_app import Answer, AppServer, add_number, wait_statuses, wait_until
 
 CONFIG = """
 [sms]

@@ -22,7 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, free_port
+from tests.support.ports import free_port
+from tests.support.server import ROOT
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Server, Tenant, make_tenant
+from tests.support.server import Server, Tenant, make_tenant
 
 REFUSED = (403, 404)
 
@@ -147,7 +147,7 @@ def test_a_siblings_patterns_and_spellings_take_nothing_from_the_owner(server: S
     """The sibling holds every pattern that could match the owner's traffic and tries every spelling
     of the owner's number: the owner's outbound messages stay the owner's (delivered to the exact
     number or failed for lack of a route), and the owner's number cannot be taken twice."""
-    from tests.integration.sms_app import add_number, messages, send, unique_number, wait_status
+    from tests.support.sms_app import add_number, messages, send, unique_number, wait_status
 
     owner: Tenant = world["owner"]
     sibling: Tenant = world["sibling"]

@@ -12,8 +12,8 @@ import pytest
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
-from tests.conftest import Server, Tenant
-from tests.integration.sms_app import add_number, unique_number, wait_status
+from tests.support.server import Server, Tenant
+from tests.support.sms_app import add_number, unique_number, wait_status
 
 
 def twilio_client(server: Server, tenant: Tenant) -> Client:

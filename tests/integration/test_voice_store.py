@@ -22,7 +22,7 @@ from restcomm.config import SipTrunk, load_settings
 from restcomm.store import db
 from restcomm.store.schema import gateways, notifications, status_callbacks
 from restcomm.voice import store as vs
-from tests.conftest import pg_create_database, pg_drop_database, require_postgres
+from tests.support.postgres import pg_create_database, pg_drop_database, require_postgres
 
 T0 = datetime(2026, 3, 1, 12, 0, 0)
 Job = Callable[[AsyncConnection], Awaitable[Any]]

@@ -10,26 +10,26 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import API, base_env, migrate, pg_create_database, start_server
-from tests.integration.sms_app import Answer, AppServer
 from tests.peers.carrier_server import (
     SMS,
     CarrierServer,
     app_server,
     carriers_toml,
-    pg_or_skip,
     send_many,
     wait_final,
 )
 from tests.peers.smsc import Smsc
+from tests.support import waiting
+from tests.support.postgres import pg_create_database, require_postgres
+from tests.support.server import API, base_env, migrate, start_server
+from tests.support.sms_app import Answer, AppServer
 
 
 def children(pid: int) -> set[int]:
@@ -44,16 +44,9 @@ def children(pid: int) -> set[int]:
     return out
 
 
-def wait_for(predicate: object, timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():  # type: ignore[operator]
-                return
-        except httpx.TransportError:  # a connection the killed worker had accepted
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+def wait_for(predicate: Callable[[], object], timeout: float = 20.0, what: str = "condition") -> None:
+    # A connection the killed worker had accepted fails: that is "not yet".
+    waiting.wait_for(predicate, timeout, what, ignore=(httpx.TransportError,))
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +69,7 @@ def srv(request: pytest.FixtureRequest, smsc: Smsc, tmp_path_factory: pytest.Tem
     path.write_text(config)
     db_name = database_url = None
     if request.param == "postgres":
-        pg_or_skip()
+        require_postgres()
         db_name, database_url = pg_create_database()
     env = base_env(data_dir, database_url, path)
     if database_url:

@@ -27,20 +27,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.support.ports import free_port
+
 MODULES = Path("/usr/lib/baresip/modules")
-
-
-def _free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def sip_port() -> int:
     """A port free for SIP over UDP and TCP, with the next one free too (baresip binds SIP/TLS on
     ``port + 1``)."""
     for _ in range(50):
-        port = _free_port(socket.SOCK_DGRAM)
+        port = free_port(socket.SOCK_DGRAM)
         ok = True
         for p, kind in ((port, socket.SOCK_STREAM), (port + 1, socket.SOCK_STREAM), (port + 1, socket.SOCK_DGRAM)):
             with socket.socket(socket.AF_INET, kind) as s:
@@ -80,8 +76,8 @@ class Baresip:
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / "rec").mkdir(exist_ok=True)
         self.port = self.port or sip_port()
-        self.ctrl_port = self.ctrl_port or _free_port()
-        self.rtp_first = self.rtp_first or (_free_port(socket.SOCK_DGRAM) // 2) * 2
+        self.ctrl_port = self.ctrl_port or free_port()
+        self.rtp_first = self.rtp_first or (free_port(socket.SOCK_DGRAM) // 2) * 2
         config = f"""
 sip_listen 127.0.0.1:{self.port}
 net_interface 127.0.0.1

@@ -18,22 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from tests.conftest import (
+from tests.support.postgres import pg_create_database, pg_drop_database
+from tests.support.server import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
     API,
-    IN_CI,
-    PG_ADMIN_URL,
-    _pg_reachable,
     base_env,
     migrate,
-    pg_create_database,
-    pg_drop_database,
     start_server,
     stop_server,
 )
-from tests.integration.sms_app import AppServer, Seen
+from tests.support.sms_app import AppServer, Seen
 
 # Per-carrier settings for tests (the operator-facing keys plus quick timers).
 FAST: dict[str, Any] = {
@@ -82,14 +77,6 @@ def carriers_toml(carriers: Iterable[dict[str, Any]]) -> str:
         entry = {**FAST, "host": "127.0.0.1", **c}
         out.append("[[carriers]]\n" + "\n".join(f"{k} = {_toml(v)}" for k, v in entry.items()))
     return "\n\n".join(out) + "\n"
-
-
-def pg_or_skip() -> None:
-    why = _pg_reachable()
-    if why:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is required in CI but not reachable: {why}")
-        pytest.skip(f"PostgreSQL at {PG_ADMIN_URL} not reachable ({why}); PostgreSQL tests skipped")
 
 
 @dataclass

@@ -39,7 +39,7 @@ import smpp34
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
-from restcomm.messaging.encoding import (  # noqa: E402
+from restcomm.encoding import (  # noqa: E402
     build_udh,
     build_udh16,
     decode_gsm7,

@@ -1,7 +1,7 @@
 """The seam between the Calls API and the voice engine: what a CallPlacer and a CallControl receive.
 
 The server runs in-process (Starlette's TestClient, lifespan included) on a fresh SQLite database,
-with a recording engine in ``Services.extras`` where the real one will be wired (voice/ports.py).
+with a recording engine in the container's ``call_placer``/``call_control`` slots, where the real one will be wired (voice/ports.py).
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from restcomm.app import Services, build_app
+from restcomm.app import build_app
 from restcomm.config import load_settings
+from restcomm.container import Services
 from restcomm.store import db
-from restcomm.voice.ports import CONTROL_KEY, PLACER_KEY, CallControl, CallNotHere, CallPlacer, OutboundCall
+from restcomm.voice.ports import CallControl, CallNotHere, CallPlacer, OutboundCall
 
 API = "/restcomm/2012-04-24"
 
@@ -51,8 +52,8 @@ def world(tmp_path: Path) -> Iterator[tuple[TestClient, Engine, Services]]:
                                   "RESTCOMM_ADMIN_EMAIL": "admin@example.com"})
     services = Services(settings=settings, engine=db.create_engine(settings))
     engine = Engine()
-    services.extras[PLACER_KEY] = engine
-    services.extras[CONTROL_KEY] = engine
+    services.call_placer = engine
+    services.call_control = engine
     with TestClient(build_app(settings, services), base_url="http://testserver") as client:
         client.auth = ("admin@example.com", "Adm1n-Pa55word!")
         yield client, engine, services

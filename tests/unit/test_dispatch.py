@@ -7,8 +7,9 @@ from pathlib import Path
 
 from starlette.routing import Match
 
-from restcomm.app import Dispatch, build_app
+from restcomm.app import build_app
 from restcomm.config import load_settings
+from restcomm.web.router import Router
 
 
 def _routes(tmp_path: Path) -> list:
@@ -30,7 +31,7 @@ def _starlette(routes: list, path: str, method: str) -> tuple[object | None, dic
 
 def test_dispatch_agrees_with_starlette_on_every_route(tmp_path: Path) -> None:
     routes = _routes(tmp_path)
-    dispatch = Dispatch(routes)
+    dispatch = Router(routes)
     literals = sorted({seg for r in routes for seg in r.path.split("/") if seg and not seg.startswith("{")})
     checked = 0
     for route in routes:
@@ -56,7 +57,7 @@ def test_dispatch_agrees_with_starlette_on_every_route(tmp_path: Path) -> None:
 
 
 def test_unknown_and_malformed_paths(tmp_path: Path) -> None:
-    dispatch = Dispatch(_routes(tmp_path))
+    dispatch = Router(_routes(tmp_path))
     assert dispatch.match("/nope", "GET") == (None, None)  # "/" is the index
     assert dispatch.match("/restcomm/2012-04-24/Nope", "GET") == (None, None)
     assert dispatch.match("/restcomm/2012-04-24/Accounts//Clients", "GET") == (None, None)  # empty parameter

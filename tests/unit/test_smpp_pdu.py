@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from restcomm.messaging.encoding import Concat, UdhError
+from restcomm.encoding import Concat, UdhError
 from restcomm.smpp.pdu import (
     MAX_PDU_LENGTH,
     BindTransceiver,

@@ -1,53 +1,15 @@
-"""The audit log of management changes: who changed what, when. Readable by the account it
-concerns (and its ancestors), written in the same transaction as the change itself."""
+"""The audit log of management changes, as the API lists it: who changed what, when. Readable by
+the account it concerns (and its ancestors). Events are written by ``restcomm.audit.record``."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import orjson
-from sqlalchemy import func, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import func, select
 
 from restcomm.api.framework import Call, Param, operation
 from restcomm.api.shapes import Shape, col, computed
 from restcomm.store.schema import audit_log
-from restcomm.util import API_VERSION, new_sid, rfc2822
-
-if TYPE_CHECKING:
-    from restcomm.app import Services
-
-
-async def record(
-    conn: AsyncConnection,
-    *,
-    services: Services,
-    account_sid: str,
-    actor_sid: str,
-    credential_sid: str,
-    action: str,
-    resource_type: str,
-    resource_sid: str | None,
-    changed: list[str],
-    remote_addr: str | None,
-    request_id: str | None,
-) -> None:
-    await conn.execute(
-        insert(audit_log).values(
-            sid=new_sid("AL"),
-            account_sid=account_sid,
-            actor_sid=actor_sid,
-            credential_sid=credential_sid,
-            action=action,
-            resource_type=resource_type,
-            resource_sid=resource_sid,
-            changes=orjson.dumps(changed).decode(),
-            remote_addr=remote_addr,
-            request_id=request_id,
-            date_created=services.clock(),
-        )
-    )
-
+from restcomm.util import API_VERSION, rfc2822
 
 AUDIT = Shape(
     name="AuditEvent",

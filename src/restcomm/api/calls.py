@@ -35,7 +35,7 @@ from restcomm.notify import ERROR, write_notification
 from restcomm.store.schema import applications, calls, clients, notifications, outgoing_caller_ids
 from restcomm.util import API_VERSION, iso8601, rfc2822
 from restcomm.voice import store as vs
-from restcomm.voice.ports import CONTROL_KEY, PLACER_KEY, CallNotHere, OutboundCall
+from restcomm.voice.ports import CallNotHere, OutboundCall
 
 TAG = "Calls"
 LIST_PATH = "/Accounts/{AccountSid}/Calls"
@@ -244,10 +244,9 @@ async def _application_url(call: Call, account: Any, sid: str) -> str:
 
 def wake_callbacks(call: Call) -> None:
     """Callbacks queued by this request: let this node's outbox send them now, not at its next poll."""
-    messaging = call.services.extras.get("messaging")
-    event = getattr(messaging, "callbacks_ready", None)
-    if event is not None:
-        event.set()
+    messaging = call.services.messaging
+    if messaging is not None:
+        messaging.wake(callbacks=True)
 
 
 async def fail_call(call: Call, sid: str, code: int, reason: str) -> None:
@@ -290,7 +289,7 @@ async def create_call(call: Call, api_version: str) -> dict[str, Any]:
             status_callback_events=events if callback else None,
             timeout=f.get("Timeout") or DEFAULT_TIMEOUT, record=bool(f.get("Record")),
         )
-    placer = call.services.extras.get(PLACER_KEY)
+    placer = call.services.call_placer
     outbound = OutboundCall(
         sid=row["sid"], account_sid=row["account_sid"], from_=frm, to=to, url=url, method=row["method"],
         fallback_url=row["fallback_url"], fallback_method=row["fallback_method"], timeout=row["timeout"],
@@ -330,7 +329,7 @@ async def modify_call(call: Call) -> Any:
         if param in f:
             changes[column] = f[param]
     untaken = row["status"] == vs.QUEUED and row["node"] is None  # no engine has it: the record is the call
-    control = call.services.extras.get(CONTROL_KEY)
+    control = call.services.call_control
     if not untaken and (status or f.get("Url")):
         if control is None:
             raise ApiError(503, 20503, f"Call {sid} is not running on this server (no voice engine here)")

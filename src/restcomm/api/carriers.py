@@ -13,8 +13,6 @@ response timeouts, connect and bind failures, disconnects, deliveries we failed 
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.responses import Response
 
 from restcomm.api.errors import ApiError
@@ -88,6 +86,6 @@ async def list_carriers(call: Call) -> Response:
     me = call.me.account
     if me["parent_sid"] is not None or me["role"] != "Administrator":
         raise ApiError(403, 20006, "Only the administrator account can see the carriers")
-    service: Any = call.services.extras.get("carriers")
+    service = call.services.carriers
     rows = service.state() if service is not None else []
     return call.bare_list(CARRIER, rows)

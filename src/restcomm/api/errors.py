@@ -42,6 +42,3 @@ def invalid(name: str, why: str, code: int = 20001) -> ApiError:
 def missing(name: str, code: int = 20002) -> ApiError:
     return ApiError(400, code, f"{name} can not be null.")
 
-
-def more_info_path(code: int) -> str:
-    return f"/restcomm/errors/{code}.html"

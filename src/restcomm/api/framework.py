@@ -22,14 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
-from restcomm.api.errors import ApiError, invalid, missing, more_info_path, not_found
+from restcomm.api.errors import ApiError, invalid, missing, not_found
 from restcomm.api.shapes import Row, Shape, dumps, to_json_obj, to_xml, xml_document, xml_list
+from restcomm.codes import more_info_path
 from restcomm.store.schema import accounts
 from restcomm.util import API_VERSION, parse_date
 from restcomm.weburl import InvalidUrl, check_http_url
 
 if TYPE_CHECKING:
-    from restcomm.app import Services
+    from restcomm.container import Services
 
 API_ROOT = f"/restcomm/{API_VERSION}"
 JSON = "application/json"
@@ -378,7 +379,7 @@ class Call:
         account_sid: str,
         changed: Iterable[str] = (),
     ) -> None:
-        from restcomm.api.audit import record
+        from restcomm.audit import record
 
         client = self.request.client
         await record(

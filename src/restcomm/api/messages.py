@@ -93,7 +93,7 @@ async def send_message(call: Call) -> dict[str, Any]:
     if account["status"] not in ("active", "uninitialized"):
         raise ApiError(403, 20005, f"Account {account['sid']} is {account['status']}: it cannot send messages")
     f = call.form
-    messaging = call.services.extras["messaging"]
+    messaging = call.services.require_messaging()
     encoding = "UCS-2" if f.get("Encoding") in ("UCS-2", "UCS_2", "UTF-8", "UTF_8") else None
     try:
         out = check_static(f["From"], f["To"], f["Body"], encoding)

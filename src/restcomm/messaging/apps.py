@@ -41,13 +41,14 @@ from restcomm.messaging import store
 from restcomm.messaging.rcml_sms import run_sms_application
 from restcomm.notify import ERROR, write_notification
 from restcomm.observability import bind
+from restcomm.polling import PollingWorker
 from restcomm.rcml.errors import Code
 from restcomm.routing import find_incoming_number
 from restcomm.store.db import database_unavailable
 from restcomm.store.schema import accounts, applications
 
 if TYPE_CHECKING:
-    from restcomm.messaging.service import Messaging
+    from restcomm.messaging.engine import Messaging
 
 log = logging.getLogger("restcomm.messaging.apps")
 
@@ -72,13 +73,14 @@ class Turn:
         self.issued.set()
 
 
-class AppRunner:
+class AppRunner(PollingWorker):
+    task_name = "sms-app-runner"
+
     def __init__(self, messaging: Messaging):
+        super().__init__(messaging.apps_ready)
         self.messaging = messaging
-        self._task: asyncio.Task[None] | None = None
         self._sessions: set[asyncio.Task[None]] = set()
         self._conversations: dict[tuple[str, str], Turn] = {}  # the latest session's turn
-        self._stopping = False
         self._reserved = 0
         self._finished: list[tuple[str, str]] = []
         self.in_hand: set[str] = set()  # inbound messages 'running' here (their leases are renewed)
@@ -89,15 +91,11 @@ class AppRunner:
         self.completed = 0
 
     async def start(self) -> None:
-        self._stopping = False
-        self._task = asyncio.create_task(self._run(), name="sms-app-runner")
+        self.start_loop()
 
     async def stop(self) -> None:
         """Stop starting sessions and let the running ones finish (they are bounded by timeouts)."""
-        self._stopping = True
-        self.messaging.apps_ready.set()
-        if self._task is not None:
-            await self._task
+        await self.stop_loop()
         if self._sessions:
             await asyncio.gather(*self._sessions, return_exceptions=True)
         if self._flusher is not None:
@@ -114,7 +112,7 @@ class AppRunner:
         None while pending messages wait to be claimed, so a newer message of a conversation never
         starts before an older one.
         """
-        if self._backlog or self._stopping:
+        if self._backlog or self.stopping:
             return 0
         n = min(wanted, self.free())
         self._reserved += n
@@ -146,29 +144,23 @@ class AppRunner:
 
     # -- the claim loop (pending messages, and those a dead node left) --------------------------
 
-    async def _run(self) -> None:
+    async def run_pass(self, woken: bool) -> float | None:
+        """Claim pending work (and what dead nodes left) up to the free session slots."""
         ms = self.messaging
-        event = ms.apps_ready
-        while not self._stopping:
-            event.clear()
-            if self.free() <= 0:
-                await event.wait()  # a finishing session sets it
-                continue
-            claim = _Claim()
-            try:
-                await ms.writer.run(partial(self._claim, claim=claim))
-            except Exception:
-                log.exception("claiming application work failed")
-                self.release(claim.reserved)
-                await asyncio.sleep(ms.sms.poll_interval)
-                continue
-            self.adopt(claim.rows, claim.reserved)
-            if claim.full or self._stopping:
-                continue
-            try:
-                await asyncio.wait_for(event.wait(), ms.sms.poll_interval)
-            except TimeoutError:
-                pass
+        if self.free() <= 0:
+            return None  # until a finishing session wakes us
+        claim = _Claim()
+        try:
+            await ms.writer.run(partial(self._claim, claim=claim))
+        except Exception:
+            log.exception("claiming application work failed")
+            self.release(claim.reserved)
+            await asyncio.sleep(ms.sms.poll_interval)
+            return 0
+        self.adopt(claim.rows, claim.reserved)
+        if claim.full or self.stopping:
+            return 0
+        return ms.sms.poll_interval
 
     def _done(self, task: asyncio.Task[None], key: tuple[str, str], turn: Turn) -> None:
         self._sessions.discard(task)

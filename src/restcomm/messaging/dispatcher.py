@@ -44,11 +44,12 @@ from restcomm.messaging.inbound import Arrival, store_arrivals
 from restcomm.messaging.transports import CarrierMessage, SendResult
 from restcomm.notify import ERROR, write_notification
 from restcomm.observability import bind
+from restcomm.polling import PollingWorker
 from restcomm.routing import find_hosted_number
 from restcomm.store.schema import message_segments, messages
 
 if TYPE_CHECKING:
-    from restcomm.messaging.service import Messaging
+    from restcomm.messaging.engine import Messaging
 
 log = logging.getLogger("restcomm.messaging.dispatcher")
 
@@ -73,11 +74,12 @@ class Settled:
     callbacks: bool = False
 
 
-class Dispatcher:
+class Dispatcher(PollingWorker):
+    task_name = "sms-dispatcher"
+
     def __init__(self, messaging: Messaging):
+        super().__init__(messaging.outbound_ready)
         self.messaging = messaging
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
         self._carrier_tasks: set[asyncio.Task[None]] = set()
         self._stale_checked = datetime(1970, 1, 1)
         self.in_hand: set[str] = set()  # messages waiting for or handed to carriers (leases renewed)
@@ -88,15 +90,11 @@ class Dispatcher:
         self.handed_to_carriers = 0
 
     async def start(self) -> None:
-        self._stopping = False
-        self._task = asyncio.create_task(self._run(), name="sms-dispatcher")
+        self.start_loop()
 
     async def stop(self) -> None:
         """Stop claiming; finish the batch in hand and the carrier sends in flight."""
-        self._stopping = True
-        self.messaging.outbound_ready.set()
-        if self._task is not None:
-            await self._task
+        await self.stop_loop()
         if self._carrier_tasks:
             await asyncio.gather(*self._carrier_tasks, return_exceptions=True)
         await self._release_held()
@@ -119,26 +117,21 @@ class Dispatcher:
     def held_count(self) -> int:
         return sum(len(rows) for rows in self._held.values())
 
-    async def _run(self) -> None:
+    async def run_pass(self, woken: bool) -> float:
+        """One dispatch round; the next comes at once when the round was full."""
         ms = self.messaging
-        event = ms.outbound_ready
-        while not self._stopping:
-            event.clear()
-            result = Settled()
-            try:
-                await ms.writer.run(partial(self._round, result=result))
-            except Exception:
-                log.exception("dispatch round failed")
-                self.committed(result, ok=False)
-                await asyncio.sleep(ms.sms.poll_interval)
-                continue
-            self.committed(result)
-            if result.full or self._stopping:
-                continue
-            try:
-                await asyncio.wait_for(event.wait(), ms.sms.poll_interval)
-            except TimeoutError:
-                pass
+        result = Settled()
+        try:
+            await ms.writer.run(partial(self._round, result=result))
+        except Exception:
+            log.exception("dispatch round failed")
+            self.committed(result, ok=False)
+            await asyncio.sleep(ms.sms.poll_interval)
+            return 0
+        self.committed(result)
+        if result.full or self.stopping:
+            return 0
+        return ms.sms.poll_interval
 
     def committed(self, result: Settled, ok: bool = True) -> None:
         """After the settling transaction: start what it prepared (or give back what it reserved)."""
@@ -150,7 +143,7 @@ class Dispatcher:
         ms.wake(apps=result.apps, callbacks=result.callbacks, outbound=result.outbound)
         # While stopping, messages for carriers stay 'sending' with no route: nothing was handed on,
         # so whichever node runs next takes them again once the lease runs out.
-        if result.carrier and not self._stopping:
+        if result.carrier and not self.stopping:
             self.in_hand.update(r["sid"] for r in result.carrier)
             for row in result.carrier:
                 self._held.setdefault(ms.router.carrier_for(row["to_number"]) or "", deque()).append(row)
@@ -162,7 +155,7 @@ class Dispatcher:
         held = self._held.get(name)
         transport = self.messaging.router.transports.get(name)
         capacity = max(int(getattr(transport, "capacity", DEFAULT_CAPACITY)), 1)
-        while held and not self._stopping and self._handed.get(name, 0) < capacity:
+        while held and not self.stopping and self._handed.get(name, 0) < capacity:
             # Chunks of a quarter of the capacity, so a new one starts while others finish.
             n = min(len(held), capacity - self._handed.get(name, 0), max(capacity // 4, 1))
             chunk = [held.popleft() for _ in range(n)]
@@ -310,7 +303,7 @@ class Dispatcher:
         finally:
             self.in_hand.difference_update(r["sid"] for r in rows)
             self._handed[name] -= len(rows)
-            if not self._stopping:
+            if not self.stopping:
                 full = self.held_count() >= self.max_held
                 self._pump(name)
                 if full and self.held_count() < self.max_held:

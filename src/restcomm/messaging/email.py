@@ -18,7 +18,6 @@ server, the API refuses new emails and the sender fails queued ones (from RCML) 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import re
@@ -36,11 +35,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from restcomm.config import ConfigError, Settings
 from restcomm.notify import ERROR, write_notification
+from restcomm.polling import PollingWorker
 from restcomm.store.schema import emails
 from restcomm.util import new_sid
 
 if TYPE_CHECKING:
-    from restcomm.app import Services
+    from restcomm.container import Services
 
 log = logging.getLogger("restcomm.email")
 
@@ -154,7 +154,7 @@ async def queue_email(
 
 def wake_sender(services: Services) -> None:
     """Tell this process's sender that an email was committed, so it need not wait for its poll."""
-    sender = services.extras.get("email_sender")
+    sender = services.email_sender
     if sender is not None:
         sender.wake()
 
@@ -258,10 +258,13 @@ class Outcome:
     error: str | None = None
 
 
-class EmailSender:
+class EmailSender(PollingWorker):
     """The background service that drains the ``emails`` outbox over SMTP."""
 
+    task_name = "email-sender"
+
     def __init__(self, services: Services, smtp: SmtpConfig | None):
+        super().__init__()
         self.services = services
         self.smtp = smtp
         self.engine: AsyncEngine = services.engine
@@ -270,43 +273,26 @@ class EmailSender:
         self.poll = smtp.poll_seconds if smtp else 1.0
         self.lease = smtp.lease if smtp else timedelta(seconds=60)
         self.batch = smtp.batch if smtp else 10
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
         if self.smtp is None:
             log.info("no [smtp] host configured: queued emails will fail with a notification")
-        self._task = asyncio.create_task(self._run(), name="email-sender")
+        self.start_loop()
 
     async def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(self._task, timeout=(self.smtp.timeout_seconds if self.smtp else 5) + 5)
-            except (TimeoutError, asyncio.CancelledError):
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
+        # The send in hand may finish (bounded by the SMTP timeout); then it is cancelled.
+        await self.stop_loop(grace=(self.smtp.timeout_seconds if self.smtp else 5) + 5)
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            try:
-                done = await self.run_once()
-                delay = 0.0 if done else await self._until_next_due()
-            except Exception:
-                log.exception("email sender pass failed")
-                delay = self.poll
-            if delay > 0 and not self._stopping:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
-            self._wake.clear()
+    async def run_pass(self, woken: bool) -> float:
+        """Send what is due; the next pass comes at once after a full batch, else at the next retry."""
+        try:
+            done = await self.run_once()
+            return 0.0 if done else await self._until_next_due()
+        except Exception:
+            log.exception("email sender pass failed")
+            return self.poll
 
     async def _until_next_due(self) -> float:
         """Seconds until the earliest retry is due (at most the poll interval)."""
@@ -458,7 +444,5 @@ class EmailSender:
 
 
 def build_email_sender(services: Services) -> EmailSender:
-    """The background service; also registered in ``services.extras`` so writers can wake it."""
-    sender = EmailSender(services, smtp_config(services.settings))
-    services.extras["email_sender"] = sender
-    return sender
+    """The background service (the wiring also puts it in ``services.email_sender`` so writers can wake it)."""
+    return EmailSender(services, smtp_config(services.settings))

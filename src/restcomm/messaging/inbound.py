@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from restcomm.encoding import segment
 from restcomm.messaging import model as m
 from restcomm.messaging.config import SmsSettings
-from restcomm.messaging.encoding import segment
 from restcomm.messaging.store import count_status, insert_ignore, number_forms
 from restcomm.notify import WARNING, write_notification
 from restcomm.rcml.errors import Code

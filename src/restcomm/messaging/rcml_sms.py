@@ -31,7 +31,7 @@ from restcomm.rcml.notifications import StoreNotifier
 from restcomm.rcml.runtime import Budget, Context, Refused
 
 if TYPE_CHECKING:
-    from restcomm.messaging.service import Messaging
+    from restcomm.messaging.engine import Messaging
 
 # A reply that fails the message checks becomes the notification Restcomm writes for <Sms>.
 _REPLY_CODES = {21211: Code.INVALID_SMS_TO, 21604: Code.INVALID_SMS_TO, 21212: Code.INVALID_SMS_FROM,

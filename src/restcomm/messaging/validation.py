@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from restcomm.messaging.encoding import segment
+from restcomm.encoding import segment
 
 MAX_BODY_CHARS = 1600
 

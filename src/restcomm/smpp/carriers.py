@@ -29,8 +29,8 @@ is used and the message waits for it (then backs off in the pipeline's queue).
 
 :class:`CarrierService` is a background service of the server: ``start`` registers the
 transports with the pipeline and starts every bind without waiting for them (a carrier that is
-down at boot must not keep the API down); ``stop`` first stops the dispatcher from claiming
-(the sends in hand finish), then drains and unbinds every carrier gracefully, then stops the
+down at boot must not keep the API down); ``stop`` comes after the lifespan drained the
+messaging pipeline (its dispatcher stopped claiming and the sends in hand finished), then drains and unbinds every carrier gracefully, then stops the
 receipt sweeper, all before the pipeline's writer stops.
 """
 
@@ -48,8 +48,8 @@ from restcomm.smpp.mo import InboundHandler, ParkedReceipts
 from restcomm.smpp.transport import DEFAULT_BIND_WAIT, SmppTransport
 
 if TYPE_CHECKING:
-    from restcomm.app import Services
-    from restcomm.messaging.service import Messaging
+    from restcomm.container import Services
+    from restcomm.messaging.engine import Messaging
 
 log = logging.getLogger("restcomm.smpp.carriers")
 
@@ -97,7 +97,7 @@ def load_carriers(settings: Settings) -> list[CarrierSettings]:
             raise ConfigError(f"{where} prefixes must be a list of strings")
         values: dict[str, Any] = {k: v for k, v in entry.items() if k not in SERVICE_KEYS}
         values["prefixes"] = tuple(p.strip() for p in prefixes)
-        # Receipts are applied in batches (mo.ReceiptRecorder), so many may wait for one commit:
+        # Receipts are applied in batches (messaging.receipts.ReceiptRecorder), so many may wait for one commit:
         # 64 at a time capped receipts at 64 per commit latency (~300/s under load on SQLite).
         values.setdefault("deliver_concurrency", DELIVER_CONCURRENCY)
         try:
@@ -148,8 +148,8 @@ class CarrierService:
                      cs.config.port, list(cs.config.prefixes))
 
     async def stop(self) -> None:
-        # Nothing new is claimed; sends in hand finish through the carriers, which are still up.
-        await self.messaging.dispatcher.stop()
+        # The lifespan drained the pipeline first (Messaging.drain: nothing new is claimed, the sends
+        # in hand finished through the carriers, still up); now the carriers drain and unbind.
         await asyncio.gather(*(c.close() for c in self.carriers.values()), return_exceptions=True)
         for name in self.carriers:
             self.messaging.router.unregister(name)
@@ -226,6 +226,4 @@ def build_carrier_service(services: Services, messaging: Messaging) -> CarrierSe
     carriers = worker_share(load_carriers(settings), settings.worker_index, settings.workers)
     if not carriers:
         return None
-    service = CarrierService(messaging, carriers)
-    services.extras["carriers"] = service
-    return service
+    return CarrierService(messaging, carriers)

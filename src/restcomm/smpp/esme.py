@@ -55,7 +55,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, cast
 
-from ..messaging.encoding import (
+from restcomm.encoding import (
     Encoding,
     EncodingError,
     Reassembled,
@@ -65,6 +65,7 @@ from ..messaging.encoding import (
     decode_data_coding,
     segment,
 )
+
 from .pdu import ESM_UDHI, InboundMessage, Status, SubmitSm, split_user_data, status_name
 from .receipt import DeliveryReceipt, parse_receipt
 from .session import (

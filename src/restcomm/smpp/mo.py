@@ -40,7 +40,6 @@ committed:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -49,26 +48,24 @@ from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from restcomm.messaging import model as m
+from restcomm.encoding import GSM7, UCS2
 from restcomm.messaging import store
 from restcomm.messaging.dispatcher import Settled
-from restcomm.messaging.encoding import GSM7, UCS2
-from restcomm.messaging.service import RECEIPT_STATUSES, _message_status
+from restcomm.messaging.receipts import ReceiptRecorder
 from restcomm.notify import ERROR, WARNING, write_notification
 from restcomm.observability import bind
+from restcomm.polling import PollingWorker, wake_or_poll
 from restcomm.routing import find_incoming_number
 from restcomm.smpp.esme import Inbound, MoMessage, MoPart, ReceiptReceived
 from restcomm.store.schema import (
     accounts,
     message_segments,
-    messages,
     mo_parts,
     smpp_parked_receipts,
-    status_callbacks,
 )
 
 if TYPE_CHECKING:
-    from restcomm.messaging.service import Messaging
+    from restcomm.messaging.engine import Messaging
 
 log = logging.getLogger("restcomm.smpp.mo")
 
@@ -84,8 +81,6 @@ YOUNG_SECONDS = 60.0
 #: Slow sweep, for receipts parked by an earlier run of the server (or another node).
 SWEEP_IDLE = 30.0
 SWEEP_BATCH = 500
-#: Most receipts applied in one transaction (more wait for the next one).
-RECEIPT_BATCH = 500
 #: Stored MO parts are swept when the earliest deadline among them comes, and at least this often
 #: (parts stored by another node, or before a restart, whose node is gone).
 PARTS_SWEEP_IDLE = 10.0
@@ -273,7 +268,7 @@ _MARK_DONE = (update(_p).where(_OF, _p.c.date_done.is_(None))
 _DROP_WAITING = delete(_p).where(_OF, _p.c.date_done.is_(None))
 
 
-class MoParts:
+class MoParts(PollingWorker):
     """Concatenated MO reassembled in the database (``mo_parts``), and the sweep of its timeouts.
 
     ``add`` stores one part in a group-commit job and returns after the commit, so the Carrier
@@ -295,11 +290,12 @@ class MoParts:
     missed the other's part.
     """
 
+    task_name = "smpp-mo-parts"
+
     def __init__(self, messaging: Messaging, handler: InboundHandler) -> None:
+        super().__init__()
         self.messaging = messaging
         self.handler = handler
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._due: float | None = None  # loop time of the next planned sweep
         # Several writing transactions at once (PostgreSQL): see PARTS_RECHECK.
         self._concurrent = messaging.writer.sync_engine is None
@@ -351,7 +347,7 @@ class MoParts:
                 due = loop.time() + PARTS_RECHECK
             if self._due is None or due < self._due:
                 self._due = due
-                self._wake.set()
+                self.wake()
 
     async def _write(self, job: Any, result: Settled) -> tuple[str, Any]:
         ms = self.messaging
@@ -433,32 +429,32 @@ class MoParts:
     # -- the sweep --------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="smpp-mo-parts")
+        self.start_loop()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.stop_loop(cancel=True)
 
-    async def _run(self) -> None:
+    async def run_pass(self, woken: bool) -> float:
+        """Sweep; the next sweep is planned at the earliest deadline (which ``add`` may bring nearer)."""
         loop = asyncio.get_running_loop()
-        while True:
-            self._wake.clear()
-            self._due = None  # from here on, add() plans the next sweep (a deadline sooner than ours)
-            try:
-                wait = await self.sweep()
-            except Exception:
-                log.exception("sweeping stored MO parts failed")
-                wait = None
-            due = loop.time() + (PARTS_SWEEP_IDLE if wait is None else min(max(wait, 0.0), PARTS_SWEEP_IDLE))
-            if self._due is None or due < self._due:
-                self._due = due
-            while loop.time() < self._due:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._due - loop.time())
+        self._due = None  # from here on, add() plans the next sweep (a deadline sooner than ours)
+        try:
+            wait = await self.sweep()
+        except Exception:
+            log.exception("sweeping stored MO parts failed")
+            wait = None
+        due = loop.time() + (PARTS_SWEEP_IDLE if wait is None else min(max(wait, 0.0), PARTS_SWEEP_IDLE))
+        if self._due is None or due < self._due:
+            self._due = due
+        return self._due - loop.time()
+
+    async def pause(self, delay: float | None) -> None:
+        """Until the planned sweep: a wake re-reads the plan (``add`` moved it nearer) rather than ending the wait."""
+        loop = asyncio.get_running_loop()
+        assert self._due is not None
+        while loop.time() < self._due:
+            self.wake_event.clear()
+            await wake_or_poll(self.wake_event, self._due - loop.time())
 
     async def sweep(self) -> float | None:
         """Settle every message that is whole or past its deadline; seconds until the next
@@ -505,15 +501,17 @@ class MoParts:
         return (earliest - ms.clock()).total_seconds()
 
 
-class ParkedReceipts:
+class ParkedReceipts(PollingWorker):
     """Receipts waiting for their message id to be recorded, and the task that re-applies them."""
 
+    task_name = "smpp-parked-receipts"
+
     def __init__(self, messaging: Messaging, *, park_seconds: float = 3600.0) -> None:
+        super().__init__()
         self.messaging = messaging
         self.receipts = ReceiptRecorder(messaging)
         self.park_seconds = park_seconds
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._delay = 0.0  # the wait planned after the last sweep (it backs off while nothing applies)
         self.applied = 0
         self.expired = 0
 
@@ -523,39 +521,34 @@ class ParkedReceipts:
             "carrier": carrier, "carrier_message_id": message_id, "status": status, "error_code": error_code,
             "date_received": ms.clock(),
         }]))
-        self._wake.set()
+        self.wake()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="smpp-parked-receipts")
+        self._delay = 0.0  # one sweep at start: receipts parked before a restart
+        self.start_loop()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.stop_loop(cancel=True)
 
-    async def _run(self) -> None:
-        delay = 0.0  # one sweep at start: receipts parked before a restart
-        while True:
-            if delay:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
-            if self._wake.is_set():
-                self._wake.clear()
-                await asyncio.sleep(SWEEP_FIRST)  # let the dispatcher record the answers first
-                delay = SWEEP_FIRST
-            try:
-                applied, young = await self.sweep()
-            except Exception:
-                log.exception("re-applying parked receipts failed")
-                applied, young = 0, True
-            if not young:
-                delay = SWEEP_IDLE
-            elif applied:
-                delay = SWEEP_FIRST
-            else:
-                delay = min(SWEEP_MAX, max(delay, SWEEP_FIRST) * 2)
+    async def run_pass(self, woken: bool) -> float:
+        """Sweep; quickly after a receipt was parked, then backing off while receipts are young."""
+        if woken:
+            await asyncio.sleep(SWEEP_FIRST)  # let the dispatcher record the answers first
+            self._delay = SWEEP_FIRST
+        delay = self._delay
+        try:
+            applied, young = await self.sweep()
+        except Exception:
+            log.exception("re-applying parked receipts failed")
+            applied, young = 0, True
+        if not young:
+            delay = SWEEP_IDLE
+        elif applied:
+            delay = SWEEP_FIRST
+        else:
+            delay = min(SWEEP_MAX, max(delay, SWEEP_FIRST) * 2)
+        self._delay = delay
+        return delay
 
     async def sweep(self) -> tuple[int, bool]:
         """Apply every parked receipt whose id is now stored; ``(applied, young ones left)``."""
@@ -601,138 +594,3 @@ class ParkedReceipts:
         await ms.writer.run(forget)
         self.applied += len(ids)
         return len(ids), young or len(matched) == SWEEP_BATCH
-
-
-class ReceiptRecorder:
-    """``Messaging.record_receipt`` for many receipts at once: the same rules, a few statements per
-    batch instead of six per receipt.
-
-    Receipts arrive in bursts (one TCP read carries dozens); each caller waits for the commit of
-    the batch that carries its receipt, so the SMSC is still acknowledged only once the receipt is
-    stored. While one batch is in the writer, the next one accumulates. The rules are those of
-    ``record_receipt`` (the segment takes the receipt's status; the message is ``delivered`` when
-    every segment is, and takes the first ``undelivered``/``failed`` as soon as one segment reports
-    it, with that receipt's error code; a message already ``undelivered``/``failed`` stays so; the
-    status callback is queued with the change).
-    """
-
-    def __init__(self, messaging: Messaging) -> None:
-        self.messaging = messaging
-        self._pending: list[tuple[str, str, str, int | None, asyncio.Future[bool]]] = []
-        self._busy = False
-
-    async def record(self, carrier: str, carrier_message_id: str, status: str, error_code: int | None) -> bool:
-        """True once the receipt is committed; False when no stored segment has this id."""
-        if status not in RECEIPT_STATUSES:
-            raise ValueError(f"receipt status must be one of {sorted(RECEIPT_STATUSES)}")
-        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append((carrier, carrier_message_id, status, error_code, fut))
-        if not self._busy:
-            self._busy = True
-            asyncio.get_running_loop().call_soon(self._flush)
-        return await fut
-
-    def _flush(self) -> None:
-        batch, self._pending = self._pending[:RECEIPT_BATCH], self._pending[RECEIPT_BATCH:]
-        task = asyncio.create_task(self._apply(batch))
-        task.add_done_callback(self._done)
-
-    def _done(self, _task: asyncio.Task[None]) -> None:
-        if self._pending:
-            self._flush()
-        else:
-            self._busy = False
-
-    async def _apply(self, batch: list[tuple[str, str, str, int | None, asyncio.Future[bool]]]) -> None:
-        ms = self.messaging
-        try:
-            found = await ms.writer.run(lambda conn: self._job(conn, batch), retry=True)
-        except BaseException as exc:
-            for *_, fut in batch:
-                if not fut.done():
-                    fut.set_exception(exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
-            return
-        if any(found):
-            ms.wake(callbacks=True)
-        for (carrier, mid, state, *_), fut, ok in zip(batch, (b[4] for b in batch), found, strict=True):
-            if not ok:
-                log.info("receipt from %s for unknown message id %s (not stored yet?)", carrier, mid)
-            else:
-                log.info("receipt from %s for message id %s: %s", carrier, mid, state)
-            if not fut.done():
-                fut.set_result(ok)
-
-    async def _job(self, conn: AsyncConnection, batch: list[tuple[str, str, str, int | None, Any]]) -> list[bool]:
-        seg = message_segments
-        now = self.messaging.clock()
-        # The segments these ids name, carrier by carrier.
-        located: dict[tuple[str, str], tuple[str, int]] = {}
-        by_carrier: dict[str, set[str]] = {}
-        for carrier, mid, *_ in batch:
-            by_carrier.setdefault(carrier, set()).add(mid)
-        for carrier, ids in by_carrier.items():
-            rows = await conn.execute(
-                select(seg.c.carrier_message_id, seg.c.message_sid, seg.c.seq)
-                .where(seg.c.carrier == carrier, seg.c.carrier_message_id.in_(sorted(ids)))
-                .order_by(seg.c.message_sid, seg.c.seq)
-            )
-            for mid, sid, seq in rows:
-                located.setdefault((carrier, mid), (sid, seq))
-        found = [(carrier, mid) in located for carrier, mid, *_ in batch]
-        if not any(found):
-            return found
-        # The last receipt for a segment wins (ENROUTE then DELIVRD in one batch: DELIVRD).
-        latest: dict[tuple[str, str], tuple[str, int | None]] = {}
-        for (carrier, mid, status, code, _), ok in zip(batch, found, strict=True):
-            if ok:
-                latest[(carrier, mid)] = (status, code)
-        groups: dict[tuple[str, str, int | None], list[str]] = {}
-        for (carrier, mid), (status, code) in latest.items():
-            groups.setdefault((carrier, status, code), []).append(mid)
-        for (carrier, status, code), ids in groups.items():
-            for i in range(0, len(ids), 500):
-                await conn.execute(
-                    update(seg)
-                    .where(seg.c.carrier == carrier, seg.c.carrier_message_id.in_(ids[i:i + 500]))
-                    .values(status=status, error_code=code, date_updated=now)
-                )
-        sids = sorted({located[key][0] for key in latest})
-        statuses: dict[str, list[str]] = {}
-        rows_by_sid: dict[str, Any] = {}
-        for i in range(0, len(sids), 500):
-            chunk = sids[i:i + 500]
-            for sid, status in await conn.execute(select(seg.c.message_sid, seg.c.status).where(seg.c.message_sid.in_(chunk))):
-                statuses.setdefault(sid, []).append(status)
-            for row in (await conn.execute(select(messages).where(messages.c.sid.in_(chunk)))).mappings():
-                rows_by_sid[row["sid"]] = row
-        # Error code of a bad outcome: the receipt in this batch that reported it for the message.
-        codes: dict[str, int | None] = {}
-        for key, (status, code) in latest.items():
-            if status in (m.FAILED, m.UNDELIVERED):
-                codes.setdefault(located[key][0], code)
-        changes: dict[tuple[str, int | None], list[Any]] = {}
-        for sid in sids:
-            message = rows_by_sid.get(sid)
-            if message is None:
-                continue
-            new = _message_status(statuses.get(sid, []))
-            if new is None or new == message["status"] or message["status"] in (m.FAILED, m.UNDELIVERED):
-                continue
-            changes.setdefault((new, codes.get(sid) if new != m.DELIVERED else None), []).append(message)
-        # The callback of a receipt comes after whatever the message already queued (sending, sent):
-        # one grouped query for the next sequence numbers instead of one per message.
-        wants = sorted({r["sid"] for rows in changes.values() for r in rows if r.get("status_callback")})
-        next_seq: dict[str, int] = {}
-        if wants:
-            cb = status_callbacks
-            found_seq = await conn.execute(
-                select(cb.c.message_sid, func.max(cb.c.seq)).where(cb.c.message_sid.in_(wants)).group_by(cb.c.message_sid))
-            next_seq = {sid: (top or 0) + 1 for sid, top in found_seq}
-        for (new, code), rows in changes.items():
-            by_seq: dict[int, list[Any]] = {}
-            for r in rows:
-                by_seq.setdefault(next_seq.get(r["sid"], 1), []).append(r)
-            for seq, group in by_seq.items():
-                await store.set_status(conn, group, new, now, error_code=code, seq=seq)
-        return found
-

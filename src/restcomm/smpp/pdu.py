@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import ClassVar
 
-from ..messaging.encoding import Concat, parse_udh
+from restcomm.encoding import Concat, parse_udh
 
 HEADER = struct.Struct("!IIII")
 HEADER_LEN = 16
@@ -709,7 +709,7 @@ def split_user_data(pdu: SubmitSm | DeliverSm | DataSm) -> tuple[bytes, Concat |
 
     Concatenation comes either in a UDH (esm_class UDHI, IE 0x00 or 0x08) or in the SAR TLVs;
     both sides of the link (ESME for MO, simulator for MT) read it the same way. A UDH whose
-    lengths overrun raises :class:`~restcomm.messaging.encoding.UdhError`.
+    lengths overrun raises :class:`~restcomm.encoding.UdhError`.
     """
     data = pdu.text_bytes
     if pdu.esm_class & ESM_UDHI:

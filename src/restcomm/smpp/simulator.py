@@ -46,7 +46,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Literal, cast
 
-from ..messaging.encoding import (
+from restcomm.encoding import (
     Encoding,
     Reassembler,
     UdhError,
@@ -55,6 +55,7 @@ from ..messaging.encoding import (
     decode_data_coding,
     segment,
 )
+
 from .pdu import (
     BIND_RESPONSES,
     ESM_DELIVERY_RECEIPT,

@@ -27,7 +27,7 @@ import asyncio
 import logging
 from typing import cast
 
-from restcomm.messaging.encoding import GSM7, UCS2, Encoding, EncodingError
+from restcomm.encoding import GSM7, UCS2, Encoding, EncodingError
 from restcomm.messaging.transports import CarrierMessage, SendResult
 from restcomm.smpp.esme import Carrier, OutboundMessage, SubmitOutcome
 

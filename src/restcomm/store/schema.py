@@ -267,7 +267,7 @@ Index("ix_segments_carrier_id", message_segments.c.carrier, message_segments.c.c
 
 # Status callbacks as an outbox: delivered in order per message or call, retried with backoff.
 # ``message_sid`` is the SID of the resource the callback reports on: a message (SM…) or a call
-# (CA…); the prefix tells which (webhooks/callbacks.py).
+# (CA…); the prefix tells which (messaging/callbacks.py).
 status_callbacks = Table(
     "status_callbacks",
     metadata,

@@ -6,8 +6,8 @@ The API writes a call's record (status ``queued``) and commits it before it hand
 its status callbacks stay right whichever process runs the call. Live modification goes through a
 ``CallControl``.
 
-Where they live: ``Services.extras["call_placer"]`` and ``Services.extras["call_control"]``
-(``PLACER_KEY``/``CONTROL_KEY``), set by whatever starts the voice engine. Absent means no engine
+Where they live: the ``call_placer`` and ``call_control`` slots of the service container
+(``restcomm.container.Services``), set by whatever starts the voice engine. Absent means no engine
 runs in this process: a created call fails at once (status ``failed``, a 19101 notification, its
 ``completed`` callback), as a Twilio call that cannot be placed fails after the 201.
 """

@@ -9,36 +9,33 @@ once: PostgreSQL hands each orphan to one of them (``SKIP LOCKED``), SQLite has 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING
 
+from restcomm.polling import PollingWorker
 from restcomm.voice.store import close_orphaned_calls
 
 if TYPE_CHECKING:
-    from restcomm.app import Services
+    from restcomm.container import Services
 
 log = logging.getLogger("restcomm.voice.recovery")
 
-class CallRecovery:
+class CallRecovery(PollingWorker):
     """A background service of the server: sweeps for orphaned calls until stopped."""
 
+    task_name = "voice-call-recovery"
+
     def __init__(self, services: Services):
+        super().__init__()
         self.services = services
         self.interval = services.settings.voice_recovery_interval
         self.closed = 0
-        self._task: asyncio.Task[None] | None = None
-        self._stop = asyncio.Event()
 
     async def start(self) -> None:
-        self._stop.clear()
-        self._task = asyncio.create_task(self._run(), name="voice-call-recovery")
+        self.start_loop()
 
     async def stop(self) -> None:
-        self._stop.set()
-        if self._task is not None:
-            await self._task
+        await self.stop_loop()
 
     async def sweep(self) -> int:
         """One pass; returns how many calls it closed."""
@@ -51,18 +48,15 @@ class CallRecovery:
         if closed:
             log.warning("closed %d call(s) left live by a node that stopped: %s", len(closed),
                         ", ".join(r["sid"] for r in closed))
-            messaging = self.services.extras.get("messaging")
-            event = getattr(messaging, "callbacks_ready", None)
-            if event is not None:
-                event.set()  # their completed callbacks: now, not at the outbox's next poll
+            messaging = self.services.messaging
+            if messaging is not None:
+                messaging.wake(callbacks=True)  # their completed callbacks: now, not at the outbox's next poll
         self.closed += len(closed)
         return len(closed)
 
-    async def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                await self.sweep()
-            except Exception:  # the database may be away for a while: the next pass tries again
-                log.exception("sweeping for orphaned calls failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.interval)
+    async def run_pass(self, woken: bool) -> float:
+        try:
+            await self.sweep()
+        except Exception:  # the database may be away for a while: the next pass tries again
+            log.exception("sweeping for orphaned calls failed")
+        return self.interval

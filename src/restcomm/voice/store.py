@@ -6,7 +6,7 @@ A call's record is written when it starts (``create_call``) and on every transit
 ends (``set_call_status`` with a final status), so a crash loses at most the transition in flight.
 
 Status callbacks go through the existing outbox (``status_callbacks``, delivered in order with
-retries by ``webhooks.callbacks``), keyed by the call's SID. Events follow Twilio: ``initiated``,
+retries by ``messaging.callbacks``), keyed by the call's SID. Events follow Twilio: ``initiated``,
 ``ringing``, ``answered`` and ``completed``; only those the call asked for (``StatusCallbackEvent``)
 are queued, except ``completed``, which is always queued, also for busy, failed, no-answer and
 canceled calls. ``SequenceNumber`` counts the callbacks queued for the call, from 0.

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IN_CI, free_port
+from tests.support.ports import free_port
+from tests.support.postgres import IN_CI
 
 
 def _unavailable(why: str) -> None:

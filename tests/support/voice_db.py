@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from restcomm.config import load_settings
 from restcomm.store import db
-from tests.conftest import Server
+from tests.support.server import Server
 
 
 def run_in_db(server: Server, job: Callable[[AsyncConnection], Awaitable[Any]]) -> Any:

@@ -20,17 +20,9 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import (
-    ADMIN_EMAIL,
-    ADMIN_PASSWORD,
-    Server,
-    base_env,
-    free_port,
-    migrate,
-    pg_create_database,
-    pg_drop_database,
-    stop_server,
-)
+from tests.support.ports import free_port
+from tests.support.postgres import pg_create_database, pg_drop_database
+from tests.support.server import ADMIN_EMAIL, ADMIN_PASSWORD, Server, base_env, migrate, stop_server
 
 
 @dataclass

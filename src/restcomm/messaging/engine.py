@@ -37,6 +37,7 @@ from restcomm.messaging.config import SmsSettings, load_sms_settings
 from restcomm.messaging.dispatcher import Settled
 from restcomm.messaging.inbound import Arrival, store_arrivals
 from restcomm.messaging.reads import EngineChecks, SendChecks, make_checks
+from restcomm.messaging.receipts import ReceiptRecorder
 from restcomm.messaging.transports import CarrierRouter, Transport
 from restcomm.messaging.validation import Outbound, Rejected, is_phone_number
 from restcomm.messaging.writer import GroupCommitWriter, LoopConnection, sqlite_sync_engine
@@ -45,12 +46,10 @@ from restcomm.store.schema import messages
 from restcomm.webhooks.lean import LeanClient
 
 if TYPE_CHECKING:
-    from restcomm.app import Services
+    from restcomm.container import Services
 
 log = logging.getLogger("restcomm.messaging")
 
-# Delivery receipt states a carrier may report, and what the message becomes.
-RECEIPT_STATUSES = frozenset({m.SENT, m.DELIVERED, m.UNDELIVERED, m.FAILED})
 
 
 class Messaging:
@@ -77,23 +76,25 @@ class Messaging:
         self.callbacks_ready = asyncio.Event()
         self.http: aiohttp.ClientSession | None = None
         self.callback_http: LeanClient | None = None  # status callbacks (webhooks/lean.py)
-        self._receipts: Any = None  # smpp.mo.ReceiptRecorder, made on first use
+        self._receipts: ReceiptRecorder | None = None  # made on first use
         # The webhook destination guard (restcomm.webhooks.guard), None when private destinations are allowed.
         self.guard = settings if settings.webhook_block_private else None
 
         from restcomm.messaging.apps import AppRunner
+        from restcomm.messaging.callbacks import CallbackWorker
         from restcomm.messaging.dispatcher import Dispatcher
-        from restcomm.webhooks.callbacks import CallbackWorker
 
         self.dispatcher = Dispatcher(self)
         self.apps = AppRunner(self)
         self.callbacks = CallbackWorker(self)
         self._keeper: asyncio.Task[None] | None = None
+        self._drained = False
         self.checks: SendChecks = EngineChecks(services.engine)
 
     # -- lifecycle --------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._drained = False
         from restcomm.webhooks.fetch import USER_AGENT, create_session
         from restcomm.webhooks.guard import check_addresses
 
@@ -111,8 +112,14 @@ class Messaging:
         await self.callbacks.start()
         self._keeper = asyncio.create_task(self._keep_leases(), name="sms-lease-keeper")
 
+    async def drain(self) -> None:
+        """Stop claiming outbound work; sends in hand finish (the carriers are still up)."""
+        if not self._drained:
+            self._drained = True
+            await self.dispatcher.stop()
+
     async def stop(self) -> None:
-        await self.dispatcher.stop()
+        await self.drain()
         await self.apps.stop()
         await self.callbacks.stop()
         if self._keeper is not None:
@@ -335,8 +342,6 @@ class Messaging:
         unknown id (logged and ignored, as Restcomm does).
         """
         if self._receipts is None:
-            from restcomm.smpp.mo import ReceiptRecorder  # the batched recorder the carriers use
-
             self._receipts = ReceiptRecorder(self)
         return bool(await self._receipts.record(carrier, carrier_message_id, status, error_code))
 
@@ -344,12 +349,3 @@ class Messaging:
         """This server's own URL, against which relative SmsUrl/RcmlUrl paths are resolved."""
         settings = self.services.settings
         return (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
-
-
-def _message_status(segments: list[str]) -> str | None:
-    for bad in (m.FAILED, m.UNDELIVERED):
-        if bad in segments:
-            return bad
-    if segments and all(s == m.DELIVERED for s in segments):
-        return m.DELIVERED
-    return None

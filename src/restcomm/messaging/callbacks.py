@@ -30,14 +30,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from restcomm.messaging import store
 from restcomm.notify import ERROR, write_notification
 from restcomm.observability import bind
+from restcomm.polling import PollingWorker
 from restcomm.rcml.errors import Code
 from restcomm.store.schema import accounts, calls, messages, status_callbacks
 from restcomm.webhooks.fetch import FetchResult, post_callback
 
 if TYPE_CHECKING:
-    from restcomm.messaging.service import Messaging
+    from restcomm.messaging.engine import Messaging
 
-log = logging.getLogger("restcomm.webhooks.callbacks")
+log = logging.getLogger("restcomm.webhooks.callbacks")  # the name operators filter on (docs/operations.md)
 
 _DONE = (
     update(status_callbacks)
@@ -55,12 +56,13 @@ def _what(sid: str) -> str:
     return f"call {sid}" if sid.startswith("CA") else f"message {sid}"
 
 
-class CallbackWorker:
+class CallbackWorker(PollingWorker):
+    task_name = "sms-status-callbacks"
+
     def __init__(self, messaging: Messaging):
+        super().__init__(messaging.callbacks_ready)
         self.messaging = messaging
-        self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
-        self._stopping = False
         self.delivered = 0
         self.in_hand: set[int] = set()  # callbacks being delivered (their leases are renewed)
         # Delivered callbacks waiting to be recorded: one statement per writer batch for all of them.
@@ -68,49 +70,40 @@ class CallbackWorker:
         self._ok_flush: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
-        self._stopping = False
-        self._task = asyncio.create_task(self._run(), name="sms-status-callbacks")
+        self.start_loop()
 
     async def stop(self) -> None:
-        self._stopping = True
-        self.messaging.callbacks_ready.set()
-        if self._task is not None:
-            await self._task
+        await self.stop_loop()
         if self._inflight:
             await asyncio.gather(*self._inflight, return_exceptions=True)
 
-    async def _run(self) -> None:
+    async def run_pass(self, woken: bool) -> float:
+        """Claim the callbacks that are due, up to the free delivery slots, and start them."""
         ms = self.messaging
-        event = ms.callbacks_ready
-        while not self._stopping:
-            event.clear()
-            capacity = ms.sms.callback_concurrency - len(self._inflight)
-            claimed: list[Any] = []
-            if capacity > 0:
-                try:
-                    claimed, tokens, due = await ms.writer.run(partial(self._claim, limit=capacity), retry=True)
-                except Exception:
-                    log.exception("claiming status callbacks failed")
-                    await asyncio.sleep(ms.sms.poll_interval)
-                    continue
-                for row in claimed:
-                    self.in_hand.add(row["id"])
-                    task = asyncio.create_task(self._deliver(row, tokens.get(row["message_sid"])))
-                    self._inflight.add(task)
-                    task.add_done_callback(self._done)
-                if len(claimed) >= capacity:
-                    continue
-            else:
-                due = None
-            # Sleep until the next retry falls due; a finishing delivery (whose successor may now go)
-            # or a new commit wakes us earlier.
-            wait = ms.sms.poll_interval
-            if due is not None:
-                wait = min(wait, max((due - ms.clock()).total_seconds(), 0.001))
+        capacity = ms.sms.callback_concurrency - len(self._inflight)
+        claimed: list[Any] = []
+        if capacity > 0:
             try:
-                await asyncio.wait_for(event.wait(), wait)
-            except TimeoutError:
-                pass
+                claimed, tokens, due = await ms.writer.run(partial(self._claim, limit=capacity), retry=True)
+            except Exception:
+                log.exception("claiming status callbacks failed")
+                await asyncio.sleep(ms.sms.poll_interval)
+                return 0
+            for row in claimed:
+                self.in_hand.add(row["id"])
+                task = asyncio.create_task(self._deliver(row, tokens.get(row["message_sid"])))
+                self._inflight.add(task)
+                task.add_done_callback(self._done)
+            if len(claimed) >= capacity:
+                return 0
+        else:
+            due = None
+        # Sleep until the next retry falls due; a finishing delivery (whose successor may now go)
+        # or a new commit wakes us earlier.
+        wait = ms.sms.poll_interval
+        if due is not None:
+            wait = min(wait, max((due - ms.clock()).total_seconds(), 0.001))
+        return wait
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -22,6 +21,8 @@ from urllib.parse import parse_qsl
 import httpx
 from aiohttp import web
 from twilio.request_validator import RequestValidator
+
+from tests.support.waiting import wait_until
 
 XML = "text/xml"
 
@@ -172,18 +173,6 @@ def add_number(client: httpx.Client, account_sid: str, number: str, **fields: st
 
 def send(client: httpx.Client, account_sid: str, frm: str, to: str, body: str, **extra: str) -> httpx.Response:
     return client.post(f"/Accounts/{account_sid}/SMS/Messages.json", data={"From": frm, "To": to, "Body": body, **extra})
-
-
-def wait_until(fetch: Callable[[], Any], done: Callable[[Any], bool], timeout: float = 15, what: str = "") -> Any:
-    """Poll ``fetch`` until ``done(value)``; the bound keeps a broken pipeline from hanging the suite."""
-    deadline = time.monotonic() + timeout
-    value = fetch()
-    while not done(value):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or 'condition'}; last value: {value!r}")
-        time.sleep(0.02)
-        value = fetch()
-    return value
 
 
 def wait_statuses(client: httpx.Client, account_sid: str, sids: Iterable[str], done: Callable[[dict[str, str]], bool],

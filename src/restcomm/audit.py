@@ -1,0 +1,50 @@
+"""Recording the audit log of management changes: who changed what, when.
+
+An event is written in the same transaction as the change itself (the API framework calls
+:func:`record` for every audited operation); ``restcomm.api.audit`` lists them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import orjson
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from restcomm.store.schema import audit_log
+from restcomm.util import new_sid
+
+if TYPE_CHECKING:
+    from restcomm.container import Services
+
+
+async def record(
+    conn: AsyncConnection,
+    *,
+    services: Services,
+    account_sid: str,
+    actor_sid: str,
+    credential_sid: str,
+    action: str,
+    resource_type: str,
+    resource_sid: str | None,
+    changed: list[str],
+    remote_addr: str | None,
+    request_id: str | None,
+) -> None:
+    await conn.execute(
+        insert(audit_log).values(
+            sid=new_sid("AL"),
+            account_sid=account_sid,
+            actor_sid=actor_sid,
+            credential_sid=credential_sid,
+            action=action,
+            resource_type=resource_type,
+            resource_sid=resource_sid,
+            changes=orjson.dumps(changed).decode(),
+            remote_addr=remote_addr,
+            request_id=request_id,
+            date_created=services.clock(),
+        )
+    )

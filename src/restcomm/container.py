@@ -1,0 +1,109 @@
+"""The service container: what one server process holds for its lifetime, in typed slots.
+
+This is a leaf module (it imports only other leaves), so every layer may take a ``Services``
+without importing the layer that builds it. Where a lower layer needs a service that a higher
+layer provides (the API needs the messaging engine, the readiness probe needs the carriers'
+state), the slot is typed by a small Protocol here rather than by the concrete class, so the
+dependency points down.
+
+Filling the slots is the job of the wiring (``restcomm.background``); a capability that is not
+configured leaves its slot ``None``. Adding a capability (voice: a SIP listener, a media engine,
+call workers) means: a Protocol and an optional slot here if other layers must reach it, and an
+entry in ``restcomm.background.PROVIDERS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from restcomm.config import Settings
+from restcomm.limits import Limits
+from restcomm.util import utcnow
+
+if TYPE_CHECKING:
+    from restcomm.store.reader import Reader
+    from restcomm.voice.ports import CallControl, CallPlacer
+
+
+class BackgroundService(Protocol):
+    """Something that runs for the lifetime of the server (started in order, stopped in reverse)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@runtime_checkable
+class Draining(Protocol):
+    """A background service that must stop taking new work before any service is stopped.
+
+    On shutdown the lifespan first calls ``drain`` on every started service that has it (in
+    reverse start order), then ``stop`` on every one. So, for instance, the messaging dispatcher
+    stops claiming while the carriers it sends through are still bound."""
+
+    async def drain(self) -> None: ...
+
+
+class MessagingEngine(Protocol):
+    """What the API asks of the messaging engine (``restcomm.messaging.engine.Messaging``)."""
+
+    async def check_sender(self, account: Mapping[str, Any], out: Any) -> None: ...
+
+    async def submit(self, account_sid: str, out: Any, *, status_callback: str | None = None,
+                     status_callback_method: str | None = None) -> dict[str, Any]: ...
+
+    def wake(self, *, outbound: bool = False, apps: bool = False, callbacks: bool = False) -> None:
+        """After a commit that queued work (status callbacks of calls, too): look now, not at the next poll."""
+
+
+class CarrierStates(Protocol):
+    """The configured carriers of this node, as the API, the probes and the metrics see them."""
+
+    def state(self) -> list[dict[str, Any]]: ...
+
+
+class Waker(Protocol):
+    """A worker that polls its queue and can be told there is work now (the email outbox)."""
+
+    def wake(self) -> None: ...
+
+
+@dataclass
+class Services:
+    """One server process's settings, database and running services."""
+
+    settings: Settings
+    engine: AsyncEngine
+    clock: Callable[[], datetime] = utcnow
+    organization_sid: str = ""
+    background: list[BackgroundService] = field(default_factory=list)
+    reader: Reader = field(init=False)
+    limits: Limits = field(init=False)
+    # Typed slots, filled by the wiring (restcomm.background); None when not running.
+    messaging: MessagingEngine | None = None
+    carriers: CarrierStates | None = None
+    email_sender: Waker | None = None
+    # The voice engine's seam (restcomm.voice.ports): None when no engine runs in this process.
+    call_placer: CallPlacer | None = None
+    call_control: CallControl | None = None
+
+    def __post_init__(self) -> None:
+        self.limits = Limits(self.settings)
+
+    def carrier_states(self) -> list[dict[str, Any]] | None:
+        """This node's carriers, or None when none is configured (readiness, metrics)."""
+        if self.carriers is None:
+            return None
+        states = list(self.carriers.state())
+        return states or None
+
+    def require_messaging(self) -> MessagingEngine:
+        if self.messaging is None:
+            raise RuntimeError("the messaging engine is not running in this process")
+        return self.messaging
+
