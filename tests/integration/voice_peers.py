@@ -57,14 +57,16 @@ inbound_addresses = ["{TRUNK_HOST}"]
 
 
 def sip_port() -> int:
-    """A port free for both UDP and TCP."""
-    for _ in range(50):
-        port = free_port()
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
+    """A port free for both UDP and TCP, below the kernel's ephemeral range (32768-60999), so the
+    HTTP port and SIPp's ports, picked there, can never be the same number."""
+    for _ in range(200):
+        port = random.randrange(20000, 32000)
+        try:
+            for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+                with socket.socket(socket.AF_INET, kind) as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
         return port
     raise RuntimeError("no free SIP port")
 
@@ -103,7 +105,7 @@ class VoiceServer:
 
 def start_voice_server(tmp: Path, backend: str) -> VoiceServer:
     port = sip_port()
-    base = random.randrange(40000, 59000, 2)
+    base = random.randrange(10000, 19000, 2)  # RTP, also outside the ephemeral range
     srv = launch(tmp / "server", backend=backend, config=VOICE_CONFIG,
                  env={"RESTCOMM_SIP_LISTEN": f"127.0.0.1:{port}", "RESTCOMM_RTP_PORTS": f"{base}-{base + 400}"})
     app = AppServer().start()
@@ -117,7 +119,7 @@ def run_sipp(vs: VoiceServer, scenario: str, service: str, *, local_ip: str = TR
     require(SIPP, "sipp (Debian sip-tester)")
     trace = vs.tmp / f"sipp-{free_port()}.log"
     cmd = [SIPP or "sipp", f"127.0.0.1:{vs.sip_port}", "-sf", str(SCENARIOS / scenario), "-s", service,
-           "-i", local_ip, "-p", str(free_port()), "-mp", str(random.randrange(30000, 39000, 2)), "-m", "1",
+           "-i", local_ip, "-p", str(free_port()), "-mp", str(random.randrange(10000, 19000, 2)), "-m", "1",
            "-nostdin", "-timeout", f"{int(limit)}s", "-timeout_error", "-trace_msg", "-message_file", str(trace),
            *extra]
     proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=limit + 10, cwd=vs.tmp)
