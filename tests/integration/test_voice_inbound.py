@@ -168,6 +168,29 @@ def test_sipp_rfc4733_capture_reaches_gather(vs: VoiceServer) -> None:
     assert request.params["SipHeader_X-Test-Case"] == "engine"
 
 
+def test_sip_info_digits_reach_gather(vs: VoiceServer) -> None:
+    """SIP INFO (application/dtmf-relay) digits land in the same queue as RFC 4733 ones."""
+    path, action = vs.app.new_path("gather"), vs.app.new_path("gathered")
+    vs.app.route(path, Answer(f'<Response><Gather finishOnKey="#" timeout="8" action="{action}"/></Response>'))
+    vs.app.route(action, Answer("<Response><Hangup/></Response>"))
+    number = vs.number(VoiceUrl=vs.app.url(path))
+    rc, trace = run_sipp(vs, "uac_info_wait_bye.xml", number)
+    assert rc == 0, trace[-3000:]
+    (request,) = vs.app.wait(action, 1)
+    assert request.params["Digits"] == "4"
+
+
+def test_caller_name_and_forwarded_from(vs: VoiceServer) -> None:
+    path = vs.app.new_path("hangup")
+    vs.app.route(path, Answer("<Response><Hangup/></Response>"))
+    number = vs.number(VoiceUrl=vs.app.url(path))
+    rc, trace = run_sipp(vs, "uac_wait_bye.xml", number)
+    assert rc == 0, trace[-3000:]
+    (request,) = vs.app.requests(path)
+    assert request.params["CallerName"] == "sipp" and request.params["ForwardedFrom"] == "+15557654321"
+    assert vs.wait_call(number, {"completed"})["forwarded_from"] == "+15557654321"
+
+
 def test_retransmitted_invite_makes_one_call(vs: VoiceServer) -> None:
     path = vs.app.new_path("hangup")
     vs.app.route(path, Answer("<Response><Hangup/></Response>"))

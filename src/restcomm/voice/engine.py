@@ -73,6 +73,8 @@ class VoiceEngine:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._lease_task: asyncio.Task[None] | None = None
         self.inbound_calls = 0
+        self._calls: set[asyncio.Task[Any]] = set()  # handlers of incoming calls still running
+        self.stop_grace = 5.0  # seconds a stopping node gives its calls to hang up and record the end
 
     # ---- life cycle --------------------------------------------------------------------------
 
@@ -93,9 +95,14 @@ class VoiceEngine:
         self._lease_task = asyncio.create_task(self._renew_leases(), name="voice-call-leases")
 
     async def stop(self) -> None:
+        """Hang up every live call, give the calls ``stop_grace`` seconds to write their final
+        status (so a restart leaves nothing for recovery), then close the stack."""
         for leg in list(self.legs.values()):
             with contextlib.suppress(Exception):
                 await leg.hangup()
+        pending = [t for t in self._calls if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=self.stop_grace)
         for t in list(self._tasks):
             t.cancel()
         if self._tasks:
@@ -191,7 +198,14 @@ class VoiceEngine:
         from restcomm.voice.inbound import handle_invite
 
         self.inbound_calls += 1
-        await handle_invite(self, call)
+        task = asyncio.current_task()
+        if task is not None:
+            self._calls.add(task)
+        try:
+            await handle_invite(self, call)
+        finally:
+            if task is not None:
+                self._calls.discard(task)
 
     async def _on_register(self, request: Any, source: Any) -> Any:
         assert self.registrar is not None

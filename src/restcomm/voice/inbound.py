@@ -66,6 +66,19 @@ def trusted_source(host: str, trunks: Sequence[SipTrunk]) -> SipTrunk | None:
     return None
 
 
+def forwarded_from(call: IncomingCall) -> str | None:
+    """The user of the first ``Diversion`` (RFC 5806) or ``History-Info`` entry: who forwarded
+    the call to us (``ForwardedFrom``)."""
+    for name in ("Diversion", "History-Info"):
+        value = call.request.headers.get(name)
+        if value:
+            uri = value.split("<", 1)[-1].split(">", 1)[0]
+            user = uri.split(":", 1)[-1].split("@", 1)[0]
+            if user and user != uri:
+                return user
+    return None
+
+
 def sip_headers(call: IncomingCall) -> dict[str, str]:
     """The INVITE's ``X-`` headers (``SipHeader_X-…`` parameters)."""
     out: dict[str, str] = {}
@@ -148,6 +161,7 @@ async def _run_call(engine: VoiceEngine, leg: Leg, owner: Mapping[str, Any], acc
     values: dict[str, Any] = dict(
         sid=leg.call_sid, account_sid=account["sid"], from_number=from_user, to_number=to_user,
         direction="inbound", status=store.RINGING, caller_name=caller_name or None,
+        forwarded_from=forwarded_from(call),
         sip_call_id=req.call_id, node=engine.node, lease_until=now + timedelta(seconds=engine.lease_seconds),
         url=entry.url, method=entry.method, fallback_url=entry.fallback_url, fallback_method=entry.fallback_method,
     )
@@ -167,7 +181,8 @@ async def _run_call(engine: VoiceEngine, leg: Leg, owner: Mapping[str, Any], acc
     session = CallSession(leg, media=engine.sources, recordings=DbRecordings(engine, account),
                           on_answer=on_answer, dialer=engine.dialer)
     request = VoiceRequest(call_sid=leg.call_sid, account_sid=account["sid"], from_=from_user, to=to_user,
-                           caller_name=caller_name or None, sip_headers=sip_headers(call))
+                           caller_name=caller_name or None, forwarded_from=forwarded_from(call),
+                           sip_headers=sip_headers(call))
     assert ms.http is not None
     fetcher = DocumentFetcher(ms.http, account["auth_token"], timeout=ms.sms.app_timeout,
                               max_redirects=ms.sms.app_max_redirects, guard=ms.guard)
