@@ -15,17 +15,23 @@ from __future__ import annotations
 import wave
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from restcomm.media.wav import read_wav
+from restcomm.store.schema import accounts
+from restcomm.util import utcnow
+from restcomm.voice import store
 from tests.conftest import free_port
 from tests.integration.sms_app import Answer, notifications, wait_until
 from tests.integration.voice_peers import (
     BARESIP,
     SIPP,
     VoiceServer,
+    in_db,
     require,
     run_sipp,
     silence_wav,
@@ -150,6 +156,59 @@ def test_record_hears_what_the_caller_says(vs: VoiceServer, tmp_path: Path) -> N
     with vs.client() as c:
         rec = c.get(f"/Accounts/{vs.account_sid}/Recordings/{params['RecordingSid']}.json").json()
     assert rec["call_sid"] == params["CallSid"] and rec["status"] == "completed"
+
+
+def test_bindings_are_in_the_database(vs: VoiceServer, tmp_path: Path) -> None:
+    """Two phones registered as one Client: two contacts, stored where every node reads them;
+    a phone that stops un-registers its own contact only."""
+    login = client_login(vs, "dave")
+    org = in_db(vs, lambda conn: _org_of(conn, vs.account_sid))
+
+    def contacts() -> list[str]:
+        rows = in_db(vs, lambda conn: store.current_bindings(conn, org, login, utcnow()))
+        return sorted(r["contact"] for r in rows)
+
+    silence = silence_wav(tmp_path / "s.wav", 30)
+    with phone(vs, tmp_path / "d1", login, silence) as one:
+        registered(one)
+        with phone(vs, tmp_path / "d2", login, silence) as two:
+            registered(two)
+            both = wait_until(contacts, lambda c: len(c) == 2, 10, "two bindings")
+            assert all(f":{p.port}" in " ".join(both) for p in (one, two))
+        left = wait_until(contacts, lambda c: len(c) == 1, 10, "one binding left")
+        assert f":{one.port}" in left[0]
+
+
+def test_client_calls_client_with_a_voice_url(vs: VoiceServer, tmp_path: Path) -> None:
+    path = vs.app.new_path("client-app")
+    vs.app.route(path, Answer(f"<Response><Say>{PHRASES[2]}</Say></Response>"))
+    callee = client_login(vs, "erin")
+    with vs.client() as c:
+        r = c.post(f"/Accounts/{vs.account_sid}/Clients/{_client_sid(vs, callee)}.json",
+                   data={"VoiceUrl": vs.app.url(path)})
+        assert r.status_code == 200, r.text
+    caller = client_login(vs, "frank")
+    with phone(vs, tmp_path / "frank", caller, silence_wav(tmp_path / "s.wav", 30)) as p:
+        registered(p)
+        p.dial(f"sip:{callee}@127.0.0.1:{vs.sip_port}")
+        p.wait_event("CALL_ESTABLISHED")
+        p.wait_event("CALL_CLOSED", timeout=20)
+        heard = read_wav(p.heard().read_bytes())
+    assert recognize_phrase(heard, PHRASES) == PHRASES[2]
+    (request,) = vs.app.requests(path)
+    assert request.params["From"] == caller and request.params["To"] == callee
+
+
+async def _org_of(conn: Any, account_sid: str) -> str:
+    return str((await conn.execute(select(accounts.c.organization_sid).where(accounts.c.sid == account_sid))).scalar_one())
+
+
+def _client_sid(vs: VoiceServer, login: str) -> str:
+    with vs.client() as c:
+        r = c.get(f"/Accounts/{vs.account_sid}/Clients.json")
+    body = r.json()
+    rows = body if isinstance(body, list) else body["clients"]  # Restcomm lists Clients as a bare array
+    return str(next(x["sid"] for x in rows if x["login"] == login))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -103,6 +103,29 @@ class VoiceServer:
         return found[0]
 
 
+def in_db(vs: VoiceServer, job: Any) -> Any:
+    """Run ``job(conn)`` in a transaction on the server's own database (SQLite file or PostgreSQL)."""
+    import asyncio
+
+    from restcomm.config import load_settings
+    from restcomm.store import db
+
+    env = {"RESTCOMM_DATA_DIR": vs.srv.env["RESTCOMM_DATA_DIR"]}
+    if "RESTCOMM_DATABASE_URL" in vs.srv.env:
+        env["RESTCOMM_DATABASE_URL"] = vs.srv.env["RESTCOMM_DATABASE_URL"]
+    settings = load_settings(env=env)
+
+    async def run() -> Any:
+        engine = db.create_engine(settings)
+        try:
+            async with engine.connect() as conn, conn.begin():
+                return await job(conn)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
 def start_voice_server(tmp: Path, backend: str) -> VoiceServer:
     port = sip_port()
     base = random.randrange(10000, 19000, 2)  # RTP, also outside the ephemeral range
