@@ -227,6 +227,27 @@ def test_sipp_rfc4733_capture_reaches_gather(vs: VoiceServer) -> None:
     assert request.params["SipHeader_X-Test-Case"] == "engine"
 
 
+def test_record_max_length_and_finish_key(vs: VoiceServer) -> None:
+    """maxLength ends a silent caller's recording; a finishOnKey digit (SIPp's RFC 4733 capture,
+    after the beep) ends another one and is reported as Digits."""
+    path, action = vs.app.new_path("rec-max"), vs.app.new_path("rec-max-done")
+    vs.app.route(path, Answer(f'<Response><Record playBeep="false" maxLength="2" timeout="30" action="{action}"/>'
+                              "</Response>"))
+    vs.app.route(action, Answer("<Response><Hangup/></Response>"))
+    rc, trace = run_sipp(vs, "uac_wait_bye.xml", vs.number(VoiceUrl=vs.app.url(path)))
+    assert rc == 0, trace[-3000:]
+    (request,) = vs.app.wait(action, 1)
+    assert request.params["RecordingDuration"] == "2" and request.params["Digits"] == ""
+
+    path, action = vs.app.new_path("rec-key"), vs.app.new_path("rec-key-done")
+    vs.app.route(path, Answer(f'<Response><Record finishOnKey="1" timeout="30" action="{action}"/></Response>'))
+    vs.app.route(action, Answer("<Response><Hangup/></Response>"))
+    rc, trace = run_sipp(vs, "uac_dtmf_pcap.xml", vs.number(VoiceUrl=vs.app.url(path)))
+    assert rc == 0, trace[-3000:]
+    (request,) = vs.app.wait(action, 1)
+    assert request.params["Digits"] == "1"
+
+
 def test_sip_info_digits_reach_gather(vs: VoiceServer) -> None:
     """SIP INFO (application/dtmf-relay) digits land in the same queue as RFC 4733 ones."""
     path, action = vs.app.new_path("gather"), vs.app.new_path("gathered")

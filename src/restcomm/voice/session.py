@@ -178,11 +178,11 @@ class CallSession:
         """Record until a finish key, ``silence_timeout`` seconds of silence, ``max_length`` or the
         hang-up (whichever first). The file is flushed as it is written."""
         media = self.leg.media
+        self.clear_digits()  # keys pressed before <Record> began; one pressed during the beep counts
         if play_beep and not self._hung_up.is_set():
             await self._unless_hung_up(media.play(BEEP))
         if self._hung_up.is_set():
             return RecordingResult(0.0, "hangup")
-        self.clear_digits()
         rec = await self.recordings.open(self.leg.call_sid)
         media.start_recording(rec.path)
         digits = ""
