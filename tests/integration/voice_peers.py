@@ -126,10 +126,10 @@ def in_db(vs: VoiceServer, job: Any) -> Any:
     return asyncio.run(run())
 
 
-def start_voice_server(tmp: Path, backend: str) -> VoiceServer:
+def start_voice_server(tmp: Path, backend: str, config: str = VOICE_CONFIG) -> VoiceServer:
     port = sip_port()
     base = random.randrange(10000, 19000, 2)  # RTP, also outside the ephemeral range
-    srv = launch(tmp / "server", backend=backend, config=VOICE_CONFIG,
+    srv = launch(tmp / "server", backend=backend, config=config,
                  env={"RESTCOMM_SIP_LISTEN": f"127.0.0.1:{port}", "RESTCOMM_RTP_PORTS": f"{base}-{base + 400}"})
     app = AppServer().start()
     sid, token, _, _ = new_account(srv, "voice")
