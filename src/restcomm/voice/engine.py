@@ -80,11 +80,11 @@ class VoiceEngine:
 
     async def start(self) -> None:
         secret = await self._nonce_secret()
-        # MD5 only: the stored secret is the MD5 HA1 (api/clients.py), and a SHA-256 challenge
-        # beside it makes baresip's stack (libre) refuse the whole 401 with ENOSYS.
+        # [sip] digest_algorithms, MD5 alone by default: a SHA-256 challenge beside the MD5 one makes
+        # baresip's stack (libre) refuse the whole 401 with ENOSYS.
         self.registrar = Registrar(self.settings.domain, DbCredentials(self), DbBindings(self), secret=secret,
                                    throttle=FailureThrottle(max_failures=5, window=60.0, block_for=300.0),
-                                   algorithms=("MD5",))
+                                   algorithms=self.settings.sip_digest_algorithms)
         try:
             await self.stack.start()
         except OSError as exc:
