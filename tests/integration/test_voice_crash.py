@@ -7,12 +7,14 @@ database) closes the call with a reason, a 19102 notification and its ``complete
 
 from __future__ import annotations
 
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from restcomm.voice import store
 from tests.conftest import free_port
 from tests.integration.hardened_server import launch
 from tests.integration.sms_app import Answer, notifications, wait_until
@@ -22,6 +24,7 @@ from tests.integration.voice_peers import (
     TRUNK_HOST,
     VOICE_CONFIG,
     VoiceServer,
+    in_db,
     require,
     sip_port,
     start_voice_server,
@@ -73,3 +76,28 @@ def test_call_of_a_killed_node_is_closed_by_the_next(vs: VoiceServer, tmp_path: 
     finally:
         sipp.kill()
         sipp.wait(10)
+
+
+def test_a_stopping_node_hangs_up_and_records_the_end(vs: VoiceServer, tmp_path: Path) -> None:
+    """SIGTERM mid-call: the caller gets a BYE and the call is recorded completed before exit,
+    so nothing is left for recovery."""
+    require(SIPP, "sipp (Debian sip-tester)")
+    path = vs.app.new_path("long")
+    vs.app.route(path, Answer('<Response><Say>hold on</Say><Pause length="60"/></Response>'))
+    number = vs.number(VoiceUrl=vs.app.url(path))
+    sipp = subprocess.Popen(
+        [SIPP or "sipp", f"127.0.0.1:{vs.sip_port}", "-sf", str(SCENARIOS / "uac_wait_bye.xml"), "-s", number,
+         "-i", TRUNK_HOST, "-p", str(free_port()), "-m", "1", "-nostdin", "-timeout", "30s", "-timeout_error"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    try:
+        call = vs.wait_call(number, {"in-progress"})
+        assert vs.srv.proc is not None
+        vs.srv.proc.send_signal(signal.SIGTERM)
+        vs.srv.proc.wait(30)
+        assert sipp.wait(20) == 0  # it received our BYE and answered it
+        row = in_db(vs, lambda conn: store.get_call(conn, call["sid"]))
+        assert row["status"] == "completed" and row["node"] is None
+    finally:
+        if sipp.poll() is None:
+            sipp.kill()
+            sipp.wait(10)
