@@ -271,6 +271,16 @@ def test_caller_name_and_forwarded_from(vs: VoiceServer) -> None:
     assert vs.wait_call(number, {"completed"})["forwarded_from"] == "+15557654321"
 
 
+def test_call_over_tcp(vs: VoiceServer) -> None:
+    path = vs.app.new_path("tcp")
+    vs.app.route(path, Answer("<Response><Say>over tcp</Say></Response>"))
+    number = vs.number(VoiceUrl=vs.app.url(path))
+    rc, trace = run_sipp(vs, "uac_wait_bye.xml", number, extra=("-t", "t1"))
+    assert rc == 0, trace[-3000:]
+    assert "TCP message received" in trace or "TCP message sent" in trace
+    assert vs.wait_call(number, {"completed"})["direction"] == "inbound"
+
+
 def test_retransmitted_invite_makes_one_call(vs: VoiceServer) -> None:
     path = vs.app.new_path("hangup")
     vs.app.route(path, Answer("<Response><Hangup/></Response>"))

@@ -79,6 +79,10 @@ class VoiceEngine:
     # ---- life cycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self.media_address in ("0.0.0.0", "::", ""):
+            # c=0.0.0.0 in SDP means "hold" to every phone: the address must be a real one
+            raise RuntimeError(f"[sip] listen {self.settings.sip_listen} is a wildcard: set [media] address "
+                               "(RESTCOMM_MEDIA_ADDRESS) to the address phones send RTP to")
         secret = await self._nonce_secret()
         # [sip] digest_algorithms, MD5 alone by default: a SHA-256 challenge beside the MD5 one makes
         # baresip's stack (libre) refuse the whole 401 with ENOSYS.
