@@ -61,6 +61,9 @@ class VoiceEngine:
         self.node = messaging.node_id
         host, port = self.settings.sip_address
         self.media_address = self.settings.media_host
+        # RTP binds where SIP listens (a wildcard, or the private side of a 1:1 NAT whose public
+        # address [media] address puts in SDP)
+        self.bind_address = host
         self.ports = PortAllocator(*self.settings.rtp_port_range)
         self.synthesizer = Synthesizer(self.settings.data_dir / "cache" / "tts")
         self.audio = AudioCache(self.settings.data_dir / "cache" / "audio", guard=messaging.guard)
@@ -171,12 +174,13 @@ class VoiceEngine:
             del self.legs[leg.call_sid]
 
     async def new_incoming_leg(self, call_sid: str, sip_call: IncomingCall) -> Leg:
-        leg = await Leg.incoming(call_sid, sip_call, self.ports, self.media_address)
+        leg = await Leg.incoming(call_sid, sip_call, self.ports, self.media_address, bind_address=self.bind_address)
         self.add_leg(leg)
         return leg
 
     async def new_outgoing_leg(self, call_sid: str, target: str, **invite: Any) -> Leg:
         """An outgoing leg registered with the engine (``invite``: ``Leg.outgoing``'s keywords)."""
+        invite.setdefault("bind_address", self.bind_address)
         leg = await Leg.outgoing(call_sid, self.stack, target, ports=self.ports, media_address=self.media_address,
                                  **invite)
         self.add_leg(leg)
