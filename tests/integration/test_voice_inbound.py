@@ -352,6 +352,21 @@ def test_unknown_source_without_credentials_is_challenged(vs: VoiceServer) -> No
     assert vs.calls(To=number) == [] and vs.app.requests(path) == []
 
 
+def test_client_with_credentials_cannot_present_another_number(vs: VoiceServer) -> None:
+    """A Client answering the 407 gets its call; the application sees its login as From, not the
+    number its From header claimed."""
+    path = vs.app.new_path("auth")
+    vs.app.route(path, Answer("<Response><Hangup/></Response>"))
+    number = vs.number(VoiceUrl=vs.app.url(path))
+    login = client_login(vs, "gina")
+    rc, trace = run_sipp(vs, "uac_auth_invite.xml", number, local_ip="127.0.0.1",
+                         extra=("-au", login, "-ap", PASSWORD))
+    assert rc == 0, trace[-3000:]
+    (request,) = vs.app.requests(path)
+    assert request.params["From"] == login
+    assert vs.wait_call(number, {"completed"})["from"] == login
+
+
 def test_unknown_number_is_404(vs: VoiceServer) -> None:
     require(SIPP, "sipp")
     rc, trace = run_sipp(vs, "uac_wait_bye.xml", "+15550000000", limit=5)

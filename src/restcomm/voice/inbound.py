@@ -154,7 +154,9 @@ async def _run_call(engine: VoiceEngine, leg: Leg, owner: Mapping[str, Any], acc
     call = leg.sip
     assert isinstance(call, IncomingCall)
     req = call.request
-    from_user = req.from_.uri.user or req.from_.uri.host
+    # An authenticated Client is its login, whatever its From says: a Client must not present a
+    # number it does not own (caller ID spoofing). A trunk's From is the carrier's caller ID.
+    from_user = caller_login or req.from_.uri.user or req.from_.uri.host
     to_user = req.uri.user or ""
     caller_name = (req.from_.display or "").strip('" ') or None
     now = engine.clock()
@@ -188,18 +190,20 @@ async def _run_call(engine: VoiceEngine, leg: Leg, owner: Mapping[str, Any], acc
                               max_redirects=ms.sms.app_max_redirects, guard=ms.guard)
     notifier = StoreNotifier(engine.write, account["sid"], clock=engine.clock, call_sid=leg.call_sid)
     replies = PipelineReplies(ms, account, default_to=from_user, default_from=to_user)
-    status = store.FAILED
     try:
         await run_voice_application(session, request, entry, fetcher=fetcher, notifier=notifier,
                                     public_base=engine.public_base(), replies=replies,
                                     email=PipelineEmail(ms, account["sid"]))
     finally:
         if not leg.ended.done():
-            await leg.hangup()
+            try:
+                await leg.hangup()
+            except Exception:  # the record below must still be written
+                log.exception("hanging up %s failed", leg.call_sid)
         status = final_status(leg)
         t = engine.clock()
-        await engine.write(lambda conn: store.set_call_status(conn, leg.call_sid, status, t,
-                                                              reason=f"ended: {leg.ended.result()}"))
+        why = f"ended: {leg.ended.result() if leg.ended.done() else 'local'}"
+        await engine.write(lambda conn: store.set_call_status(conn, leg.call_sid, status, t, reason=why))
         engine.wake_callbacks()
 
 
