@@ -281,6 +281,19 @@ def test_call_over_tcp(vs: VoiceServer) -> None:
     assert vs.wait_call(number, {"completed"})["direction"] == "inbound"
 
 
+def test_twenty_concurrent_calls(vs: VoiceServer) -> None:
+    """Calls overlap (SIPp starts 20 at 20 per second, each lasting the spoken prompt): every one
+    is answered, spoken to and recorded completed."""
+    path = vs.app.new_path("many")
+    vs.app.route(path, Answer("<Response><Say>one moment please</Say></Response>"))
+    number = vs.number(VoiceUrl=vs.app.url(path))
+    rc, trace = run_sipp(vs, "uac_wait_bye.xml", number, limit=30, extra=("-m", "20", "-r", "20", "-l", "20"))
+    assert rc == 0, trace[-3000:]
+    calls = wait_until(lambda: [c for c in vs.calls(To=number) if c["status"] == "completed"],
+                       lambda found: len(found) == 20, 15, "20 completed calls")
+    assert len({c["sid"] for c in calls}) == 20 and len(vs.app.requests(path)) == 20
+
+
 def test_retransmitted_invite_makes_one_call(vs: VoiceServer) -> None:
     path = vs.app.new_path("hangup")
     vs.app.route(path, Answer("<Response><Hangup/></Response>"))

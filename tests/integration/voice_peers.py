@@ -142,8 +142,8 @@ def run_sipp(vs: VoiceServer, scenario: str, service: str, *, local_ip: str = TR
     require(SIPP, "sipp (Debian sip-tester)")
     trace = vs.tmp / f"sipp-{free_port()}.log"
     cmd = [SIPP or "sipp", f"127.0.0.1:{vs.sip_port}", "-sf", str(SCENARIOS / scenario), "-s", service,
-           "-i", local_ip, "-p", str(free_port()), "-mp", str(random.randrange(10000, 19000, 2)), "-m", "1",
-           "-nostdin", "-timeout", f"{int(limit)}s", "-timeout_error", "-trace_msg", "-message_file", str(trace),
+           "-i", local_ip, "-p", str(free_port()), "-mp", str(random.randrange(10000, 19000, 2)),
+           *(() if "-m" in extra else ("-m", "1")), "-nostdin", "-timeout", f"{int(limit)}s", "-timeout_error", "-trace_msg", "-message_file", str(trace),
            *extra]
     proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=limit + 10, cwd=vs.tmp)
     text = trace.read_text(errors="replace") if trace.exists() else ""
