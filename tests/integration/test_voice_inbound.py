@@ -113,6 +113,27 @@ def test_registered_client_hears_say(vs: VoiceServer, tmp_path: Path) -> None:
     assert int(cb.params["CallDuration"]) >= 1
 
 
+def test_play_of_a_wav_url_is_heard(vs: VoiceServer, tmp_path: Path) -> None:
+    """<Play> fetches the WAV (here 16 kHz, resampled for the call), and the caller hears it."""
+    from restcomm.media.wav import write_wav
+
+    speech = read_wav(speech_wav(tmp_path / "p.wav", PHRASES[1], tail=0.3).read_bytes())
+    wide = bytes(b for i in range(0, len(speech), 2) for b in speech[i:i + 2] * 2)  # 8 -> 16 kHz, sample doubled
+    audio = vs.app.new_path("prompt.wav")
+    vs.app.route(audio, Answer(write_wav(wide, rate=16000), content_type="audio/wav"))
+    path = vs.app.new_path("play")
+    vs.app.route(path, Answer(f"<Response><Play>{vs.app.url(audio)}</Play></Response>"))
+    number = vs.number(VoiceUrl=vs.app.url(path))
+    login = client_login(vs, "hank")
+    with phone(vs, tmp_path / "hank", login, silence_wav(tmp_path / "silence.wav", 30)) as p:
+        registered(p)
+        p.dial(f"sip:{number}@127.0.0.1:{vs.sip_port}")
+        p.wait_event("CALL_ESTABLISHED")
+        p.wait_event("CALL_CLOSED", timeout=20)
+        heard = read_wav(p.heard().read_bytes())
+    assert recognize_phrase(heard, PHRASES) == PHRASES[1]
+
+
 def test_baresip_digits_reach_gather(vs: VoiceServer, tmp_path: Path) -> None:
     path, action = vs.app.new_path("gather"), vs.app.new_path("gathered")
     vs.app.route(path, Answer(f'<Response><Gather numDigits="1" timeout="10" action="{action}">'
