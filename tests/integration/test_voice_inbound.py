@@ -26,7 +26,7 @@ from restcomm.store.schema import accounts
 from restcomm.util import utcnow
 from restcomm.voice import store
 from tests.conftest import free_port
-from tests.integration.sms_app import Answer, notifications, wait_until
+from tests.integration.sms_app import Answer, messages, notifications, wait_until
 from tests.integration.voice_peers import (
     BARESIP,
     SIPP,
@@ -313,6 +313,19 @@ def test_twenty_concurrent_calls(vs: VoiceServer) -> None:
     calls = wait_until(lambda: [c for c in vs.calls(To=number) if c["status"] == "completed"],
                        lambda found: len(found) == 20, 15, "20 completed calls")
     assert len({c["sid"] for c in calls}) == 20 and len(vs.app.requests(path)) == 20
+
+
+def test_sms_in_a_call_goes_through_the_sms_pipeline(vs: VoiceServer) -> None:
+    path = vs.app.new_path("sms")
+    vs.app.route(path, Answer('<Response><Sms to="+15551230000">sent from a call</Sms><Hangup/></Response>'))
+    number = vs.number(VoiceUrl=vs.app.url(path))
+    rc, trace = run_sipp(vs, "uac_wait_bye.xml", number)
+    assert rc == 0, trace[-3000:]
+    vs.wait_call(number, {"completed"})
+    with vs.client() as c:
+        found = wait_until(lambda: messages(c, vs.account_sid, To="+15551230000"), bool, 10, "the message")
+    (message,) = [m for m in found if m["body"] == "sent from a call"]
+    assert message["from"] == number and message["direction"] == "outbound-call"
 
 
 def test_retransmitted_invite_makes_one_call(vs: VoiceServer) -> None:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from restcomm.config import SipTrunk
+from restcomm.messaging.model import OUTBOUND_CALL
 from restcomm.messaging.rcml_sms import PipelineEmail, PipelineReplies
 from restcomm.rcml.interpreter import DocumentFetcher
 from restcomm.rcml.notifications import StoreNotifier
@@ -189,7 +190,7 @@ async def _run_call(engine: VoiceEngine, leg: Leg, owner: Mapping[str, Any], acc
     fetcher = DocumentFetcher(ms.http, account["auth_token"], timeout=ms.sms.app_timeout,
                               max_redirects=ms.sms.app_max_redirects, guard=ms.guard)
     notifier = StoreNotifier(engine.write, account["sid"], clock=engine.clock, call_sid=leg.call_sid)
-    replies = PipelineReplies(ms, account, default_to=from_user, default_from=to_user)
+    replies = PipelineReplies(ms, account, default_to=from_user, default_from=to_user, direction=OUTBOUND_CALL)
     try:
         await run_voice_application(session, request, entry, fetcher=fetcher, notifier=notifier,
                                     public_base=engine.public_base(), replies=replies,
