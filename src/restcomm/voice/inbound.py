@@ -12,8 +12,9 @@ Admission (no open relay, no toll fraud):
 Destination: the Request-URI's user, matched like SMS inbound (``routing.find_incoming_number``:
 exact, E.164 forms, patterns, ``*``) to a number's voice application (``VoiceApplicationSid`` ->
 ``RcmlUrl``, else ``VoiceUrl``/``VoiceMethod``, with ``VoiceFallbackUrl``); else a Client's login to
-that Client's voice application. Nothing matches: 404. A Client without a voice application: 480
-(ringing its registered phones belongs to ``<Dial>``).
+that Client's voice application. Nothing matches: 404. A Client without a voice application: its
+registered phones ring through the engine's dialer as ``<Dial><Client>`` would (voice/dial.py;
+480 on a node without one).
 
 The call's record is written before anything is answered (``ringing``, direction ``inbound``,
 this node's lease), ``in-progress`` when answered, and its final status when it ends: ``completed``
@@ -34,6 +35,7 @@ from sqlalchemy import select
 from restcomm.config import SipTrunk
 from restcomm.messaging.model import OUTBOUND_CALL
 from restcomm.messaging.rcml_sms import PipelineEmail, PipelineReplies
+from restcomm.rcml.call import DialOptions, DialTarget
 from restcomm.rcml.interpreter import DocumentFetcher
 from restcomm.rcml.notifications import StoreNotifier
 from restcomm.rcml.voice import VoiceRequest, run_voice_application, voice_entry
@@ -49,6 +51,9 @@ if TYPE_CHECKING:
     from restcomm.voice.engine import VoiceEngine
 
 log = logging.getLogger("restcomm.voice")
+
+DIRECT_RING_SECONDS = 30  # a Client calling a Client with no voice URL: <Dial>'s defaults
+DIRECT_TIME_LIMIT = 14400
 
 
 def trusted_source(host: str, trunks: Sequence[SipTrunk]) -> SipTrunk | None:
@@ -134,7 +139,8 @@ async def handle_invite(engine: VoiceEngine, call: IncomingCall) -> None:
         await call.reject(403, "Forbidden (account not active)")
         return
     entry = voice_entry(owner, application)
-    if not entry.url:
+    direct = not entry.url and kind == "client" and engine.dialer is not None
+    if not entry.url and not direct:
         await call.reject(480 if kind == "client" else 404, "No voice application")
         return
     call_sid = store.new_call_sid()
@@ -192,9 +198,12 @@ async def _run_call(engine: VoiceEngine, leg: Leg, owner: Mapping[str, Any], acc
     notifier = StoreNotifier(engine.write, account["sid"], clock=engine.clock, call_sid=leg.call_sid)
     replies = PipelineReplies(ms, account, default_to=from_user, default_from=to_user, direction=OUTBOUND_CALL)
     try:
-        await run_voice_application(session, request, entry, fetcher=fetcher, notifier=notifier,
-                                    public_base=engine.public_base(), replies=replies,
-                                    email=PipelineEmail(ms, account["sid"]))
+        if entry.url:
+            await run_voice_application(session, request, entry, fetcher=fetcher, notifier=notifier,
+                                        public_base=engine.public_base(), replies=replies,
+                                        email=PipelineEmail(ms, account["sid"]))
+        else:
+            await _ring_client(session, to_user, from_user)
     finally:
         if not leg.ended.done():
             try:
@@ -206,6 +215,15 @@ async def _run_call(engine: VoiceEngine, leg: Leg, owner: Mapping[str, Any], acc
         why = f"ended: {leg.ended.result() if leg.ended.done() else 'local'}"
         await engine.write(lambda conn: store.set_call_status(conn, leg.call_sid, status, t, reason=why))
         engine.wake_callbacks()
+
+
+async def _ring_client(session: CallSession, login: str, caller: str) -> None:
+    """A Client called with no voice URL: ring its registered phones as ``<Dial><Client>`` does
+    (answered first, like the verb), through the engine's dialer (voice/dial.py)."""
+    await session.answer()
+    if not session.hung_up.is_set():
+        await session.dial([DialTarget("client", login)],
+                           DialOptions(caller_id=caller, timeout=DIRECT_RING_SECONDS, time_limit=DIRECT_TIME_LIMIT))
 
 
 def final_status(leg: Leg) -> str:
