@@ -15,6 +15,10 @@ It owns what every call shares and nothing call-specific:
 * ``write(job)``: runs ``job(conn)`` in a committed transaction (the messaging group-commit
   writer), ``wake_callbacks()`` after queuing status callbacks.
 
+* ``dialer``: ``None`` until voice/dial.py sets it (``session.Dialer``: ``<Dial>``, and a Client
+  calling a Client with no voice URL); ``new_incoming_leg``/``new_outgoing_leg`` build legs
+  registered in ``legs`` (``remove_leg`` when done, then ``leg.close()``).
+
 What a call does is elsewhere: ``voice/inbound.py`` handles a new INVITE, ``voice/session.py``
 runs RCML over a leg, ``voice/dial.py`` (outbound calls and ``<Dial>``) uses ``new_outgoing_leg``.
 """
@@ -40,6 +44,7 @@ from restcomm.voice import store
 from restcomm.voice.audio import AudioCache, EngineSources
 from restcomm.voice.leg import Leg
 from restcomm.voice.registrar import DbBindings, DbCredentials
+from restcomm.voice.session import Dialer
 
 if TYPE_CHECKING:
     from restcomm.app import Services
@@ -71,7 +76,7 @@ class VoiceEngine:
         self.stack = SipStack(host, port, on_invite=self._on_invite, on_register=self._on_register)
         self.registrar: Registrar | None = None
         self.legs: dict[str, Leg] = {}
-        self.dialer: Any = None  # voice/dial.py sets its dial function here
+        self.dialer: Dialer | None = None  # voice/dial.py sets its dial function here
         self.lease_seconds = self.settings.voice_call_lease
         self._tasks: set[asyncio.Task[Any]] = set()
         self._lease_task: asyncio.Task[None] | None = None

@@ -37,7 +37,6 @@ import contextlib
 import logging
 import time
 from enum import StrEnum
-from typing import Any
 
 from restcomm.media.endpoint import RtpEndpoint
 from restcomm.media.ports import PortAllocator
@@ -196,7 +195,3 @@ class Leg:
     def __repr__(self) -> str:
         return f"<Leg {self.call_sid} {self.direction} {self.state}>"
 
-
-def describe(leg: Leg) -> dict[str, Any]:
-    """A log-friendly summary."""
-    return {"call_sid": leg.call_sid, "direction": leg.direction, "state": str(leg.state)}

@@ -65,6 +65,10 @@ class RecordingSink(Protocol):
 
 
 Dialer = Callable[["CallSession", Sequence[DialTarget], DialOptions], Awaitable[DialResult]]
+"""``<Dial>``: ``await dialer(session, targets, options)``. The session is answered (the verb answers
+first) unless it hung up meanwhile; the dialer rings the targets as legs of their own (the engine's
+``new_outgoing_leg``), bridges ``session.leg.media`` with the first to answer, cancels the rest and
+returns when either side ends or ``time_limit`` passes. ``VoiceEngine.dialer`` holds it."""
 
 
 class CallSession:
