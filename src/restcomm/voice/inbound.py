@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("restcomm.voice")
 
 DIRECT_RING_SECONDS = 30  # a Client calling a Client with no voice URL: <Dial>'s defaults
-DIRECT_TIME_LIMIT = 14400
+DIRECT_TIME_LIMIT = 4 * 3600  # seconds (<Dial timeLimit> default)
 
 
 def trusted_source(host: str, trunks: Sequence[SipTrunk]) -> SipTrunk | None:
