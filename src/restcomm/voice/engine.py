@@ -30,11 +30,14 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
+from restcomm.config import Settings
 from restcomm.media.ports import PortAllocator
 from restcomm.media.tts import Synthesizer
 from restcomm.sip.registrar import FailureThrottle, Registrar
@@ -46,19 +49,49 @@ from restcomm.voice.leg import Leg
 from restcomm.voice.registrar import DbBindings, DbCredentials
 from restcomm.voice.session import Dialer
 
-if TYPE_CHECKING:
-    from restcomm.app import Services
-    from restcomm.messaging.service import Messaging
-
 log = logging.getLogger("restcomm.voice")
 
 NONCE_SECRET_KEY = "sip_nonce_secret"
 
 
+class EngineServices(Protocol):
+    """What the engine needs of the server's service container (and no more)."""
+
+    settings: Settings
+    clock: Callable[[], datetime]
+    organization_sid: str
+
+
+class Writer(Protocol):
+    async def run(self, fn: Callable[[Any], Awaitable[Any]]) -> Any: ...
+
+
+class SmsLimits(Protocol):
+    app_timeout: float
+    app_max_redirects: int
+
+
+class MessagingPorts(Protocol):
+    """What the engine borrows from the messaging pipeline: its database writer (group commit),
+    reads, the webhook HTTP session and destination guard, the callback outbox's wake-up, the
+    application limits, and the SMS pipeline itself for ``<Sms>``/``<Email>`` in a call."""
+
+    node_id: str
+    writer: Writer
+    http: Any  # aiohttp.ClientSession once started
+    guard: Settings | None
+    sms: SmsLimits
+    callbacks_ready: asyncio.Event
+
+    def read(self) -> AbstractAsyncContextManager[Any]: ...
+
+    def public_base(self) -> str: ...
+
+
 class VoiceEngine:
     """See the module docstring. ``start``/``stop`` like every background service."""
 
-    def __init__(self, services: Services, messaging: Messaging) -> None:
+    def __init__(self, services: EngineServices, messaging: MessagingPorts) -> None:
         self.services = services
         self.messaging = messaging
         self.settings = services.settings
