@@ -152,9 +152,11 @@ def test_baresip_digits_reach_gather(vs: VoiceServer, tmp_path: Path) -> None:
 
 
 def test_record_hears_what_the_caller_says(vs: VoiceServer, tmp_path: Path) -> None:
-    path, action = vs.app.new_path("record"), vs.app.new_path("recorded")
-    vs.app.route(path, Answer(f'<Response><Record playBeep="false" timeout="5" action="{action}"/></Response>'))
+    path, action, done = vs.app.new_path("record"), vs.app.new_path("recorded"), vs.app.new_path("rec-status")
+    vs.app.route(path, Answer(f'<Response><Record playBeep="false" timeout="5" action="{action}" '
+                              f'recordingStatusCallback="{done}"/></Response>'))
     vs.app.route(action, Answer("<Response/>"))
+    vs.app.route(done, Answer("", 204, "text/plain"), token=vs.token)
     number = vs.number(VoiceUrl=vs.app.url(path))
     login = client_login(vs, "carol")
     source = speech_wav(tmp_path / "speech.wav", PHRASES[1])
@@ -177,6 +179,10 @@ def test_record_hears_what_the_caller_says(vs: VoiceServer, tmp_path: Path) -> N
     with vs.client() as c:
         rec = c.get(f"/Accounts/{vs.account_sid}/Recordings/{params['RecordingSid']}.json").json()
     assert rec["call_sid"] == params["CallSid"] and rec["status"] == "completed"
+    (status,) = vs.app.wait(done, 1)
+    assert status.signature_valid and status.params["RecordingStatus"] == "completed"
+    assert status.params["RecordingSid"] == params["RecordingSid"]
+    assert status.params["RecordingUrl"] == params["RecordingUrl"]
 
 
 def test_bindings_are_in_the_database(vs: VoiceServer, tmp_path: Path) -> None:
