@@ -420,6 +420,15 @@ def test_client_with_credentials_cannot_present_another_number(vs: VoiceServer) 
     assert vs.wait_call(number, {"completed"})["from"] == login
 
 
+def test_no_common_codec_is_488(vs: VoiceServer) -> None:
+    path = vs.app.new_path("g729")
+    vs.app.route(path, Answer("<Response><Say>never</Say></Response>"))
+    number = vs.number(VoiceUrl=vs.app.url(path))
+    rc, trace = run_sipp(vs, "uac_g729.xml", number)
+    assert rc == 0, trace[-3000:]
+    assert vs.calls(To=number) == [] and vs.app.requests(path) == []
+
+
 def test_unknown_number_is_404(vs: VoiceServer) -> None:
     require(SIPP, "sipp")
     rc, trace = run_sipp(vs, "uac_wait_bye.xml", "+15550000000", limit=5)
