@@ -420,6 +420,18 @@ def test_client_with_credentials_cannot_present_another_number(vs: VoiceServer) 
     assert vs.wait_call(number, {"completed"})["from"] == login
 
 
+@pytest.mark.parametrize(("reason", "code", "status"), [("busy", "486", "busy"), ("rejected", "603", "failed")])
+def test_reject_refuses_without_answering(vs: VoiceServer, reason: str, code: str, status: str) -> None:
+    path = vs.app.new_path("reject")
+    vs.app.route(path, Answer(f'<Response><Reject reason="{reason}"/></Response>'))
+    number = vs.number(VoiceUrl=vs.app.url(path))
+    rc, trace = run_sipp(vs, "uac_refused.xml", number)
+    assert rc == 0, trace[-3000:]
+    assert f"SIP/2.0 {code}" in trace and "SIP/2.0 200" not in trace
+    call = vs.wait_call(number, {status})
+    assert int(call["duration"] or 0) == 0
+
+
 def test_no_common_codec_is_488(vs: VoiceServer) -> None:
     path = vs.app.new_path("g729")
     vs.app.route(path, Answer("<Response><Say>never</Say></Response>"))
@@ -431,8 +443,8 @@ def test_no_common_codec_is_488(vs: VoiceServer) -> None:
 
 def test_unknown_number_is_404(vs: VoiceServer) -> None:
     require(SIPP, "sipp")
-    rc, trace = run_sipp(vs, "uac_wait_bye.xml", "+15550000000", limit=5)
-    assert rc != 0 and "SIP/2.0 404" in trace
+    rc, trace = run_sipp(vs, "uac_refused.xml", "+15550000000")
+    assert rc == 0 and "SIP/2.0 404" in trace
 
 
 # Last: it gets 127.0.0.1 throttled for the rest of this server's life.
