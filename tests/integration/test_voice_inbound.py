@@ -334,6 +334,27 @@ def test_sms_in_a_call_goes_through_the_sms_pipeline(vs: VoiceServer) -> None:
     assert message["from"] == number and message["direction"] == "outbound-call"
 
 
+def test_number_dialled_without_plus_is_matched_and_reported_as_hosted(vs: VoiceServer) -> None:
+    path = vs.app.new_path("e164")
+    vs.app.route(path, Answer("<Response><Hangup/></Response>"))
+    number = vs.number(VoiceUrl=vs.app.url(path))
+    rc, trace = run_sipp(vs, "uac_wait_bye.xml", number.removeprefix("+"))
+    assert rc == 0, trace[-3000:]
+    (request,) = vs.app.requests(path)
+    assert request.params["To"] == number and request.params["Called"] == number
+
+
+def test_pattern_number_takes_the_call(vs: VoiceServer) -> None:
+    path = vs.app.new_path("pattern")
+    vs.app.route(path, Answer("<Response><Hangup/></Response>"))
+    prefix = "+1777" + str(free_port())
+    vs.number_pattern(prefix + "[0-9]*", VoiceUrl=vs.app.url(path))
+    rc, trace = run_sipp(vs, "uac_wait_bye.xml", prefix + "42")
+    assert rc == 0, trace[-3000:]
+    (request,) = vs.app.requests(path)
+    assert request.params["To"] == prefix + "42"  # the number dialled, not the pattern
+
+
 def test_retransmitted_invite_makes_one_call(vs: VoiceServer) -> None:
     path = vs.app.new_path("hangup")
     vs.app.route(path, Answer("<Response><Hangup/></Response>"))

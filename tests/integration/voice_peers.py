@@ -91,6 +91,11 @@ class VoiceServer:
             add_number(c, self.account_sid, number, **fields)
         return number
 
+    def number_pattern(self, pattern: str, **fields: str) -> None:
+        """A pattern number (regex) of the test account."""
+        with self.client() as c:
+            add_number(c, self.account_sid, pattern, **fields)
+
     def calls(self, **query: str) -> list[dict[str, Any]]:
         with self.client() as c:
             r = c.get(f"/Accounts/{self.account_sid}/Calls.json", params={"PageSize": "1000", **query})

@@ -165,6 +165,8 @@ async def _run_call(engine: VoiceEngine, leg: Leg, owner: Mapping[str, Any], acc
     # number it does not own (caller ID spoofing). A trunk's From is the carrier's caller ID.
     from_user = caller_login or req.from_.uri.user or req.from_.uri.host
     to_user = req.uri.user or ""
+    if kind == "number" and not owner.get("is_pattern"):
+        to_user = owner["phone_number"]  # the number as hosted (E.164), however the carrier spelled it
     caller_name = (req.from_.display or "").strip('" ') or None
     now = engine.clock()
     values: dict[str, Any] = dict(
