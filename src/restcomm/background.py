@@ -59,7 +59,20 @@ def call_recovery(services: Services) -> list[BackgroundService]:
     return [CallRecovery(services)]
 
 
-PROVIDERS: list[Provider] = [email_outbox, sms_pipeline, smpp_carriers, call_recovery]
+def voice_engine(services: Services) -> list[BackgroundService]:
+    """Calls: the SIP listener, media and RCML for calls (voice/engine.py). One SIP listener per
+    port, so with ``--workers`` only the first worker takes calls; it needs the messaging pipeline
+    (the writer, the HTTP client and the URL guard it shares)."""
+    from restcomm.messaging.engine import Messaging
+    from restcomm.voice.engine import VoiceEngine
+
+    messaging = services.messaging
+    if services.settings.worker_index != 0 or not isinstance(messaging, Messaging):
+        return []
+    return [VoiceEngine(services, messaging)]
+
+
+PROVIDERS: list[Provider] = [email_outbox, sms_pipeline, smpp_carriers, call_recovery, voice_engine]
 
 
 def build_background_services(services: Services, providers: Sequence[Provider] | None = None) -> list[BackgroundService]:

@@ -30,9 +30,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from tests.peers.carrier_server import pg_or_skip
 from tests.support.hardened_server import Hardened, launch
-from tests.support.postgres import pg_create_database, pg_drop_database
+from tests.support.postgres import pg_create_database, pg_drop_database, require_postgres
 from tests.support.server import SMS_SECTION, TEST_CONFIG, Tenant, make_tenant
 from tests.support.sms_app import (
     Answer,
@@ -53,7 +52,7 @@ CONFIG = TEST_CONFIG + SMS_SECTION.replace("[sms]\n", "[sms]\nmax_messages_per_s
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def srv(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hardened]:
     if request.param == "postgres":
-        pg_or_skip()
+        require_postgres()
     # Authentication throttling off: the timing tests make many failed attempts on purpose.
     server = launch(tmp_path_factory.mktemp(f"review-{request.param}"), backend=request.param, config=CONFIG,
                     env={"RESTCOMM_AUTH_FAILURES_PER_ADDRESS": "0", "RESTCOMM_AUTH_FAILURES_PER_ACCOUNT": "0"})
@@ -197,7 +196,7 @@ def test_migration_0007_normalises_numbers_and_resolves_duplicates(backend_name:
     env = {"RESTCOMM_DATA_DIR": str(tmp_path)}
     name = None
     if backend_name == "postgres":
-        pg_or_skip()
+        require_postgres()
         name, env["RESTCOMM_DATABASE_URL"] = pg_create_database()
     e164 = unique_number()
     t0 = datetime(2020, 1, 1)
