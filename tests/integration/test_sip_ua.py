@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from restcomm.sip.message import Headers, Request, parse_uri
+from restcomm.sip.message import Headers, Request, make_response, parse_message, parse_uri
 from restcomm.sip.registrar import MemoryBindingStore, MemoryCredentials, Registrar
 from restcomm.sip.ua import CallFailed, IncomingCall, OutgoingCall, SipStack
 from tests.conftest import free_port
@@ -261,3 +261,37 @@ async def test_refused_tcp_connect_fails_the_call_fast_with_503(pair) -> None:  
     with pytest.raises(CallFailed) as exc:
         await call.wait_answer(5)
     assert exc.value.status == 503
+
+
+async def test_retransmitted_200_is_acked_again(pair) -> None:  # type: ignore[no-untyped-def]
+    """A bare UDP peer answers our INVITE with the same 200 twice (its first ACK 'lost'): each
+    copy must be ACKed (RFC 3261 §13.2.2.4), and the call is answered once."""
+    a, _, _ = pair
+    loop = asyncio.get_running_loop()
+    acks: asyncio.Queue[bytes] = asyncio.Queue()
+
+    class Peer(asyncio.DatagramProtocol):
+        def connection_made(self, transport):  # type: ignore[no-untyped-def]
+            self.t = transport
+
+        def datagram_received(self, data, addr):  # type: ignore[no-untyped-def]
+            msg = parse_message(data)
+            if isinstance(msg, Request) and msg.method == "INVITE":
+                ok = make_response(msg, 200, to_tag="peer", body=SDP_B.encode(),
+                                   extra=[("Contact", f"<sip:peer@127.0.0.1:{port}>"),
+                                          ("Content-Type", "application/sdp")])
+                self.t.sendto(ok.encode(), addr)
+                self.t.sendto(ok.encode(), addr)
+            elif isinstance(msg, Request) and msg.method == "ACK":
+                acks.put_nowait(data)
+
+    udp, _ = await loop.create_datagram_endpoint(Peer, local_addr=("127.0.0.1", 0))
+    port = udp.get_extra_info("sockname")[1]
+    try:
+        call = await a.invite(f"sip:peer@127.0.0.1:{port}", from_uri="sip:alice@127.0.0.1", sdp=SDP_A)
+        assert "s=b" in await call.wait_answer(5)
+        first = await asyncio.wait_for(acks.get(), 5)
+        second = await asyncio.wait_for(acks.get(), 5)
+        assert first == second and parse_message(first).cseq.method == "ACK"
+    finally:
+        udp.close()
