@@ -12,8 +12,9 @@ Admission (no open relay, no toll fraud):
 Destination: the Request-URI's user, matched like SMS inbound (``routing.find_incoming_number``:
 exact, E.164 forms, patterns, ``*``) to a number's voice application (``VoiceApplicationSid`` ->
 ``RcmlUrl``, else ``VoiceUrl``/``VoiceMethod``, with ``VoiceFallbackUrl``); else a Client's login to
-that Client's voice application. Nothing matches: 404. A Client without a voice application: 480
-(ringing its registered phones belongs to ``<Dial>``).
+that Client's voice application. Nothing matches: 404. A Client without a voice application: its
+registered phones ring through the engine's dialer as ``<Dial><Client>`` would (voice/dial.py;
+480 on a node without one).
 
 The call's record is written before anything is answered (``ringing``, direction ``inbound``,
 this node's lease), ``in-progress`` when answered, and its final status when it ends: ``completed``
@@ -32,7 +33,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from restcomm.config import SipTrunk
+from restcomm.messaging.model import OUTBOUND_CALL
 from restcomm.messaging.rcml_sms import PipelineEmail, PipelineReplies
+from restcomm.rcml.call import DialOptions, DialTarget
 from restcomm.rcml.interpreter import DocumentFetcher
 from restcomm.rcml.notifications import StoreNotifier
 from restcomm.rcml.voice import VoiceRequest, run_voice_application, voice_entry
@@ -49,6 +52,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("restcomm.voice")
 
+DIRECT_RING_SECONDS = 30  # a Client calling a Client with no voice URL: <Dial>'s defaults
+DIRECT_TIME_LIMIT = 4 * 3600  # seconds (<Dial timeLimit> default)
+
 
 def trusted_source(host: str, trunks: Sequence[SipTrunk]) -> SipTrunk | None:
     """The trunk whose ``inbound_addresses`` (addresses or networks) contain ``host``."""
@@ -63,6 +69,19 @@ def trusted_source(host: str, trunks: Sequence[SipTrunk]) -> SipTrunk | None:
                     return trunk
             except ValueError:
                 continue
+    return None
+
+
+def forwarded_from(call: IncomingCall) -> str | None:
+    """The user of the first ``Diversion`` (RFC 5806) or ``History-Info`` entry: who forwarded
+    the call to us (``ForwardedFrom``)."""
+    for name in ("Diversion", "History-Info"):
+        value = call.request.headers.get(name)
+        if value:
+            uri = value.split("<", 1)[-1].split(">", 1)[0]
+            user = uri.split(":", 1)[-1].split("@", 1)[0]
+            if user and user != uri:
+                return user
     return None
 
 
@@ -120,7 +139,8 @@ async def handle_invite(engine: VoiceEngine, call: IncomingCall) -> None:
         await call.reject(403, "Forbidden (account not active)")
         return
     entry = voice_entry(owner, application)
-    if not entry.url:
+    direct = not entry.url and kind == "client" and engine.dialer is not None
+    if not entry.url and not direct:
         await call.reject(480 if kind == "client" else 404, "No voice application")
         return
     call_sid = store.new_call_sid()
@@ -141,13 +161,18 @@ async def _run_call(engine: VoiceEngine, leg: Leg, owner: Mapping[str, Any], acc
     call = leg.sip
     assert isinstance(call, IncomingCall)
     req = call.request
-    from_user = req.from_.uri.user or req.from_.uri.host
+    # An authenticated Client is its login, whatever its From says: a Client must not present a
+    # number it does not own (caller ID spoofing). A trunk's From is the carrier's caller ID.
+    from_user = caller_login or req.from_.uri.user or req.from_.uri.host
     to_user = req.uri.user or ""
+    if kind == "number" and not owner.get("is_pattern"):
+        to_user = owner["phone_number"]  # the number as hosted (E.164), however the carrier spelled it
     caller_name = (req.from_.display or "").strip('" ') or None
     now = engine.clock()
     values: dict[str, Any] = dict(
         sid=leg.call_sid, account_sid=account["sid"], from_number=from_user, to_number=to_user,
         direction="inbound", status=store.RINGING, caller_name=caller_name or None,
+        forwarded_from=forwarded_from(call),
         sip_call_id=req.call_id, node=engine.node, lease_until=now + timedelta(seconds=engine.lease_seconds),
         url=entry.url, method=entry.method, fallback_url=entry.fallback_url, fallback_method=entry.fallback_method,
     )
@@ -167,25 +192,40 @@ async def _run_call(engine: VoiceEngine, leg: Leg, owner: Mapping[str, Any], acc
     session = CallSession(leg, media=engine.sources, recordings=DbRecordings(engine, account),
                           on_answer=on_answer, dialer=engine.dialer)
     request = VoiceRequest(call_sid=leg.call_sid, account_sid=account["sid"], from_=from_user, to=to_user,
-                           caller_name=caller_name or None, sip_headers=sip_headers(call))
+                           caller_name=caller_name or None, forwarded_from=forwarded_from(call),
+                           sip_headers=sip_headers(call))
     assert ms.http is not None
     fetcher = DocumentFetcher(ms.http, account["auth_token"], timeout=ms.sms.app_timeout,
                               max_redirects=ms.sms.app_max_redirects, guard=ms.guard)
     notifier = StoreNotifier(engine.write, account["sid"], clock=engine.clock, call_sid=leg.call_sid)
-    replies = PipelineReplies(ms, account, default_to=from_user, default_from=to_user)
-    status = store.FAILED
+    replies = PipelineReplies(ms, account, default_to=from_user, default_from=to_user, direction=OUTBOUND_CALL)
     try:
-        await run_voice_application(session, request, entry, fetcher=fetcher, notifier=notifier,
-                                    public_base=engine.public_base(), replies=replies,
-                                    email=PipelineEmail(ms, account["sid"]))
+        if entry.url:
+            await run_voice_application(session, request, entry, fetcher=fetcher, notifier=notifier,
+                                        public_base=engine.public_base(), replies=replies,
+                                        email=PipelineEmail(ms, account["sid"]))
+        else:
+            await _ring_client(session, to_user, from_user)
     finally:
         if not leg.ended.done():
-            await leg.hangup()
+            try:
+                await leg.hangup()
+            except Exception:  # the record below must still be written
+                log.exception("hanging up %s failed", leg.call_sid)
         status = final_status(leg)
         t = engine.clock()
-        await engine.write(lambda conn: store.set_call_status(conn, leg.call_sid, status, t,
-                                                              reason=f"ended: {leg.ended.result()}"))
+        why = f"ended: {leg.ended.result() if leg.ended.done() else 'local'}"
+        await engine.write(lambda conn: store.set_call_status(conn, leg.call_sid, status, t, reason=why))
         engine.wake_callbacks()
+
+
+async def _ring_client(session: CallSession, login: str, caller: str) -> None:
+    """A Client called with no voice URL: ring its registered phones as ``<Dial><Client>`` does
+    (answered first, like the verb), through the engine's dialer (voice/dial.py)."""
+    await session.answer()
+    if not session.hung_up.is_set():
+        await session.dial([DialTarget("client", login)],
+                           DialOptions(caller_id=caller, timeout=DIRECT_RING_SECONDS, time_limit=DIRECT_TIME_LIMIT))
 
 
 def final_status(leg: Leg) -> str:
