@@ -30,5 +30,10 @@ def build_background_services(services: Services) -> list[Any]:
     background.append(CallRecovery(services))
     from restcomm.voice.engine import VoiceEngine  # SIP + media + RCML for calls (voice/engine.py)
 
-    background.append(VoiceEngine(services, messaging))
+    engine = VoiceEngine(services, messaging)
+    background.append(engine)
+    # Calls API placer/control, <Dial>, trunk registrations (voice/outbound.py): after the engine.
+    from restcomm.voice.outbound import OutboundService
+
+    background.append(OutboundService(services, engine))
     return background
