@@ -1,0 +1,207 @@
+"""Calls placed through the Calls API, end to end: real ``restcomm serve`` (SQLite and PostgreSQL).
+
+* ``To=client:…``: baresip, registered with digest, auto-answers; the application's ``<Say>``
+  comes back out of baresip's recording through a speech recognizer; the status callbacks
+  initiated, ringing, answered, completed arrive in order at a loopback receiver.
+* ``To=`` a number: routed to a ``[[sip_trunks]]`` trunk that is a SIPp UAS; with two trunks the
+  one with the longer prefix answers 503 and the call completes through the next.
+* Twilio's SDK: ``calls.create`` then ``calls(sid).update(url=…)`` redirects the live call (the new
+  document is requested) and ``update(status="completed")`` ends it.
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from twilio.rest import Client
+
+from restcomm.media.wav import read_wav
+from tests.conftest import free_port
+from tests.integration.sms_app import Answer, wait_until
+from tests.integration.voice_peers import (
+    BARESIP,
+    SCENARIOS,
+    SIPP,
+    VOICE_CONFIG,
+    VoiceServer,
+    require,
+    silence_wav,
+    sip_port,
+    start_voice_server,
+)
+from tests.peers.asr import recognize_phrase
+from tests.peers.baresip import Baresip
+
+PASSWORD = "Str0ng-Passw0rd!"
+PHRASES = ["the quick brown fox", "seven green apples", "hello world"]
+FAILING_TRUNK_PORT = sip_port()
+GOOD_TRUNK_PORT = sip_port()
+TRUNKS = f"""
+[[sip_trunks]]
+name = "down-carrier"
+host = "127.0.0.1"
+port = {FAILING_TRUNK_PORT}
+prefixes = ["+1999"]
+
+[[sip_trunks]]
+name = "good-carrier"
+host = "127.0.0.1"
+port = {GOOD_TRUNK_PORT}
+prefixes = ["+199"]
+"""
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def vs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoiceServer]:
+    server = start_voice_server(tmp_path_factory.mktemp(f"outbound-{request.param}"), request.param,
+                                config=VOICE_CONFIG + TRUNKS)
+    try:
+        yield server
+    finally:
+        server.app.stop()
+        server.srv.close()
+
+
+def client_login(vs: VoiceServer, name: str) -> str:
+    login = f"{name}{free_port()}"
+    with vs.client() as c:
+        r = c.post(f"/Accounts/{vs.account_sid}/Clients.json", data={"Login": login, "Password": PASSWORD})
+    assert r.status_code == 200, r.text
+    return login
+
+
+def registered_phone(vs: VoiceServer, folder: Path, login: str, source: Path, answer: str = "auto") -> Baresip:
+    require(BARESIP, "baresip (Debian baresip-core)")
+    return Baresip(folder, login, source, register=f"sip:{login}@127.0.0.1:{vs.sip_port}", password=PASSWORD,
+                   answer=answer)
+
+
+def wait_registered(vs: VoiceServer, p: Baresip) -> None:
+    """Bounded wait for the binding to be in the API-visible registrar (baresip's log line)."""
+    wait_until(lambda: "200 OK" in p.log() and "binding" in p.log(), bool, 15, "baresip's registration")
+
+
+@contextmanager
+def sipp_uas(vs: VoiceServer, scenario: str | None, port: int, limit: float = 20) -> Iterator[subprocess.Popen[bytes]]:
+    """A SIPp UAS on ``port`` for one call (``scenario`` None: SIPp's built-in ``uas``)."""
+    require(SIPP, "sipp (Debian sip-tester)")
+    how = ["-sn", "uas"] if scenario is None else ["-sf", str(SCENARIOS / scenario)]
+    proc = subprocess.Popen([SIPP or "sipp", *how, "-i", "127.0.0.1", "-p", str(port), "-m", "1", "-nostdin",
+                             "-mp", str(random.randrange(10000, 19000, 2)), "-timeout", f"{int(limit)}s",
+                             "-timeout_error"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=vs.tmp)
+    try:
+        yield proc
+    finally:
+        try:
+            proc.wait(timeout=limit + 5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def create_call(vs: VoiceServer, to: str, url: str, **extra: str) -> dict[str, Any]:
+    frm = vs.number()
+    with vs.client() as c:
+        r = c.post(f"/Accounts/{vs.account_sid}/Calls.json", data={"From": frm, "To": to, "Url": url, **extra})
+    assert r.status_code in (200, 201), r.text
+    return dict(r.json())
+
+
+def call_of(vs: VoiceServer, sid: str) -> dict[str, Any]:
+    with vs.client() as c:
+        r = c.get(f"/Accounts/{vs.account_sid}/Calls/{sid}.json")
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def wait_status(vs: VoiceServer, sid: str, statuses: set[str], timeout: float = 20) -> dict[str, Any]:
+    return dict(wait_until(lambda: call_of(vs, sid), lambda c: c["status"] in statuses, timeout,
+                           f"call {sid} in {statuses}"))
+
+
+def test_api_call_to_a_registered_client_runs_the_app(vs: VoiceServer, tmp_path: Path) -> None:
+    status = vs.app.new_path("status")
+    vs.app.route(status, Answer("", 204, "text/plain"))
+    app = vs.app.new_path("say")
+    vs.app.route(app, Answer(f"<Response><Say>{PHRASES[1]}</Say></Response>"), token=vs.token)
+    login = client_login(vs, "alice")
+    with registered_phone(vs, tmp_path / "alice", login, silence_wav(tmp_path / "s.wav", 30)) as p:
+        wait_registered(vs, p)
+        call = create_call(vs, f"client:{login}", vs.app.url(app), StatusCallback=vs.app.url(status),
+                           StatusCallbackEvent="initiated ringing answered completed")
+        p.wait_event("CALL_ESTABLISHED")
+        p.wait_event("CALL_CLOSED", timeout=20)  # the document ended: the server hung up
+        heard = read_wav(p.heard().read_bytes())
+    assert recognize_phrase(heard, PHRASES) == PHRASES[1]
+    (request,) = vs.app.requests(app)
+    assert request.signature_valid
+    params = request.params
+    assert params["CallSid"] == call["sid"] and params["Direction"] == "outbound-api"
+    assert params["CallStatus"] == "in-progress" and params["To"] == f"client:{login}"
+    done = wait_status(vs, call["sid"], {"completed"})
+    assert int(done["duration"]) >= 1
+    callbacks = vs.app.wait(status, 4)
+    ordered = sorted(callbacks, key=lambda s: int(s.params["SequenceNumber"]))
+    assert [s.params["StatusCallbackEvent"] for s in ordered] == ["initiated", "ringing", "answered", "completed"]
+    assert int(ordered[-1].params["CallDuration"]) >= 1
+
+
+def test_api_call_to_a_number_goes_through_its_trunk(vs: VoiceServer) -> None:
+    app = vs.app.new_path("trunk")
+    vs.app.route(app, Answer("<Response><Pause length=\"1\"/></Response>"))
+    with sipp_uas(vs, None, GOOD_TRUNK_PORT) as uas:
+        call = create_call(vs, "+1995550100", vs.app.url(app))
+        done = wait_status(vs, call["sid"], {"completed", "failed", "busy", "no-answer"})
+    assert uas.returncode == 0, (uas.stderr.read() if uas.stderr else b"").decode(errors="replace")[-2000:]
+    assert done["status"] == "completed"
+    assert vs.app.requests(app)
+
+
+def test_a_503_trunk_fails_over_to_the_next(vs: VoiceServer) -> None:
+    app = vs.app.new_path("failover")
+    vs.app.route(app, Answer("<Response><Pause length=\"1\"/></Response>"))
+    with sipp_uas(vs, "uas_503.xml", FAILING_TRUNK_PORT) as down, sipp_uas(vs, None, GOOD_TRUNK_PORT) as good:
+        call = create_call(vs, "+19995550100", vs.app.url(app))
+        done = wait_status(vs, call["sid"], {"completed", "failed", "busy", "no-answer"})
+    assert down.returncode == 0 and good.returncode == 0
+    assert done["status"] == "completed"
+
+
+def test_busy_number_is_busy_and_not_failed_over(vs: VoiceServer) -> None:
+    app = vs.app.new_path("busy")
+    vs.app.route(app, Answer("<Response/>"))
+    with sipp_uas(vs, "uas_486.xml", FAILING_TRUNK_PORT) as busy:
+        call = create_call(vs, "+19995550101", vs.app.url(app))
+        done = wait_status(vs, call["sid"], {"completed", "failed", "busy", "no-answer"})
+    assert busy.returncode == 0
+    assert done["status"] == "busy"
+    assert not vs.app.requests(app)
+
+
+def test_twilio_sdk_redirects_and_ends_a_live_call(vs: VoiceServer, tmp_path: Path) -> None:
+    first = vs.app.new_path("long")
+    vs.app.route(first, Answer("<Response><Pause length=\"30\"/></Response>"))
+    second = vs.app.new_path("redirected")
+    vs.app.route(second, Answer("<Response><Pause length=\"30\"/></Response>"))
+    client = Client(vs.account_sid, vs.token)
+    client.api.base_url = vs.srv.base_url
+    login = client_login(vs, "bob")
+    with registered_phone(vs, tmp_path / "bob", login, silence_wav(tmp_path / "s.wav", 30)) as p:
+        wait_registered(vs, p)
+        call = client.calls.create(to=f"client:{login}", from_=vs.number(), url=vs.app.url(first))
+        p.wait_event("CALL_ESTABLISHED")
+        vs.app.wait(first, 1)
+        wait_status(vs, call.sid, {"in-progress"})
+        client.calls(call.sid).update(url=vs.app.url(second), method="POST")
+        (req,) = vs.app.wait(second, 1)
+        assert req.params["CallSid"] == call.sid and req.params["CallStatus"] == "in-progress"
+        client.calls(call.sid).update(status="completed")
+        p.wait_event("CALL_CLOSED", timeout=10)
+    assert wait_status(vs, call.sid, {"completed"})["status"] == "completed"
