@@ -11,35 +11,26 @@
 
 from __future__ import annotations
 
-import random
-import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 from twilio.rest import Client
 
 from restcomm.media.wav import read_wav
-from tests.conftest import free_port
-from tests.integration.sms_app import Answer, wait_until
-from tests.integration.voice_peers import (
-    BARESIP,
-    SCENARIOS,
-    SIPP,
-    VOICE_CONFIG,
-    VoiceServer,
-    require,
-    silence_wav,
-    sip_port,
-    start_voice_server,
+from tests.integration.sms_app import Answer
+from tests.integration.voice_calls import (
+    PHRASES,
+    client_login,
+    create_call,
+    registered_phone,
+    sipp_uas,
+    wait_registered,
+    wait_status,
 )
+from tests.integration.voice_peers import VOICE_CONFIG, VoiceServer, silence_wav, sip_port, start_voice_server
 from tests.peers.asr import recognize_phrase
-from tests.peers.baresip import Baresip
 
-PASSWORD = "Str0ng-Passw0rd!"
-PHRASES = ["the quick brown fox", "seven green apples", "hello world"]
 FAILING_TRUNK_PORT = sip_port()
 GOOD_TRUNK_PORT = sip_port()
 TRUNKS = f"""
@@ -66,64 +57,6 @@ def vs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory)
     finally:
         server.app.stop()
         server.srv.close()
-
-
-def client_login(vs: VoiceServer, name: str) -> str:
-    login = f"{name}{free_port()}"
-    with vs.client() as c:
-        r = c.post(f"/Accounts/{vs.account_sid}/Clients.json", data={"Login": login, "Password": PASSWORD})
-    assert r.status_code == 200, r.text
-    return login
-
-
-def registered_phone(vs: VoiceServer, folder: Path, login: str, source: Path, answer: str = "auto") -> Baresip:
-    require(BARESIP, "baresip (Debian baresip-core)")
-    return Baresip(folder, login, source, register=f"sip:{login}@127.0.0.1:{vs.sip_port}", password=PASSWORD,
-                   answer=answer)
-
-
-def wait_registered(vs: VoiceServer, p: Baresip) -> None:
-    """Bounded wait for the binding to be in the API-visible registrar (baresip's log line)."""
-    wait_until(lambda: "200 OK" in p.log() and "binding" in p.log(), bool, 15, "baresip's registration")
-
-
-@contextmanager
-def sipp_uas(vs: VoiceServer, scenario: str | None, port: int, limit: float = 20) -> Iterator[subprocess.Popen[bytes]]:
-    """A SIPp UAS on ``port`` for one call (``scenario`` None: SIPp's built-in ``uas``)."""
-    require(SIPP, "sipp (Debian sip-tester)")
-    how = ["-sn", "uas"] if scenario is None else ["-sf", str(SCENARIOS / scenario)]
-    proc = subprocess.Popen([SIPP or "sipp", *how, "-i", "127.0.0.1", "-p", str(port), "-m", "1", "-nostdin",
-                             "-mp", str(random.randrange(10000, 19000, 2)), "-timeout", f"{int(limit)}s",
-                             "-timeout_error"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=vs.tmp)
-    try:
-        yield proc
-    finally:
-        try:
-            proc.wait(timeout=limit + 5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def create_call(vs: VoiceServer, to: str, url: str, **extra: str) -> dict[str, Any]:
-    frm = vs.number()
-    with vs.client() as c:
-        r = c.post(f"/Accounts/{vs.account_sid}/Calls.json", data={"From": frm, "To": to, "Url": url, **extra})
-    assert r.status_code in (200, 201), r.text
-    return dict(r.json())
-
-
-def call_of(vs: VoiceServer, sid: str) -> dict[str, Any]:
-    with vs.client() as c:
-        r = c.get(f"/Accounts/{vs.account_sid}/Calls/{sid}.json")
-    assert r.status_code == 200, r.text
-    return dict(r.json())
-
-
-def wait_status(vs: VoiceServer, sid: str, statuses: set[str], timeout: float = 20) -> dict[str, Any]:
-    return dict(wait_until(lambda: call_of(vs, sid), lambda c: c["status"] in statuses, timeout,
-                           f"call {sid} in {statuses}"))
 
 
 def test_api_call_to_a_registered_client_runs_the_app(vs: VoiceServer, tmp_path: Path) -> None:

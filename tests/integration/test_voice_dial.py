@@ -1,0 +1,112 @@
+"""``<Dial>`` end to end: real ``restcomm serve`` (SQLite and PostgreSQL), real peers.
+
+* Two nouns ring at once: a Client's baresip (auto-answer) and a SIPp phone that rings; the
+  baresip answers first, SIPp sees the CANCEL; the caller's speech (baresip playing a WAV) is
+  heard by the callee through the bridge (speech recognizer); the ``action`` gets
+  DialCallStatus/DialCallSid/DialCallDuration and the child call is ``outbound-dial`` with the
+  caller as ``ParentCallSid``.
+* A callee answering 486 is DialCallStatus=busy; one that only rings past ``timeout`` is no-answer
+  (and is CANCELled).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from restcomm.media.wav import read_wav
+from tests.integration.sms_app import Answer
+from tests.integration.voice_calls import (
+    PHRASES,
+    call_of,
+    client_login,
+    registered_phone,
+    sipp_uas,
+    wait_registered,
+    wait_status,
+)
+from tests.integration.voice_peers import (
+    VoiceServer,
+    run_sipp,
+    silence_wav,
+    sip_port,
+    speech_wav,
+    start_voice_server,
+)
+from tests.peers.asr import recognize_phrase
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def vs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoiceServer]:
+    server = start_voice_server(tmp_path_factory.mktemp(f"dial-{request.param}"), request.param)
+    try:
+        yield server
+    finally:
+        server.app.stop()
+        server.srv.close()
+
+
+def test_first_to_answer_wins_and_audio_is_bridged(vs: VoiceServer, tmp_path: Path) -> None:
+    ringer_port = sip_port()
+    callee = client_login(vs, "dave")
+    caller = client_login(vs, "carol")
+    path, action = vs.app.new_path("dial"), vs.app.new_path("dial-done")
+    vs.app.route(path, Answer(f'<Response><Dial timeout="10" timeLimit="5" action="{vs.app.url(action)}">'
+                              f"<Client>{callee}</Client><Sip>sip:ringer@127.0.0.1:{ringer_port}</Sip>"
+                              "</Dial></Response>"))
+    vs.app.route(action, Answer("<Response><Hangup/></Response>"))
+    number = vs.number(VoiceUrl=vs.app.url(path))
+    speech = speech_wav(tmp_path / "speech.wav", PHRASES[1], lead=1.5, tail=10)
+    with registered_phone(vs, tmp_path / "dave", callee, silence_wav(tmp_path / "s.wav", 30)) as d, \
+            registered_phone(vs, tmp_path / "carol", caller, speech, answer="manual") as c, \
+            sipp_uas(vs, "uas_ring_cancel.xml", ringer_port) as ringer:
+        wait_registered(vs, d)
+        wait_registered(vs, c)
+        c.dial(f"sip:{number}@127.0.0.1:{vs.sip_port}")
+        d.wait_event("CALL_ESTABLISHED")
+        d.wait_event("CALL_CLOSED", timeout=20)  # timeLimit ended the bridge
+        c.wait_event("CALL_CLOSED", timeout=20)  # the action's <Hangup/>
+        heard = read_wav(d.heard().read_bytes())
+    assert ringer.returncode == 0, (ringer.stderr.read() if ringer.stderr else b"").decode(errors="replace")[-2000:]
+    assert recognize_phrase(heard, PHRASES) == PHRASES[1]
+    (done,) = vs.app.wait(action, 1)
+    params = done.params
+    assert params["DialCallStatus"] == "completed"
+    assert int(params["DialCallDuration"]) >= 4
+    child = wait_status(vs, params["DialCallSid"], {"completed"})
+    assert child["direction"] == "outbound-dial" and child["parent_call_sid"] == params["CallSid"]
+    assert child["to"] == callee
+    others = [x for x in vs.calls(ParentCallSid=params["CallSid"]) if x["sid"] != child["sid"]]
+    assert [x["status"] for x in others] == ["canceled"]
+
+
+def test_busy_callee_is_busy(vs: VoiceServer) -> None:
+    port = sip_port()
+    path, action = vs.app.new_path("dial-busy"), vs.app.new_path("dial-busy-done")
+    vs.app.route(path, Answer(f'<Response><Dial action="{vs.app.url(action)}">'
+                              f"<Sip>sip:busy@127.0.0.1:{port}</Sip></Dial></Response>"))
+    vs.app.route(action, Answer("<Response><Hangup/></Response>"))
+    with sipp_uas(vs, "uas_486.xml", port) as busy:
+        rc, trace = run_sipp(vs, "uac_wait_bye.xml", vs.number(VoiceUrl=vs.app.url(path)))
+    assert rc == 0, trace[-3000:]
+    assert busy.returncode == 0
+    (done,) = vs.app.wait(action, 1)
+    assert done.params["DialCallStatus"] == "busy" and done.params["DialCallDuration"] == "0"
+    assert call_of(vs, done.params["DialCallSid"])["status"] == "busy"
+
+
+def test_no_answer_within_timeout(vs: VoiceServer) -> None:
+    port = sip_port()
+    path, action = vs.app.new_path("dial-ring"), vs.app.new_path("dial-ring-done")
+    vs.app.route(path, Answer(f'<Response><Dial timeout="2" action="{vs.app.url(action)}">'
+                              f"<Sip>sip:nobody@127.0.0.1:{port}</Sip></Dial></Response>"))
+    vs.app.route(action, Answer("<Response><Hangup/></Response>"))
+    with sipp_uas(vs, "uas_ring_cancel.xml", port) as ringer:
+        rc, trace = run_sipp(vs, "uac_wait_bye.xml", vs.number(VoiceUrl=vs.app.url(path)))
+    assert rc == 0, trace[-3000:]
+    assert ringer.returncode == 0  # it saw the CANCEL
+    (done,) = vs.app.wait(action, 1)
+    assert done.params["DialCallStatus"] == "no-answer"
+    assert call_of(vs, done.params["DialCallSid"])["status"] == "no-answer"
