@@ -28,12 +28,13 @@ def build_background_services(services: Services) -> list[Any]:
     from restcomm.voice.recovery import CallRecovery  # calls a dead node left live (voice/recovery.py)
 
     background.append(CallRecovery(services))
-    from restcomm.voice.engine import VoiceEngine  # SIP + media + RCML for calls (voice/engine.py)
+    if services.settings.worker_index == 0:  # one SIP listener per port: the first worker takes calls
+        from restcomm.voice.engine import VoiceEngine  # SIP + media + RCML for calls (voice/engine.py)
 
-    engine = VoiceEngine(services, messaging)
-    background.append(engine)
-    # Calls API placer/control, <Dial>, trunk registrations (voice/outbound.py): after the engine.
-    from restcomm.voice.outbound import OutboundService
+        engine = VoiceEngine(services, messaging)
+        background.append(engine)
+        # Calls API placer/control, <Dial>, trunk registrations (voice/outbound.py): after the engine.
+        from restcomm.voice.outbound import OutboundService
 
-    background.append(OutboundService(services, engine))
+        background.append(OutboundService(services, engine))
     return background

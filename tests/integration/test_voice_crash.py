@@ -26,6 +26,7 @@ from tests.integration.voice_peers import (
     VoiceServer,
     in_db,
     require,
+    run_sipp,
     sip_port,
     start_voice_server,
 )
@@ -101,3 +102,17 @@ def test_a_stopping_node_hangs_up_and_records_the_end(vs: VoiceServer, tmp_path:
         if sipp.poll() is None:
             sipp.kill()
             sipp.wait(10)
+
+
+def test_a_live_call_outlasts_its_lease(vs: VoiceServer) -> None:
+    """The node renews its calls' leases: a call three times longer than the lease is not closed
+    by recovery (which sweeps every half second here) and ends normally."""
+    path = vs.app.new_path("long")
+    vs.app.route(path, Answer('<Response><Say>hold on</Say><Pause length="6"/><Hangup/></Response>'))
+    number = vs.number(VoiceUrl=vs.app.url(path))
+    rc, trace = run_sipp(vs, "uac_wait_bye.xml", number)
+    assert rc == 0, trace[-3000:]
+    call = vs.wait_call(number, {"completed", "failed"})
+    assert call["status"] == "completed" and int(call["duration"]) >= 6
+    with vs.client() as c:
+        assert [n for n in notifications(c, vs.account_sid, ErrorCode="19102") if n.get("call_sid") == call["sid"]] == []

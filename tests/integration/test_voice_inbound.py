@@ -466,6 +466,8 @@ def test_unknown_number_is_404(vs: VoiceServer) -> None:
     require(SIPP, "sipp")
     rc, trace = run_sipp(vs, "uac_refused.xml", "+15550000000")
     assert rc == 0 and "SIP/2.0 404" in trace
+    counted = httpx.get(vs.srv.base_url + "/metrics", timeout=10).text
+    assert 'restcomm_voice_inbound_calls_total{outcome="refused_404"}' in counted
 
 
 # Last: it gets 127.0.0.1 throttled for the rest of this server's life.

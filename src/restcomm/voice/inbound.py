@@ -35,6 +35,7 @@ from sqlalchemy import select
 from restcomm.config import SipTrunk
 from restcomm.messaging.model import OUTBOUND_CALL
 from restcomm.messaging.rcml_sms import PipelineEmail, PipelineReplies
+from restcomm.observability import metrics
 from restcomm.rcml.call import DialOptions, DialTarget
 from restcomm.rcml.interpreter import DocumentFetcher
 from restcomm.rcml.notifications import StoreNotifier
@@ -51,6 +52,10 @@ if TYPE_CHECKING:
     from restcomm.voice.engine import VoiceEngine
 
 log = logging.getLogger("restcomm.voice")
+
+INBOUND_CALLS = metrics.counter("restcomm_voice_inbound_calls_total",
+                                "INVITEs for new calls, by outcome (a final call status, or refused_<SIP status>)",
+                                ("outcome",))
 
 DIRECT_RING_SECONDS = 30  # a Client calling a Client with no voice URL: <Dial>'s defaults
 DIRECT_TIME_LIMIT = 4 * 3600  # seconds (<Dial timeLimit> default)
@@ -127,11 +132,14 @@ async def handle_invite(engine: VoiceEngine, call: IncomingCall) -> None:
         assert engine.registrar is not None
         auth = await call.challenge(engine.registrar, proxy=True)
         if auth is None:
+            INBOUND_CALLS.labels("challenged").inc()
             return  # 407 (or 403 for a throttled source) sent; a retry is a new INVITE
         caller_login = auth.login
     user = req.uri.user or ""
     found = await _destination(engine, user)
     if found is None:
+        INBOUND_CALLS.labels("refused_404").inc()
+        log.info("INVITE for unknown destination %r from %s refused (404)", user, source_host)
         await call.reject(404, "Not Found")
         return
     owner, account, application, kind = found
@@ -147,6 +155,7 @@ async def handle_invite(engine: VoiceEngine, call: IncomingCall) -> None:
     try:
         leg = await engine.new_incoming_leg(call_sid, call)
     except NoCommonCodec:
+        INBOUND_CALLS.labels("refused_488").inc()
         await call.reject(488, "Not Acceptable Here")
         return
     try:
@@ -215,6 +224,8 @@ async def _run_call(engine: VoiceEngine, leg: Leg, owner: Mapping[str, Any], acc
         status = final_status(leg)
         t = engine.clock()
         why = f"ended: {leg.ended.result() if leg.ended.done() else 'local'}"
+        INBOUND_CALLS.labels(status).inc()
+        log.info("inbound call %s from %s to %s %s (%s)", leg.call_sid, from_user, to_user, status, why)
         await engine.write(lambda conn: store.set_call_status(conn, leg.call_sid, status, t, reason=why))
         engine.wake_callbacks()
 
