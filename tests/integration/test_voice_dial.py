@@ -110,3 +110,41 @@ def test_no_answer_within_timeout(vs: VoiceServer) -> None:
     (done,) = vs.app.wait(action, 1)
     assert done.params["DialCallStatus"] == "no-answer"
     assert call_of(vs, done.params["DialCallSid"])["status"] == "no-answer"
+
+
+def test_hangup_on_star_record_and_noun_status_callbacks(vs: VoiceServer, tmp_path: Path) -> None:
+    """The caller's ``*`` ends the callee's leg and the caller's call goes on (the action's Say is
+    heard); the bridge was recorded; the Client noun's statusCallback got every event in order."""
+    callee = client_login(vs, "erin")
+    caller = client_login(vs, "frank")
+    path, action, status = vs.app.new_path("star"), vs.app.new_path("star-done"), vs.app.new_path("noun-status")
+    vs.app.route(path, Answer(f'<Response><Dial hangupOnStar="true" record="record-from-answer" '
+                              f'action="{vs.app.url(action)}"><Client statusCallback="{vs.app.url(status)}" '
+                              f'statusCallbackEvent="initiated ringing answered completed">{callee}</Client>'
+                              "</Dial></Response>"))
+    vs.app.route(action, Answer(f"<Response><Say>{PHRASES[2]}</Say></Response>"))
+    vs.app.route(status, Answer("", 204, "text/plain"))
+    number = vs.number(VoiceUrl=vs.app.url(path))
+    with registered_phone(vs, tmp_path / "erin", callee, silence_wav(tmp_path / "s.wav", 30)) as d, \
+            registered_phone(vs, tmp_path / "frank", caller, silence_wav(tmp_path / "s2.wav", 30),
+                             answer="manual") as c:
+        wait_registered(vs, d)
+        wait_registered(vs, c)
+        c.dial(f"sip:{number}@127.0.0.1:{vs.sip_port}")
+        d.wait_event("CALL_ESTABLISHED")
+        c.send_digits("*")
+        d.wait_event("CALL_CLOSED", timeout=10)  # the star hung up the callee only
+        c.wait_event("CALL_CLOSED", timeout=20)  # the action's Say, then the end of the document
+        heard = read_wav(c.heard().read_bytes())
+    assert recognize_phrase(heard, PHRASES) == PHRASES[2]
+    (done,) = vs.app.wait(action, 1)
+    params = done.params
+    assert params["DialCallStatus"] == "completed" and params["RecordingUrl"].endswith(".wav")
+    with vs.client() as http:
+        r = http.get(f"/Accounts/{vs.account_sid}/Recordings/{params['RecordingSid']}.json")
+    assert r.status_code == 200, r.text
+    assert float(r.json()["duration"]) > 0 and r.json()["call_sid"] == params["CallSid"]
+    callbacks = sorted(vs.app.wait(status, 4), key=lambda s: int(s.params["SequenceNumber"]))
+    assert [s.params["StatusCallbackEvent"] for s in callbacks] == ["initiated", "ringing", "answered", "completed"]
+    assert all(s.params["CallSid"] == params["DialCallSid"] for s in callbacks)
+    assert callbacks[-1].params["ParentCallSid"] == params["CallSid"]
