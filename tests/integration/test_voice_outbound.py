@@ -138,3 +138,26 @@ def test_twilio_sdk_redirects_and_ends_a_live_call(vs: VoiceServer, tmp_path: Pa
         client.calls(call.sid).update(status="completed")
         p.wait_event("CALL_CLOSED", timeout=10)
     assert wait_status(vs, call.sid, {"completed"})["status"] == "completed"
+
+
+def test_api_call_not_answered_within_timeout_is_no_answer(vs: VoiceServer) -> None:
+    app = vs.app.new_path("never")
+    with sipp_uas(vs, "uas_ring_cancel.xml", GOOD_TRUNK_PORT) as ringer:
+        call = create_call(vs, "+1995550102", vs.app.url(app), Timeout="2")
+        done = wait_status(vs, call["sid"], {"completed", "failed", "busy", "no-answer", "canceled"})
+    assert ringer.returncode == 0  # it saw the CANCEL
+    assert done["status"] == "no-answer" and int(done["duration"]) == 0
+    assert not vs.app.requests(app)
+
+
+def test_status_canceled_while_ringing_cancels_the_invite(vs: VoiceServer) -> None:
+    app = vs.app.new_path("canceled")
+    with sipp_uas(vs, "uas_ring_cancel.xml", GOOD_TRUNK_PORT) as ringer:
+        call = create_call(vs, "+1995550103", vs.app.url(app), Timeout="30")
+        wait_status(vs, call["sid"], {"ringing"})
+        with vs.client() as c:
+            r = c.post(f"/Accounts/{vs.account_sid}/Calls/{call['sid']}.json", data={"Status": "canceled"})
+        assert r.status_code == 200, r.text
+        done = wait_status(vs, call["sid"], {"completed", "failed", "busy", "no-answer", "canceled"})
+    assert ringer.returncode == 0
+    assert done["status"] == "canceled"
