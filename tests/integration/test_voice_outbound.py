@@ -25,6 +25,7 @@ from tests.integration.voice_calls import (
     create_call,
     registered_phone,
     sipp_uas,
+    sipp_uas_for_registration,
     wait_registered,
     wait_status,
 )
@@ -33,6 +34,7 @@ from tests.peers.asr import recognize_phrase
 
 FAILING_TRUNK_PORT = sip_port()
 GOOD_TRUNK_PORT = sip_port()
+AUTH_TRUNK_PORT = sip_port()
 TRUNKS = f"""
 [[sip_trunks]]
 name = "down-carrier"
@@ -45,6 +47,14 @@ name = "good-carrier"
 host = "127.0.0.1"
 port = {GOOD_TRUNK_PORT}
 prefixes = ["+199"]
+
+[[sip_trunks]]
+name = "auth-carrier"
+host = "127.0.0.1"
+port = {AUTH_TRUNK_PORT}
+prefixes = ["+1888"]
+username = "trunkuser"
+password = "trunkpass"
 """
 
 
@@ -161,3 +171,36 @@ def test_status_canceled_while_ringing_cancels_the_invite(vs: VoiceServer) -> No
         done = wait_status(vs, call["sid"], {"completed", "failed", "busy", "no-answer", "canceled"})
     assert ringer.returncode == 0
     assert done["status"] == "canceled"
+
+
+def test_trunk_credentials_answer_the_carriers_challenge(vs: VoiceServer) -> None:
+    app = vs.app.new_path("auth")
+    vs.app.route(app, Answer("<Response><Pause length=\"1\"/></Response>"))
+    with sipp_uas(vs, "uas_auth.xml", AUTH_TRUNK_PORT) as carrier:
+        call = create_call(vs, "+18885550100", vs.app.url(app))
+        done = wait_status(vs, call["sid"], {"completed", "failed", "busy", "no-answer"})
+    assert carrier.returncode == 0
+    assert done["status"] == "completed"
+
+
+def test_trunk_with_register_registers_to_the_carrier(tmp_path: Path) -> None:
+    """``register = true``: the server registers the trunk's username (digest) when it starts."""
+    port = sip_port()
+    config = VOICE_CONFIG + f"""
+[[sip_trunks]]
+name = "registering-carrier"
+host = "127.0.0.1"
+port = {port}
+prefixes = ["+1777"]
+username = "trunkuser"
+password = "trunkpass"
+register = true
+"""
+    with sipp_uas_for_registration(tmp_path, port) as registrar:
+        server = start_voice_server(tmp_path, "sqlite", config=config)
+        try:
+            registrar.wait(timeout=15)
+        finally:
+            server.app.stop()
+            server.srv.close()
+    assert registrar.returncode == 0, (registrar.stderr.read() if registrar.stderr else b"").decode()[-2000:]

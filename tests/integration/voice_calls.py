@@ -45,7 +45,7 @@ def sipp_uas(vs: VoiceServer, scenario: str | None, port: int, limit: float = 20
     how = ["-sn", "uas"] if scenario is None else ["-sf", str(SCENARIOS / scenario)]
     proc = subprocess.Popen([SIPP or "sipp", *how, "-i", "127.0.0.1", "-p", str(port), "-m", "1", "-nostdin",
                              "-mp", str(random.randrange(10000, 19000, 2)), "-timeout", f"{int(limit)}s",
-                             "-timeout_error"],
+                             "-timeout_error", "-trace_msg", "-message_file", str(vs.tmp / f"sipp-uas-{port}.log")],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=vs.tmp)
     try:
         yield proc
@@ -55,6 +55,14 @@ def sipp_uas(vs: VoiceServer, scenario: str | None, port: int, limit: float = 20
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def sipp_uas_for_registration(folder: Path, port: int, limit: float = 20) -> Any:
+    """A SIPp registrar (``uas_register_auth.xml``) on ``port``, started before the server."""
+    require(SIPP, "sipp (Debian sip-tester)")
+    return subprocess.Popen([SIPP or "sipp", "-sf", str(SCENARIOS / "uas_register_auth.xml"), "-i", "127.0.0.1",
+                             "-p", str(port), "-m", "1", "-nostdin", "-timeout", f"{int(limit)}s", "-timeout_error"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=folder)
 
 
 def create_call(vs: VoiceServer, to: str, url: str, **extra: str) -> dict[str, Any]:

@@ -143,6 +143,8 @@ async def ring_all(engine: VoiceEngine, parties: Sequence[Ringing], *, from_uri:
             w.cancel()
     if result.winner is not None and result.winner.leg is not None:
         engine.add_leg(result.winner.leg)  # legs of one call SID may have replaced it in the registry
+        if on_ringing is not None and result.winner.leg.sip.ringing.is_set():  # type: ignore[union-attr]
+            await on_ringing(result.winner)  # a 180 just before the 200: ringing is reported before answered
     return result
 
 
