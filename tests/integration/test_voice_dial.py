@@ -28,7 +28,9 @@ from tests.integration.voice_calls import (
     wait_status,
 )
 from tests.integration.voice_peers import (
+    BARESIP,
     VoiceServer,
+    require,
     run_sipp,
     silence_wav,
     sip_port,
@@ -36,6 +38,7 @@ from tests.integration.voice_peers import (
     start_voice_server,
 )
 from tests.peers.asr import recognize_phrase
+from tests.peers.baresip import Baresip
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -148,3 +151,25 @@ def test_hangup_on_star_record_and_noun_status_callbacks(vs: VoiceServer, tmp_pa
     assert [s.params["StatusCallbackEvent"] for s in callbacks] == ["initiated", "ringing", "answered", "completed"]
     assert all(s.params["CallSid"] == params["DialCallSid"] for s in callbacks)
     assert callbacks[-1].params["ParentCallSid"] == params["CallSid"]
+
+
+def test_screening_url_is_played_to_the_callee_before_the_bridge(vs: VoiceServer, tmp_path: Path) -> None:
+    require(BARESIP, "baresip (Debian baresip-core)")
+    path, action, screen = vs.app.new_path("screen"), vs.app.new_path("screen-done"), vs.app.new_path("whisper")
+    with Baresip(tmp_path / "callee", "grace", silence_wav(tmp_path / "s.wav", 30)) as callee:
+        vs.app.route(path, Answer(f'<Response><Dial timeLimit="4" action="{vs.app.url(action)}">'
+                                  f'<Sip url="{vs.app.url(screen)}">sip:grace@127.0.0.1:{callee.port}</Sip>'
+                                  "</Dial></Response>"))
+        vs.app.route(action, Answer("<Response><Hangup/></Response>"))
+        vs.app.route(screen, Answer(f"<Response><Say>{PHRASES[2]}</Say></Response>"))
+        rc, trace = run_sipp(vs, "uac_wait_bye.xml", vs.number(VoiceUrl=vs.app.url(path)))
+        assert rc == 0, trace[-3000:]
+        callee.wait_event("CALL_CLOSED", timeout=15)
+        heard = read_wav(callee.heard().read_bytes())
+    assert recognize_phrase(heard, PHRASES) == PHRASES[2]
+    (done,) = vs.app.wait(action, 1)
+    assert done.params["DialCallStatus"] == "completed"
+    (whisper,) = vs.app.requests(screen)
+    assert whisper.params["CallSid"] == done.params["DialCallSid"]
+    assert whisper.params["ParentCallSid"] == done.params["CallSid"]
+    assert whisper.params["Direction"] == "outbound-dial" and whisper.params["CallStatus"] == "in-progress"

@@ -15,8 +15,10 @@ bridged (``RtpEndpoint.bridge``), recorded from the answer when ``record`` (a re
 caller's leg hears both sides). The bridge ends when either side hangs up, ``timeLimit`` passes, or
 with ``hangupOnStar`` the caller presses ``*`` (the callee is hung up, the caller's call goes on).
 
-Not supported: the ``url`` screening document on ``<Number>``/``<Client>`` (ignored: the callee
-is bridged at once).
+The ``url`` of a ``<Number>``/``<Client>``/``<Sip>`` (screening, "whisper") is run on the
+answered callee's leg before the bridge (``Direction=outbound-dial``, ``ParentCallSid``); when it
+ends the parties are bridged, unless the callee hung up meanwhile. Limitation: a ``<Hangup>`` in
+that document ends it like its last verb does (Twilio drops the callee instead).
 """
 
 from __future__ import annotations
@@ -31,16 +33,19 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from restcomm.rcml.call import Callback, DialOptions, DialResult, DialTarget
+from restcomm.rcml.interpreter import Entry
+from restcomm.rcml.voice import VoiceRequest, run_voice_application
 from restcomm.sip.ua import CallFailed
 from restcomm.store.schema import accounts
 from restcomm.voice import store
+from restcomm.voice.appenv import app_environment
 from restcomm.voice.leg import Leg
 from restcomm.voice.recording import DbRecordings
 from restcomm.voice.routing import Alternative, NoRoute, resolve, ring_alternative
+from restcomm.voice.session import CallSession
 
 if TYPE_CHECKING:
     from restcomm.voice.engine import VoiceEngine
-    from restcomm.voice.session import CallSession
 
 log = logging.getLogger("restcomm.voice")
 
@@ -274,6 +279,10 @@ class Dialer:
         try:
             if target.send_digits and not callee.ended.done():
                 await callee.media.send_digits(target.send_digits)
+            if target.url and not callee.ended.done():
+                await self._screen(session, winner, account, target)
+            if callee.ended.done() or caller.ended.done():
+                raise _NotBridged
             caller.media.bridge(callee.media)
             if options.record:
                 recording = await recordings.open(caller.call_sid)
@@ -287,6 +296,8 @@ class Dialer:
             finally:
                 for w in waits:
                     w.cancel()
+        except _NotBridged:
+            pass
         finally:
             caller.media.unbridge()
             duration = callee.duration()
@@ -302,6 +313,41 @@ class Dialer:
         if recording is not None and rec_duration > 0:
             return DialResult(store.COMPLETED, winner.sid, duration, recording.url, recording.sid)
         return DialResult(store.COMPLETED, winner.sid, duration)
+
+
+    async def _screen(self, session: CallSession, winner: Ringing, account: Mapping[str, Any],
+                      target: DialTarget) -> None:
+        """Run the noun's ``url`` document on the callee's leg (see the module docstring)."""
+        engine, callee = self.engine, winner.leg
+        assert callee is not None and target.url
+        screening = _Screening(callee, media=engine.sources, recordings=DbRecordings(engine, account))
+        caller = session.leg.call_sid
+        request = VoiceRequest(call_sid=winner.sid, account_sid=account["sid"], from_=caller, to=winner.alt.to,
+                               direction="outbound-dial", parent_call_sid=caller)
+        env = app_environment(engine, account, winner.sid, default_to=winner.alt.to, default_from=caller)
+        entry = Entry(target.url, target.method, label="Url", fallback_label="FallbackUrl")
+        run = asyncio.ensure_future(run_voice_application(screening, request, entry, **env))
+        ended = asyncio.ensure_future(asyncio.shield(session.leg.ended))
+        try:
+            await asyncio.wait({run, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+            if not run.done():
+                run.cancel()
+                with contextlib.suppress(BaseException):
+                    await run
+
+
+class _NotBridged(Exception):
+    """One side hung up before the bridge (during the screening document)."""
+
+
+class _Screening(CallSession):
+    """The callee's leg while its screening document runs: the document's end (or ``<Hangup>``)
+    stops the document without hanging up, so the parties are bridged next."""
+
+    async def hangup(self) -> None:
+        self.hung_up.set()
 
 
 async def _star(leg: Leg) -> None:
