@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from restcomm.media.wav import read_wav
-from tests.integration.sms_app import Answer
+from tests.integration.sms_app import Answer, wait_until
 from tests.integration.voice_calls import (
     PHRASES,
     call_of,
@@ -173,3 +173,54 @@ def test_screening_url_is_played_to_the_callee_before_the_bridge(vs: VoiceServer
     assert whisper.params["CallSid"] == done.params["DialCallSid"]
     assert whisper.params["ParentCallSid"] == done.params["CallSid"]
     assert whisper.params["Direction"] == "outbound-dial" and whisper.params["CallStatus"] == "in-progress"
+
+
+def test_caller_hanging_up_ends_the_bridge_and_the_action_is_still_requested(vs: VoiceServer, tmp_path: Path) -> None:
+    callee = client_login(vs, "heidi")
+    caller = client_login(vs, "ivan")
+    path, action = vs.app.new_path("bye"), vs.app.new_path("bye-done")
+    vs.app.route(path, Answer(f'<Response><Dial action="{vs.app.url(action)}"><Client>{callee}</Client></Dial>'
+                              "</Response>"))
+    vs.app.route(action, Answer("<Response><Hangup/></Response>"))
+    number = vs.number(VoiceUrl=vs.app.url(path))
+    with registered_phone(vs, tmp_path / "heidi", callee, silence_wav(tmp_path / "s.wav", 30)) as d, \
+            registered_phone(vs, tmp_path / "ivan", caller, silence_wav(tmp_path / "s2.wav", 30),
+                             answer="manual") as c:
+        wait_registered(vs, d)
+        wait_registered(vs, c)
+        c.dial(f"sip:{number}@127.0.0.1:{vs.sip_port}")
+        d.wait_event("CALL_ESTABLISHED")
+        c.hangup()
+        d.wait_event("CALL_CLOSED", timeout=10)  # the caller's BYE ended the callee's leg too
+    (done,) = vs.app.wait(action, 1)
+    assert done.params["DialCallStatus"] == "completed"
+    assert wait_status(vs, done.params["DialCallSid"], {"completed"})["status"] == "completed"
+    assert wait_status(vs, done.params["CallSid"], {"completed"})["status"] == "completed"
+
+
+def test_client_calling_a_client_without_a_voice_url_rings_its_phone(vs: VoiceServer, tmp_path: Path) -> None:
+    """The inbound handler rings a Client with no application through the dialer (as <Dial><Client>):
+    the callee hears the caller."""
+    callee = client_login(vs, "judy")
+    caller = client_login(vs, "karl")
+    speech = speech_wav(tmp_path / "speech.wav", PHRASES[2], lead=1.5, tail=10)
+    with registered_phone(vs, tmp_path / "judy", callee, silence_wav(tmp_path / "s.wav", 30)) as d, \
+            registered_phone(vs, tmp_path / "karl", caller, speech, answer="manual") as c:
+        wait_registered(vs, d)
+        wait_registered(vs, c)
+        c.dial(f"sip:{callee}@127.0.0.1:{vs.sip_port}")
+        d.wait_event("CALL_ESTABLISHED")
+        c.wait_event("CALL_ESTABLISHED")
+        wait_until(lambda: [x for x in vs.calls(To=callee) if x["direction"] == "outbound-dial"], bool, 10,
+                   "the child call")
+        # the phrase is over once the callee has received 4 s of audio (baresip writes as it goes)
+        wait_until(lambda: _received_bytes(d), lambda n: n > 16000 * 4, 15, "4 s of audio at the callee")
+        c.hangup()
+        d.wait_event("CALL_CLOSED", timeout=10)
+        heard = read_wav(d.heard().read_bytes())
+    assert recognize_phrase(heard, PHRASES) == PHRASES[2]
+
+
+def _received_bytes(p: Baresip) -> int:
+    files = sorted((p.folder / "rec").glob("dump-*-dec.wav"))
+    return files[-1].stat().st_size if files else 0
