@@ -1,6 +1,7 @@
 """Calls the Calls API places (``CallPlacer``) and live modification (``CallControl``).
 
-``place`` returns at once; a task then: takes the call (``voice.store.call_initiated``: the lease,
+``place`` routes ``To`` (an unroutable call raises: the API fails it with notification 19101) and
+returns; a task then: takes the call (``voice.store.call_initiated``: the lease,
 ``initiated``), routes ``To`` (voice/routing.py: ``client:``, ``sip:``, a number through the trunks
 with failover) and rings every alternative at once (voice/dial.py ``ring_all``), reporting
 ``ringing``; on the answer it writes ``in-progress`` (``answered``) and runs the RCML application
@@ -47,7 +48,7 @@ from restcomm.voice.dial import (
 from restcomm.voice.leg import Leg
 from restcomm.voice.ports import CONTROL_KEY, PLACER_KEY, CallNotHere, OutboundCall
 from restcomm.voice.recording import DbRecordings
-from restcomm.voice.routing import NoRoute, TrunkRegistrations, classify, resolve
+from restcomm.voice.routing import Alternative, TrunkRegistrations, classify, resolve
 from restcomm.voice.session import CallSession
 
 if TYPE_CHECKING:
@@ -77,23 +78,29 @@ class Outbound:
     # ---- CallPlacer --------------------------------------------------------------------------
 
     async def place(self, call: OutboundCall) -> None:
+        """Route ``To`` now (an unroutable call is refused: the API fails it with a notification),
+        then place it in the background."""
         if self.engine.registrar is None:
             raise RuntimeError("the voice engine is not started")
+        account = await account_of(self.engine, call.account_sid)
+        kind, address = classify(call.to)
+        creds = (call.username, call.password or "") if call.username else None
+        alts = await resolve(self.engine, account["organization_sid"], kind, address, credentials=creds)
         running = Running(call)
         self.running[call.sid] = running
-        self.engine.spawn(self._run(running), name=f"call-{call.sid}")
+        self.engine.spawn(self._run(running, account, alts), name=f"call-{call.sid}")
 
-    async def _run(self, running: Running) -> None:
+    async def _run(self, running: Running, account: Mapping[str, Any], alts: list[Alternative]) -> None:
         engine, call = self.engine, running.call
         try:
-            await self._place(running)
+            await self._place(running, account, alts)
         except Exception:
             log.exception("outbound call %s failed", call.sid)
             await set_status(engine, call.sid, store.FAILED, reason="internal error")
         finally:
             self.running.pop(call.sid, None)
 
-    async def _place(self, running: Running) -> None:
+    async def _place(self, running: Running, account: Mapping[str, Any], alts: list[Alternative]) -> None:
         engine, call = self.engine, running.call
         now = engine.clock()
         taken = await engine.write(lambda conn: store.call_initiated(conn, call.sid, now, node=engine.node,
@@ -101,14 +108,6 @@ class Outbound:
         engine.wake_callbacks()
         if taken is None:
             return  # canceled before we took it, or another node has it
-        account = await account_of(engine, call.account_sid)
-        kind, address = classify(call.to)
-        creds = (call.username, call.password or "") if call.username else None
-        try:
-            alts = await resolve(engine, account["organization_sid"], kind, address, credentials=creds)
-        except NoRoute as exc:
-            await set_status(engine, call.sid, store.FAILED, reason=str(exc))
-            return
         headers = list(call.sip_headers.items()) or None
         parties = [Ringing(call.sid, alt, headers=headers) for alt in alts]
         result = await ring_all(engine, parties, from_uri=caller_uri(engine, call.from_), timeout=max(1, call.timeout),
