@@ -224,3 +224,18 @@ def test_client_calling_a_client_without_a_voice_url_rings_its_phone(vs: VoiceSe
 def _received_bytes(p: Baresip) -> int:
     files = sorted((p.folder / "rec").glob("dump-*-dec.wav"))
     return files[-1].stat().st_size if files else 0
+
+
+def test_caller_hanging_up_while_it_rings_cancels_the_callee(vs: VoiceServer) -> None:
+    port = sip_port()
+    path, action = vs.app.new_path("gone"), vs.app.new_path("gone-done")
+    vs.app.route(path, Answer(f'<Response><Dial timeout="30" action="{vs.app.url(action)}">'
+                              f"<Sip>sip:ringing@127.0.0.1:{port}</Sip></Dial></Response>"))
+    vs.app.route(action, Answer("<Response/>"))
+    with sipp_uas(vs, "uas_ring_cancel.xml", port) as ringer:
+        rc, trace = run_sipp(vs, "uac_talk_bye.xml", vs.number(VoiceUrl=vs.app.url(path)))  # BYE after 1.5 s
+    assert rc == 0, trace[-3000:]
+    assert ringer.returncode == 0  # the CANCEL came at once, not after the 30 s timeout
+    (done,) = vs.app.wait(action, 1)
+    assert done.params["DialCallStatus"] == "canceled" and done.params["CallStatus"] == "completed"
+    assert wait_status(vs, done.params["DialCallSid"], {"canceled"})["status"] == "canceled"
