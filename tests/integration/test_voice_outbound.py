@@ -78,7 +78,7 @@ def test_api_call_to_a_registered_client_runs_the_app(vs: VoiceServer, tmp_path:
     with registered_phone(vs, tmp_path / "alice", login, silence_wav(tmp_path / "s.wav", 30)) as p:
         wait_registered(vs, p)
         call = create_call(vs, f"client:{login}", vs.app.url(app), StatusCallback=vs.app.url(status),
-                           StatusCallbackEvent="initiated ringing answered completed")
+                           StatusCallbackEvent="initiated ringing answered completed", Record="true")
         p.wait_event("CALL_ESTABLISHED")
         p.wait_event("CALL_CLOSED", timeout=20)  # the document ended: the server hung up
         heard = read_wav(p.heard().read_bytes())
@@ -94,6 +94,12 @@ def test_api_call_to_a_registered_client_runs_the_app(vs: VoiceServer, tmp_path:
     ordered = sorted(callbacks, key=lambda s: int(s.params["SequenceNumber"]))
     assert [s.params["StatusCallbackEvent"] for s in ordered] == ["initiated", "ringing", "answered", "completed"]
     assert int(ordered[-1].params["CallDuration"]) >= 1
+    with vs.client() as c:  # Record=true: the answered call was recorded
+        r = c.get(f"/Accounts/{vs.account_sid}/Calls/{call['sid']}/Recordings.json")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    (recording,) = body if isinstance(body, list) else body["recordings"]
+    assert float(recording["duration"]) >= 1
 
 
 def test_api_call_to_a_number_goes_through_its_trunk(vs: VoiceServer) -> None:
