@@ -239,3 +239,29 @@ def test_caller_hanging_up_while_it_rings_cancels_the_callee(vs: VoiceServer) ->
     (done,) = vs.app.wait(action, 1)
     assert done.params["DialCallStatus"] == "canceled" and done.params["CallStatus"] == "completed"
     assert wait_status(vs, done.params["DialCallSid"], {"canceled"})["status"] == "canceled"
+
+
+def test_an_inbound_call_is_redirected_through_the_api(vs: VoiceServer) -> None:
+    """``Url=`` on a live inbound call replaces its document (the new one is requested and runs)."""
+    import threading
+
+    first, second = vs.app.new_path("in-long"), vs.app.new_path("in-redirected")
+    vs.app.route(first, Answer('<Response><Say>one</Say><Pause length="30"/></Response>'))  # Say answers
+    vs.app.route(second, Answer("<Response><Hangup/></Response>"))
+    number = vs.number(VoiceUrl=vs.app.url(first))
+    outcome: list[tuple[int, str]] = []
+    caller = threading.Thread(target=lambda: outcome.append(run_sipp(vs, "uac_wait_bye.xml", number)))
+    caller.start()
+    try:
+        (req,) = vs.app.wait(first, 1)
+        wait_status(vs, req.params["CallSid"], {"in-progress"})
+        with vs.client() as c:
+            r = c.post(f"/Accounts/{vs.account_sid}/Calls/{req.params['CallSid']}.json",
+                       data={"Url": vs.app.url(second)})
+        assert r.status_code == 200, r.text
+        (redirected,) = vs.app.wait(second, 1)
+        assert redirected.params["CallSid"] == req.params["CallSid"]
+    finally:
+        caller.join(timeout=40)
+    assert outcome and outcome[0][0] == 0  # the new document's <Hangup/> sent the BYE long before 30 s
+    assert wait_status(vs, req.params["CallSid"], {"completed"})["status"] == "completed"

@@ -11,10 +11,9 @@ with failover) and rings every alternative at once (voice/dial.py ``ring_all``),
 ``canceled`` (``Status=canceled`` before the answer) or ``failed``; ``completed`` is always
 reported. ``voice.store`` writes durations and queues the status callbacks.
 
-``redirect`` cancels the running document and starts the new one on the same leg (no interpreter
-hook needed: the session loop here owns the task). ``hangup`` CANCELs a ringing call, BYEs an
-answered one; it also ends the engine's inbound calls (by their leg). Redirecting an inbound call
-is not supported yet (``CallNotHere``).
+``redirect`` replaces the running document (voice/control.py: any call whose application runs
+through ``run_redirectable``, inbound ones too). ``hangup`` CANCELs a ringing call, BYEs an
+answered one; it also ends the engine's inbound calls (by their leg).
 
 ``OutboundService`` is the background service that installs the placer, the control and the
 ``<Dial>`` dialer (``VoiceEngine.dialer``) and keeps ``register = true`` trunks registered.
@@ -32,10 +31,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from restcomm.rcml.interpreter import Entry
-from restcomm.rcml.voice import VoiceRequest, run_voice_application
+from restcomm.rcml.voice import VoiceRequest
 from restcomm.store.schema import applications
 from restcomm.voice import store
 from restcomm.voice.appenv import app_environment
+from restcomm.voice.control import redirect, run_redirectable
 from restcomm.voice.dial import (
     Ringing,
     account_of,
@@ -64,8 +64,6 @@ class Running:
     call: OutboundCall
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     leg: Leg | None = None
-    app: asyncio.Task[Any] | None = None
-    next_entry: Entry | None = None
 
 
 class Outbound:
@@ -154,18 +152,8 @@ class Outbound:
             leg.media.start_recording(recording.path)
         entry = await self._entry(call)
         try:
-            while True:
-                running.next_entry = None
-                running.app = asyncio.ensure_future(run_voice_application(session, request, entry, **env))
-                await asyncio.wait({running.app})
-                if running.next_entry is None or leg.ended.done():
-                    break
-                entry = running.next_entry
+            await run_redirectable(session, request, entry, env)
         finally:
-            if running.app is not None and not running.app.done():
-                running.app.cancel()
-                with contextlib.suppress(BaseException):
-                    await running.app
             if recording is not None:
                 duration = await leg.media.stop_recording()
                 await recordings.close(recording, duration, None)
@@ -173,11 +161,8 @@ class Outbound:
     # ---- CallControl -------------------------------------------------------------------------
 
     async def redirect(self, call_sid: str, url: str, method: str) -> None:
-        running = self.running.get(call_sid)
-        if running is None or running.leg is None or running.app is None:
+        if not redirect(call_sid, url, method):
             raise CallNotHere(call_sid)
-        running.next_entry = Entry(url, method or "POST", label="Url", fallback_label="FallbackUrl")
-        running.app.cancel()
 
     async def hangup(self, call_sid: str, status: str) -> None:
         running = self.running.get(call_sid)
