@@ -65,11 +65,15 @@ def voice_engine(services: Services) -> list[BackgroundService]:
     (the writer, the HTTP client and the URL guard it shares)."""
     from restcomm.messaging.engine import Messaging
     from restcomm.voice.engine import VoiceEngine
+    from restcomm.voice.outbound import OutboundService
 
     messaging = services.messaging
     if services.settings.worker_index != 0 or not isinstance(messaging, Messaging):
         return []
-    return [VoiceEngine(services, messaging)]
+    engine = VoiceEngine(services, messaging)
+    # After the engine: the Calls API's placer and control (the container's call slots), <Dial>,
+    # and the trunks that register to their carrier (voice/outbound.py).
+    return [engine, OutboundService(services, engine)]
 
 
 PROVIDERS: list[Provider] = [email_outbox, sms_pipeline, smpp_carriers, call_recovery, voice_engine]

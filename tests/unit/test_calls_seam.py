@@ -49,7 +49,7 @@ class Engine:
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[TestClient, Engine, Services]]:
     settings = load_settings(env={"RESTCOMM_DATA_DIR": str(tmp_path), "RESTCOMM_ADMIN_PASSWORD": "Adm1n-Pa55word!",
-                                  "RESTCOMM_ADMIN_EMAIL": "admin@example.com"})
+                                  "RESTCOMM_ADMIN_EMAIL": "admin@example.com", "RESTCOMM_SIP_LISTEN": "127.0.0.1:0"})
     services = Services(settings=settings, engine=db.create_engine(settings))
     engine = Engine()
     services.call_placer = engine

@@ -39,11 +39,12 @@ from restcomm.observability import metrics
 from restcomm.rcml.call import DialOptions, DialTarget
 from restcomm.rcml.interpreter import DocumentFetcher
 from restcomm.rcml.notifications import StoreNotifier
-from restcomm.rcml.voice import VoiceRequest, run_voice_application, voice_entry
+from restcomm.rcml.voice import VoiceRequest, voice_entry
 from restcomm.routing import find_incoming_number
 from restcomm.sip.ua import IncomingCall
 from restcomm.store.schema import accounts, applications, clients
 from restcomm.voice import store
+from restcomm.voice.control import run_redirectable
 from restcomm.voice.leg import Leg, NoCommonCodec
 from restcomm.voice.recording import DbRecordings
 from restcomm.voice.session import CallSession
@@ -210,9 +211,10 @@ async def _run_call(engine: VoiceEngine, leg: Leg, owner: Mapping[str, Any], acc
     replies = PipelineReplies(ms, account, default_to=from_user, default_from=to_user, direction=OUTBOUND_CALL)
     try:
         if entry.url:
-            await run_voice_application(session, request, entry, fetcher=fetcher, notifier=notifier,
-                                        public_base=engine.public_base(), replies=replies,
-                                        email=PipelineEmail(ms, account["sid"]))
+            # run_redirectable: run_voice_application that the Calls API's Url= can redirect (voice/control.py)
+            await run_redirectable(session, request, entry, dict(fetcher=fetcher, notifier=notifier,
+                                                                 public_base=engine.public_base(), replies=replies,
+                                                                 email=PipelineEmail(ms, account["sid"])))
         else:
             await _ring_client(session, to_user, from_user)
     finally:

@@ -18,9 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-PLACER_KEY = "call_placer"
-CONTROL_KEY = "call_control"
-
 
 @dataclass(frozen=True)
 class OutboundCall:
