@@ -81,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["smsc-sim"]:
         return _smsc_sim(argv[1:])
+    if argv[:1] == ["phone"]:
+        from restcomm.phone_cli import main as phone_main
+
+        return phone_main(argv[1:])
     parser = argparse.ArgumentParser(prog="restcomm", description="Restcomm-compatible communications platform")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the API server and its background services")
@@ -96,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     dbsub = dbp.add_subparsers(dest="db_command", required=True)
     dbsub.add_parser("upgrade", help="apply schema migrations")
     sub.add_parser("smsc-sim", help="run the SMSC simulator (see `restcomm smsc-sim --help`)")
+    sub.add_parser("phone", help="a command-line softphone (see `restcomm phone --help`)")
     from restcomm import admin
 
     admin.add_parser(sub)
