@@ -27,6 +27,7 @@ from restcomm.sip.ua import IncomingCall, SipStack
 from tests.conftest import free_port
 from tests.peers.asr import recognize
 
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "voice_calls.py"
 SCENARIOS = Path(__file__).resolve().parent.parent / "peers" / "sipp"
 SIPP = shutil.which("sipp")
 BARESIP = shutil.which("baresip")
@@ -312,3 +313,27 @@ async def test_baresip_calls_phone_with_digits(tmp_path: Path, prompt_wav: Path)
         await asyncio.to_thread(carol.wait_event, "CALL_CLOSED")
     assert [ln.split()[-1] for ln in phone.lines if "digit received" in ln] == ["4", "2"]
     assert_heard(tmp_path / "heard.wav", HEARD, SAID)
+
+
+# ------------------------------------------------------------------------------ the voice bench's baseline
+
+async def test_phone_against_the_bench_baseline_uas(tmp_path: Path) -> None:
+    """bench/voice_calls.py's baseline responder answers, echoes RTP and hangs up at the end of
+    the first RFC 4733 digit: checked with the phone, so the bench's ceiling is a real call."""
+    port = free_port()
+    uas = await asyncio.create_subprocess_exec(sys.executable, str(BENCH), "baseline-uas", "--port", str(port))
+    try:
+        caller = None
+        for _ in range(50):  # bounded: until the responder's socket is bound
+            caller = await Phone.start("dial", f"sip:+15550000100@127.0.0.1:{port}", "--say", SPOKEN,
+                                       "--record", "echo.wav", "--digits", "1", "--digits-delay", "0",
+                                       "--stay", "--hangup-after", "10", "--timeout", "2", cwd=tmp_path)
+            if await caller.finish() != EXIT_CODES["no-answer"]:
+                break
+        assert caller is not None and caller.proc.returncode == 0, caller.text() if caller else ""
+        assert "hung up (remote)" in caller.text()
+        # the echoed digit ends the recording; the recognizer hears its tone as a stray word
+        assert_heard(tmp_path / "echo.wav", SAID, set())
+    finally:
+        uas.terminate()
+        await uas.wait()
