@@ -160,6 +160,7 @@ def base_env(data_dir: Path, database_url: str | None = None, config: Path | Non
         RESTCOMM_ADMIN_EMAIL=ADMIN_EMAIL,
         RESTCOMM_ADMIN_PASSWORD=ADMIN_PASSWORD,
         RESTCOMM_LOG_LEVEL="WARNING",
+        RESTCOMM_SIP_LISTEN="127.0.0.1:0",  # any free port: servers of parallel tests never collide on 5080
         PYTHONUNBUFFERED="1",
     )
     if database_url:

@@ -280,7 +280,7 @@ _TRUNK_KEYS = frozenset(f.name for f in fields(SipTrunk))
 
 def parse_host_port(value: str, what: str) -> tuple[str, int]:
     host, sep, port = str(value).strip().rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ConfigError(f"{what} must be host:port (e.g. 127.0.0.1:5080), not {value!r}")
     return host.strip("[]"), int(port)
 

@@ -28,4 +28,7 @@ def build_background_services(services: Services) -> list[Any]:
     from restcomm.voice.recovery import CallRecovery  # calls a dead node left live (voice/recovery.py)
 
     background.append(CallRecovery(services))
+    from restcomm.voice.engine import VoiceEngine  # SIP + media + RCML for calls (voice/engine.py)
+
+    background.append(VoiceEngine(services, messaging))
     return background
