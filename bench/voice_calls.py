@@ -1,7 +1,7 @@
 """Voice calls under load: SIPp callers with RTP both ways against our server and, side by side in
 the same run, against a minimal asyncio SIP UAS + RTP echo (the ceiling of Python on this machine).
 
-    .venv/bin/python bench/voice_calls.py [--steps 10:100,20:200,30:300] [--limit 250] [--hold 5]
+    .venv/bin/python bench/voice_calls.py [--steps 10:100,30:300,45:450] [--limit 250] [--hold 4.5]
                                           [--targets baseline,ours] [--runs 1]
 
 Callers (SIPp, ``bench/sipp/voice_uac.xml``): INVITE offering PCMA + telephone-event, ACK, SIPp's
@@ -14,7 +14,8 @@ Targets:
 * ``ours``: ``restcomm serve`` (one process, SQLite) with a trunk admitting 127.0.0.1 and a number
   whose application (a loopback HTTP app in this bench) answers
   ``<Gather numDigits="1" timeout="5"><Say>Please press a key</Say></Gather><Hangup/>`` (the prompt
-  is synthesised once and cached). Skipped with a note when the server does not answer SIP
+  is synthesised once and cached); the Gather has no action, so the digit is posted back to the same
+  URL, which then answers ``<Hangup/>``. Skipped with a note when the server does not answer SIP
   (a build without the voice engine).
 * ``baseline``: ``python bench/voice_calls.py baseline-uas`` (separate process): answers INVITE
   with 200 and an SDP, echoes every RTP packet to its sender, sends BYE at the end of the first
@@ -64,6 +65,7 @@ API = "/restcomm/2012-04-24"
 NUMBER = "+15550000100"
 GATHER = (b'<?xml version="1.0" encoding="UTF-8"?><Response><Gather numDigits="1" timeout="5">'
           b"<Say>Please press a key</Say></Gather><Hangup/></Response>")
+HANGUP = b'<?xml version="1.0" encoding="UTF-8"?><Response><Hangup/></Response>'
 
 
 # ==================================================================================== baseline UAS
@@ -449,9 +451,12 @@ async def sip_answers(target: tuple[str, int], within: float) -> bool:
 
 
 class GatherApp(LoopbackApp):
+    """The IVR: the Gather document; the Gather (no action) posts the digit back to the same URL,
+    which then answers <Hangup/> (otherwise the prompt would start again)."""
+
     def answer(self, path: str, form: dict[str, str]) -> bytes:
-        return (b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: "
-                + str(len(GATHER)).encode() + b"\r\n\r\n" + GATHER)
+        body = HANGUP if form.get("Digits") else GATHER
+        return b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
 
 
 def start_app_thread() -> int:
@@ -537,10 +542,12 @@ def main() -> int:
         asyncio.run(serve_baseline(ap.parse_args(sys.argv[2:]).port))
         return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--steps", default="10:100,20:200,30:300",
+    ap.add_argument("--steps", default="10:100,30:300,45:450",
                     help="comma-separated RATE:TOTAL (calls per second : calls); one SIPp run each")
     ap.add_argument("--limit", type=int, default=250, help="SIPp -l: concurrent calls at most")
-    ap.add_argument("--hold", type=float, default=6.0, help="seconds of caller audio before the digit")
+    ap.add_argument("--hold", type=float, default=4.5,
+                    help="seconds of caller audio before the digit; keep it below the prompt + the Gather's 5 s, "
+                         "or ours hangs up first and SIPp counts the call failed")
     ap.add_argument("--targets", default="baseline,ours")
     ap.add_argument("--runs", type=int, default=1, help="repeat each step, targets interleaved; medians printed")
     args = ap.parse_args()
