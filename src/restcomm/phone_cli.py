@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 import time
@@ -475,7 +476,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rtp-ports", default="40000-40999", help="RTP port range (default 40000-40999)")
     p.add_argument("--user", default=None, help="our SIP user (From); also the digest login unless --auth-user")
     p.add_argument("--auth-user", default=None, help="digest login when it differs from --user")
-    p.add_argument("--password", default=None, help="digest password (answer 401/407 challenges)")
+    p.add_argument("--password", default=os.environ.get("RESTCOMM_PHONE_PASSWORD"),
+                   help="digest password (answer 401/407 challenges); default $RESTCOMM_PHONE_PASSWORD, which "
+                        "keeps it out of the process list")
     p.add_argument("--play", default=None, metavar="FILE", help="WAV or MP3 to play into the call")
     p.add_argument("--say", default=None, metavar="TEXT", help="text to speak into the call (offline TTS)")
     p.add_argument("--voice", default=None, help="TTS voice (man, woman, ...)")

@@ -125,6 +125,12 @@ def test_results_and_targets() -> None:
     assert args.answer == "auto" and args.calls == 1
 
 
+def test_password_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RESTCOMM_PHONE_PASSWORD", "from-env")
+    assert build_parser().parse_args(["dial", "client:bob"]).password == "from-env"
+    assert build_parser().parse_args(["dial", "client:bob", "--password", "x"]).password == "x"
+
+
 # ------------------------------------------------------------------------------ phone to phone
 
 async def test_phone_to_phone_audio_and_digits(tmp_path: Path) -> None:
