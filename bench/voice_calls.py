@@ -39,6 +39,8 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import dataclasses
+import json
 import os
 import re
 import secrets
@@ -550,6 +552,7 @@ def main() -> int:
                          "or ours hangs up first and SIPp counts the call failed")
     ap.add_argument("--targets", default="baseline,ours")
     ap.add_argument("--runs", type=int, default=1, help="repeat each step, targets interleaved; medians printed")
+    ap.add_argument("--json", default=None, metavar="FILE", help="also write every result to this JSON file")
     args = ap.parse_args()
     if shutil.which("sipp") is None:
         raise SystemExit("sipp not installed (apt-get install sip-tester)")
@@ -560,6 +563,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="voicebench-"))
     try:
         targets: dict[str, tuple[tuple[str, int], int]] = {}
+        recorded: list[dict[str, Any]] = []
         wanted = args.targets.split(",")
         if "baseline" in wanted:
             targets["baseline"] = start_baseline(procs)
@@ -573,6 +577,7 @@ def main() -> int:
                   f"(load {Path('/proc/loadavg').read_text().split()[0]})")
             print(HEADER)
             results: dict[str, list[StepResult]] = {name: [] for name in targets}
+            recorded.append({"rate": rate, "total": total, "results": results})
             for _ in range(args.runs):
                 for name, (target, pid) in targets.items():
                     r = run_step(name, target, pid, rate, args.limit, total, args.hold, tmp)
@@ -589,6 +594,10 @@ def main() -> int:
                       f"rss per concurrent call {o.rss_kb_per_call / max(b.rss_kb_per_call, 1e-9):.1f}x, "
                       f"rtp p99 {o.rtp['p99']:.1f} vs {b.rtp['p99']:.1f} ms")
         print(f"\nload after: {Path('/proc/loadavg').read_text().strip()}")
+        if args.json:
+            steps_out = [{**step, "results": {k: [dataclasses.asdict(r) for r in v] for k, v in step["results"].items()}}
+                         for step in recorded]
+            Path(args.json).write_text(json.dumps({"targets": sorted(targets), "steps": steps_out}, indent=1))
     finally:
         for proc in procs:
             proc.terminate()
