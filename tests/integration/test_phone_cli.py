@@ -343,3 +343,20 @@ async def test_phone_against_the_bench_baseline_uas(tmp_path: Path) -> None:
     finally:
         uas.terminate()
         await uas.wait()
+
+
+async def test_listener_takes_several_calls_and_refuses_a_second_at_once(tmp_path: Path) -> None:
+    port = free_port()
+    listener = await Phone.start("listen", "--listen", f"127.0.0.1:{port}", "--calls", "2", "--record", "in.wav",
+                                 cwd=tmp_path)
+    await listener.wait_line("waiting for calls")
+    first = await Phone.start("dial", f"sip:bob@127.0.0.1:{port}", "--hangup-after", "3", cwd=tmp_path)
+    await listener.wait_line("answered")
+    meanwhile = await Phone.start("dial", f"sip:bob@127.0.0.1:{port}", cwd=tmp_path)
+    assert await meanwhile.finish() == EXIT_CODES["busy"], meanwhile.text()
+    assert await first.finish() == 0, first.text()
+    second = await Phone.start("dial", f"sip:bob@127.0.0.1:{port}", "--hangup-after", "0.5", cwd=tmp_path)
+    assert await second.finish() == 0, second.text()
+    assert await listener.finish() == 0, listener.text()
+    assert listener.text().count("result completed") == 2
+    assert (tmp_path / "in.wav").exists() and (tmp_path / "in-2.wav").exists()
