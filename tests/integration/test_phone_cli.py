@@ -133,16 +133,17 @@ def test_password_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # ------------------------------------------------------------------------------ phone to phone
 
-async def test_phone_to_phone_audio_and_digits(tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_phone_to_phone_audio_and_digits(tmp_path: Path, transport: str) -> None:
     port = free_port()
     listener = await Phone.start("listen", "--listen", f"127.0.0.1:{port}", "--record", "heard.wav", cwd=tmp_path)
     await listener.wait_line("waiting for calls")
-    caller = await Phone.start("dial", f"sip:bob@127.0.0.1:{port}", "--say", SPOKEN,
+    caller = await Phone.start("dial", f"sip:bob@127.0.0.1:{port}", "--say", SPOKEN, "--transport", transport,
                                "--digits", "12#", "--digits-delay", "0.2", cwd=tmp_path)
     assert await caller.finish() == 0, caller.text()
     assert await listener.finish() == 0, listener.text()
     out = caller.text()
-    for event in ("trying sip:bob@", "ringing", "answered (PCMU", "digits sent 12#", "hung up (local)",
+    for event in ("trying sip:bob@", f"via {transport}:", "ringing", "answered (PCMU", "digits sent 12#", "hung up (local)",
                   "duration", "result completed"):
         assert event in out, out
     got = listener.text()
