@@ -111,3 +111,16 @@ def test_register_then_call_a_number_and_press_a_key(vs: VoiceServer, tmp_path: 
                   "--password", "wrong-Passw0rd", cwd=tmp_path)
     assert wrong.returncode in (5, 6), wrong.stdout
     assert "SIP 40" in wrong.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(("reason", "code", "result"), [("busy", 3, "busy"), ("rejected", 5, "rejected")])
+def test_reject_is_reported_as_busy_or_rejected(vs: VoiceServer, tmp_path: Path, reason: str, code: int,
+                                                result: str) -> None:
+    login = new_client(vs)
+    path = vs.app.new_path("reject")
+    vs.app.route(path, Answer(f'<Response><Reject reason="{reason}"/></Response>'), token=vs.token)
+    number = vs.number(VoiceUrl=vs.app.url(path))
+    done = phone("dial", number, "--server", f"127.0.0.1:{vs.sip_port}", "--user", login, "--password", PASSWORD,
+                 cwd=tmp_path)
+    assert done.returncode == code, done.stdout + done.stderr
+    assert done.stdout.strip().splitlines()[-1].split("] ", 1)[1].startswith(f"result {result} (SIP ")
