@@ -7,7 +7,7 @@ the same run, against a minimal asyncio SIP UAS + RTP echo (the ceiling of Pytho
 Callers (SIPp, ``bench/sipp/voice_uac.xml``): INVITE offering PCMA + telephone-event, ACK, SIPp's
 A-law capture played into the call for ``--hold`` seconds, then SIPp's RFC 4733 capture of "1",
 then wait for the server's BYE. ``-r`` calls per second, ``-l`` concurrent limit, ``-m`` total, one
-step per ``RATE:TOTAL`` pair (each SIPp run lasts about TOTAL/RATE + hold seconds; keep it under 60).
+step per ``RATE:TOTAL[:LIMIT]`` (each SIPp run lasts about TOTAL/RATE + hold seconds; keep it under 60).
 
 Targets:
 
@@ -545,7 +545,8 @@ def main() -> int:
         return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", default="10:100,30:300,45:450",
-                    help="comma-separated RATE:TOTAL (calls per second : calls); one SIPp run each")
+                    help="comma-separated RATE:TOTAL[:LIMIT] (calls per second : calls : concurrent at most, "
+                         "default --limit); one SIPp run each")
     ap.add_argument("--limit", type=int, default=250, help="SIPp -l: concurrent calls at most")
     ap.add_argument("--hold", type=float, default=4.5,
                     help="seconds of caller audio before the digit; keep it below the prompt + the Gather's 5 s, "
@@ -556,7 +557,10 @@ def main() -> int:
     args = ap.parse_args()
     if shutil.which("sipp") is None:
         raise SystemExit("sipp not installed (apt-get install sip-tester)")
-    steps = [(float(a), int(b)) for a, b in (s.split(":") for s in args.steps.split(","))]
+    steps = []
+    for text in args.steps.split(","):
+        parts = text.split(":")
+        steps.append((float(parts[0]), int(parts[1]), int(parts[2]) if len(parts) > 2 else args.limit))
     print(f"load before: {Path('/proc/loadavg').read_text().strip()}  ({os.cpu_count()} cores)")
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     procs: list[subprocess.Popen[bytes]] = []
@@ -572,15 +576,15 @@ def main() -> int:
             ours = start_ours(tmp / "ours", app_port, procs)
             if ours is not None:
                 targets["ours"] = ours
-        for rate, total in steps:
-            print(f"\n== {rate:g} calls/s, {total} calls, -l {args.limit}, hold {args.hold:g} s "
+        for rate, total, limit in steps:
+            print(f"\n== {rate:g} calls/s, {total} calls, -l {limit}, hold {args.hold:g} s "
                   f"(load {Path('/proc/loadavg').read_text().split()[0]})")
             print(HEADER)
             results: dict[str, list[StepResult]] = {name: [] for name in targets}
-            recorded.append({"rate": rate, "total": total, "results": results})
+            recorded.append({"rate": rate, "total": total, "limit": limit, "results": results})
             for _ in range(args.runs):
                 for name, (target, pid) in targets.items():
-                    r = run_step(name, target, pid, rate, args.limit, total, args.hold, tmp)
+                    r = run_step(name, target, pid, rate, limit, total, args.hold, tmp)
                     results[name].append(r)
                     print(fmt(r), flush=True)
             if args.runs > 1:
