@@ -378,7 +378,8 @@ class Listener:
             await call.ringing()
             progress("ringing")
             if not await self._wait_to_answer(call, mode):
-                await call.reject(480) if not call.ended.done() else None
+                if not call.ended.done():  # we gave up (Ctrl-C while ringing): Temporarily Unavailable
+                    await call.reject(480)
                 progress(f"missed ({call.ended.result() if call.ended.done() else 'not answered'})")
                 return "no-answer"
             try:
