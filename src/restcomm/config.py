@@ -98,6 +98,9 @@ class Settings:
     media_address: str = ""
     rtp_ports: str = "20000-29999"
     sip_trunks: list[SipTrunk] = field(default_factory=list)
+    # [sip] digest_algorithms: offered to phones, in order. MD5 alone by default: some phones
+    # (baresip's libre) refuse a challenge that also offers SHA-256.
+    sip_digest_algorithms: tuple[str, ...] = ("MD5",)
     # [voice]: seconds between sweeps for calls a dead node left live, and a node's lease on a call.
     voice_recovery_interval: float = 5.0
     voice_call_lease: float = 30.0
@@ -368,6 +371,13 @@ def _voice_sections(raw: dict[str, Any]) -> dict[str, Any]:
             if not isinstance(table[key], str):
                 raise ConfigError(f"[{section}] {key} must be a string")
             values[name] = table[key]
+    sip = raw.get("sip")
+    if isinstance(sip, dict) and "digest_algorithms" in sip:
+        algorithms = sip["digest_algorithms"]
+        if (not isinstance(algorithms, list) or not algorithms
+                or any(a not in ("MD5", "SHA-256") for a in algorithms) or len(set(algorithms)) != len(algorithms)):
+            raise ConfigError('[sip] digest_algorithms must list "MD5" and/or "SHA-256", e.g. ["SHA-256", "MD5"]')
+        values["sip_digest_algorithms"] = tuple(algorithms)
     voice = raw.get("voice")
     if voice is not None:
         if not isinstance(voice, dict):

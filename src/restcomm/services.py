@@ -28,7 +28,8 @@ def build_background_services(services: Services) -> list[Any]:
     from restcomm.voice.recovery import CallRecovery  # calls a dead node left live (voice/recovery.py)
 
     background.append(CallRecovery(services))
-    from restcomm.voice.engine import VoiceEngine  # SIP + media + RCML for calls (voice/engine.py)
+    if services.settings.worker_index == 0:  # one SIP listener per port: the first worker takes calls
+        from restcomm.voice.engine import VoiceEngine  # SIP + media + RCML for calls (voice/engine.py)
 
-    background.append(VoiceEngine(services, messaging))
+        background.append(VoiceEngine(services, messaging))
     return background

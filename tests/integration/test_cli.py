@@ -16,7 +16,8 @@ from tests.conftest import API, free_port, wait_ready
 
 def _env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESTCOMM_")}
-    env.update(RESTCOMM_DATA_DIR=str(data_dir), RESTCOMM_LOG_LEVEL="INFO", PYTHONUNBUFFERED="1", **extra)
+    env.update(RESTCOMM_DATA_DIR=str(data_dir), RESTCOMM_LOG_LEVEL="INFO", RESTCOMM_SIP_LISTEN="127.0.0.1:0",
+               PYTHONUNBUFFERED="1", **extra)
     return env
 
 

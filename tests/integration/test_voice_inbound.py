@@ -26,7 +26,7 @@ from restcomm.store.schema import accounts
 from restcomm.util import utcnow
 from restcomm.voice import store
 from tests.conftest import free_port
-from tests.integration.sms_app import Answer, notifications, wait_until
+from tests.integration.sms_app import Answer, messages, notifications, wait_until
 from tests.integration.voice_peers import (
     BARESIP,
     SIPP,
@@ -113,6 +113,27 @@ def test_registered_client_hears_say(vs: VoiceServer, tmp_path: Path) -> None:
     assert int(cb.params["CallDuration"]) >= 1
 
 
+def test_play_of_a_wav_url_is_heard(vs: VoiceServer, tmp_path: Path) -> None:
+    """<Play> fetches the WAV (here 16 kHz, resampled for the call), and the caller hears it."""
+    from restcomm.media.wav import write_wav
+
+    speech = read_wav(speech_wav(tmp_path / "p.wav", PHRASES[1], tail=0.3).read_bytes())
+    wide = bytes(b for i in range(0, len(speech), 2) for b in speech[i:i + 2] * 2)  # 8 -> 16 kHz, sample doubled
+    audio = vs.app.new_path("prompt.wav")
+    vs.app.route(audio, Answer(write_wav(wide, rate=16000), content_type="audio/wav"))
+    path = vs.app.new_path("play")
+    vs.app.route(path, Answer(f"<Response><Play>{vs.app.url(audio)}</Play></Response>"))
+    number = vs.number(VoiceUrl=vs.app.url(path))
+    login = client_login(vs, "hank")
+    with phone(vs, tmp_path / "hank", login, silence_wav(tmp_path / "silence.wav", 30)) as p:
+        registered(p)
+        p.dial(f"sip:{number}@127.0.0.1:{vs.sip_port}")
+        p.wait_event("CALL_ESTABLISHED")
+        p.wait_event("CALL_CLOSED", timeout=20)
+        heard = read_wav(p.heard().read_bytes())
+    assert recognize_phrase(heard, PHRASES) == PHRASES[1]
+
+
 def test_baresip_digits_reach_gather(vs: VoiceServer, tmp_path: Path) -> None:
     path, action = vs.app.new_path("gather"), vs.app.new_path("gathered")
     vs.app.route(path, Answer(f'<Response><Gather numDigits="1" timeout="10" action="{action}">'
@@ -131,9 +152,11 @@ def test_baresip_digits_reach_gather(vs: VoiceServer, tmp_path: Path) -> None:
 
 
 def test_record_hears_what_the_caller_says(vs: VoiceServer, tmp_path: Path) -> None:
-    path, action = vs.app.new_path("record"), vs.app.new_path("recorded")
-    vs.app.route(path, Answer(f'<Response><Record playBeep="false" timeout="5" action="{action}"/></Response>'))
+    path, action, done = vs.app.new_path("record"), vs.app.new_path("recorded"), vs.app.new_path("rec-status")
+    vs.app.route(path, Answer(f'<Response><Record playBeep="false" timeout="5" action="{action}" '
+                              f'recordingStatusCallback="{done}"/></Response>'))
     vs.app.route(action, Answer("<Response/>"))
+    vs.app.route(done, Answer("", 204, "text/plain"), token=vs.token)
     number = vs.number(VoiceUrl=vs.app.url(path))
     login = client_login(vs, "carol")
     source = speech_wav(tmp_path / "speech.wav", PHRASES[1])
@@ -156,6 +179,10 @@ def test_record_hears_what_the_caller_says(vs: VoiceServer, tmp_path: Path) -> N
     with vs.client() as c:
         rec = c.get(f"/Accounts/{vs.account_sid}/Recordings/{params['RecordingSid']}.json").json()
     assert rec["call_sid"] == params["CallSid"] and rec["status"] == "completed"
+    (status,) = vs.app.wait(done, 1)
+    assert status.signature_valid and status.params["RecordingStatus"] == "completed"
+    assert status.params["RecordingSid"] == params["RecordingSid"]
+    assert status.params["RecordingUrl"] == params["RecordingUrl"]
 
 
 def test_bindings_are_in_the_database(vs: VoiceServer, tmp_path: Path) -> None:
@@ -227,6 +254,27 @@ def test_sipp_rfc4733_capture_reaches_gather(vs: VoiceServer) -> None:
     assert request.params["SipHeader_X-Test-Case"] == "engine"
 
 
+def test_record_max_length_and_finish_key(vs: VoiceServer) -> None:
+    """maxLength ends a silent caller's recording; a finishOnKey digit (SIPp's RFC 4733 capture,
+    after the beep) ends another one and is reported as Digits."""
+    path, action = vs.app.new_path("rec-max"), vs.app.new_path("rec-max-done")
+    vs.app.route(path, Answer(f'<Response><Record playBeep="false" maxLength="2" timeout="30" action="{action}"/>'
+                              "</Response>"))
+    vs.app.route(action, Answer("<Response><Hangup/></Response>"))
+    rc, trace = run_sipp(vs, "uac_wait_bye.xml", vs.number(VoiceUrl=vs.app.url(path)))
+    assert rc == 0, trace[-3000:]
+    (request,) = vs.app.wait(action, 1)
+    assert request.params["RecordingDuration"] == "2" and request.params["Digits"] == ""
+
+    path, action = vs.app.new_path("rec-key"), vs.app.new_path("rec-key-done")
+    vs.app.route(path, Answer(f'<Response><Record finishOnKey="1" timeout="30" action="{action}"/></Response>'))
+    vs.app.route(action, Answer("<Response><Hangup/></Response>"))
+    rc, trace = run_sipp(vs, "uac_dtmf_pcap.xml", vs.number(VoiceUrl=vs.app.url(path)))
+    assert rc == 0, trace[-3000:]
+    (request,) = vs.app.wait(action, 1)
+    assert request.params["Digits"] == "1"
+
+
 def test_sip_info_digits_reach_gather(vs: VoiceServer) -> None:
     """SIP INFO (application/dtmf-relay) digits land in the same queue as RFC 4733 ones."""
     path, action = vs.app.new_path("gather"), vs.app.new_path("gathered")
@@ -248,6 +296,63 @@ def test_caller_name_and_forwarded_from(vs: VoiceServer) -> None:
     (request,) = vs.app.requests(path)
     assert request.params["CallerName"] == "sipp" and request.params["ForwardedFrom"] == "+15557654321"
     assert vs.wait_call(number, {"completed"})["forwarded_from"] == "+15557654321"
+
+
+def test_call_over_tcp(vs: VoiceServer) -> None:
+    path = vs.app.new_path("tcp")
+    vs.app.route(path, Answer("<Response><Say>over tcp</Say></Response>"))
+    number = vs.number(VoiceUrl=vs.app.url(path))
+    rc, trace = run_sipp(vs, "uac_wait_bye.xml", number, extra=("-t", "t1"))
+    assert rc == 0, trace[-3000:]
+    assert "TCP message received" in trace or "TCP message sent" in trace
+    assert vs.wait_call(number, {"completed"})["direction"] == "inbound"
+
+
+def test_twenty_concurrent_calls(vs: VoiceServer) -> None:
+    """Calls overlap (SIPp starts 20 at 20 per second, each lasting the spoken prompt): every one
+    is answered, spoken to and recorded completed."""
+    path = vs.app.new_path("many")
+    vs.app.route(path, Answer("<Response><Say>one moment please</Say></Response>"))
+    number = vs.number(VoiceUrl=vs.app.url(path))
+    rc, trace = run_sipp(vs, "uac_wait_bye.xml", number, limit=30, extra=("-m", "20", "-r", "20", "-l", "20"))
+    assert rc == 0, trace[-3000:]
+    calls = wait_until(lambda: [c for c in vs.calls(To=number) if c["status"] == "completed"],
+                       lambda found: len(found) == 20, 15, "20 completed calls")
+    assert len({c["sid"] for c in calls}) == 20 and len(vs.app.requests(path)) == 20
+
+
+def test_sms_in_a_call_goes_through_the_sms_pipeline(vs: VoiceServer) -> None:
+    path = vs.app.new_path("sms")
+    vs.app.route(path, Answer('<Response><Sms to="+15551230000">sent from a call</Sms><Hangup/></Response>'))
+    number = vs.number(VoiceUrl=vs.app.url(path))
+    rc, trace = run_sipp(vs, "uac_wait_bye.xml", number)
+    assert rc == 0, trace[-3000:]
+    vs.wait_call(number, {"completed"})
+    with vs.client() as c:
+        found = wait_until(lambda: messages(c, vs.account_sid, To="+15551230000"), bool, 10, "the message")
+    (message,) = [m for m in found if m["body"] == "sent from a call"]
+    assert message["from"] == number and message["direction"] == "outbound-call"
+
+
+def test_number_dialled_without_plus_is_matched_and_reported_as_hosted(vs: VoiceServer) -> None:
+    path = vs.app.new_path("e164")
+    vs.app.route(path, Answer("<Response><Hangup/></Response>"))
+    number = vs.number(VoiceUrl=vs.app.url(path))
+    rc, trace = run_sipp(vs, "uac_wait_bye.xml", number.removeprefix("+"))
+    assert rc == 0, trace[-3000:]
+    (request,) = vs.app.requests(path)
+    assert request.params["To"] == number and request.params["Called"] == number
+
+
+def test_pattern_number_takes_the_call(vs: VoiceServer) -> None:
+    path = vs.app.new_path("pattern")
+    vs.app.route(path, Answer("<Response><Hangup/></Response>"))
+    prefix = "+1777" + str(free_port())
+    vs.number_pattern(prefix + "[0-9]*", VoiceUrl=vs.app.url(path))
+    rc, trace = run_sipp(vs, "uac_wait_bye.xml", prefix + "42")
+    assert rc == 0, trace[-3000:]
+    (request,) = vs.app.requests(path)
+    assert request.params["To"] == prefix + "42"  # the number dialled, not the pattern
 
 
 def test_retransmitted_invite_makes_one_call(vs: VoiceServer) -> None:
@@ -321,10 +426,48 @@ def test_unknown_source_without_credentials_is_challenged(vs: VoiceServer) -> No
     assert vs.calls(To=number) == [] and vs.app.requests(path) == []
 
 
+def test_client_with_credentials_cannot_present_another_number(vs: VoiceServer) -> None:
+    """A Client answering the 407 gets its call; the application sees its login as From, not the
+    number its From header claimed."""
+    path = vs.app.new_path("auth")
+    vs.app.route(path, Answer("<Response><Hangup/></Response>"))
+    number = vs.number(VoiceUrl=vs.app.url(path))
+    login = client_login(vs, "gina")
+    rc, trace = run_sipp(vs, "uac_auth_invite.xml", number, local_ip="127.0.0.1",
+                         extra=("-au", login, "-ap", PASSWORD))
+    assert rc == 0, trace[-3000:]
+    (request,) = vs.app.requests(path)
+    assert request.params["From"] == login
+    assert vs.wait_call(number, {"completed"})["from"] == login
+
+
+@pytest.mark.parametrize(("reason", "code", "status"), [("busy", "486", "busy"), ("rejected", "603", "failed")])
+def test_reject_refuses_without_answering(vs: VoiceServer, reason: str, code: str, status: str) -> None:
+    path = vs.app.new_path("reject")
+    vs.app.route(path, Answer(f'<Response><Reject reason="{reason}"/></Response>'))
+    number = vs.number(VoiceUrl=vs.app.url(path))
+    rc, trace = run_sipp(vs, "uac_refused.xml", number)
+    assert rc == 0, trace[-3000:]
+    assert f"SIP/2.0 {code}" in trace and "SIP/2.0 200" not in trace
+    call = vs.wait_call(number, {status})
+    assert int(call["duration"] or 0) == 0
+
+
+def test_no_common_codec_is_488(vs: VoiceServer) -> None:
+    path = vs.app.new_path("g729")
+    vs.app.route(path, Answer("<Response><Say>never</Say></Response>"))
+    number = vs.number(VoiceUrl=vs.app.url(path))
+    rc, trace = run_sipp(vs, "uac_g729.xml", number)
+    assert rc == 0, trace[-3000:]
+    assert vs.calls(To=number) == [] and vs.app.requests(path) == []
+
+
 def test_unknown_number_is_404(vs: VoiceServer) -> None:
     require(SIPP, "sipp")
-    rc, trace = run_sipp(vs, "uac_wait_bye.xml", "+15550000000", limit=5)
-    assert rc != 0 and "SIP/2.0 404" in trace
+    rc, trace = run_sipp(vs, "uac_refused.xml", "+15550000000")
+    assert rc == 0 and "SIP/2.0 404" in trace
+    counted = httpx.get(vs.srv.base_url + "/metrics", timeout=10).text
+    assert 'restcomm_voice_inbound_calls_total{outcome="refused_404"}' in counted
 
 
 # Last: it gets 127.0.0.1 throttled for the rest of this server's life.

@@ -91,6 +91,11 @@ class VoiceServer:
             add_number(c, self.account_sid, number, **fields)
         return number
 
+    def number_pattern(self, pattern: str, **fields: str) -> None:
+        """A pattern number (regex) of the test account."""
+        with self.client() as c:
+            add_number(c, self.account_sid, pattern, **fields)
+
     def calls(self, **query: str) -> list[dict[str, Any]]:
         with self.client() as c:
             r = c.get(f"/Accounts/{self.account_sid}/Calls.json", params={"PageSize": "1000", **query})
@@ -126,10 +131,10 @@ def in_db(vs: VoiceServer, job: Any) -> Any:
     return asyncio.run(run())
 
 
-def start_voice_server(tmp: Path, backend: str) -> VoiceServer:
+def start_voice_server(tmp: Path, backend: str, config: str = VOICE_CONFIG) -> VoiceServer:
     port = sip_port()
     base = random.randrange(10000, 19000, 2)  # RTP, also outside the ephemeral range
-    srv = launch(tmp / "server", backend=backend, config=VOICE_CONFIG,
+    srv = launch(tmp / "server", backend=backend, config=config,
                  env={"RESTCOMM_SIP_LISTEN": f"127.0.0.1:{port}", "RESTCOMM_RTP_PORTS": f"{base}-{base + 400}"})
     app = AppServer().start()
     sid, token, _, _ = new_account(srv, "voice")
@@ -142,8 +147,8 @@ def run_sipp(vs: VoiceServer, scenario: str, service: str, *, local_ip: str = TR
     require(SIPP, "sipp (Debian sip-tester)")
     trace = vs.tmp / f"sipp-{free_port()}.log"
     cmd = [SIPP or "sipp", f"127.0.0.1:{vs.sip_port}", "-sf", str(SCENARIOS / scenario), "-s", service,
-           "-i", local_ip, "-p", str(free_port()), "-mp", str(random.randrange(10000, 19000, 2)), "-m", "1",
-           "-nostdin", "-timeout", f"{int(limit)}s", "-timeout_error", "-trace_msg", "-message_file", str(trace),
+           "-i", local_ip, "-p", str(free_port()), "-mp", str(random.randrange(10000, 19000, 2)),
+           *(() if "-m" in extra else ("-m", "1")), "-nostdin", "-timeout", f"{int(limit)}s", "-timeout_error", "-trace_msg", "-message_file", str(trace),
            *extra]
     proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=limit + 10, cwd=vs.tmp)
     text = trace.read_text(errors="replace") if trace.exists() else ""

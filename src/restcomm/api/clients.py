@@ -7,6 +7,7 @@ is stored as the digest HA1 md5(login:realm:password) and never shown: it is pas
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -90,6 +91,11 @@ def _check_login(login: str) -> None:
         raise invalid("Login", f"{login!r} contains invalid character(s)")
 
 
+def ha1_sha256(login: str, realm: str, password: str) -> str:
+    """The SHA-256 digest HA1 (RFC 7616), stored beside the MD5 one so SIP phones may use either."""
+    return hashlib.sha256(f"{login}:{realm}:{password}".encode()).hexdigest()
+
+
 def _check_password(password: str) -> None:
     if not is_strong(password):
         raise ApiError(400, 22001, "Password too weak")
@@ -171,6 +177,7 @@ async def create_client(call: Call) -> Response:
         "friendly_name": login,
         "password": ha1(login, call.settings.domain, f["Password"]),
         "password_algorithm": "MD5",
+        "password_sha256": ha1_sha256(login, call.settings.domain, f["Password"]),
         "status": 1,
         "voice_url": None,
         "voice_method": "POST",
@@ -226,6 +233,7 @@ async def update_client(call: Call) -> Response:
         _check_password(f["Password"])
         values["password"] = ha1(current["login"], call.settings.domain, f["Password"])
         values["password_algorithm"] = "MD5"
+        values["password_sha256"] = ha1_sha256(current["login"], call.settings.domain, f["Password"])
     _voice_values(f, values)
     if "friendly_name" in values and not values["friendly_name"]:
         values["friendly_name"] = current["login"]

@@ -26,8 +26,9 @@ STATUSES = (QUEUED, SENDING, SENT, DELIVERED, UNDELIVERED, FAILED, RECEIVED)
 
 OUTBOUND_API = "outbound-api"
 OUTBOUND_REPLY = "outbound-reply"
+OUTBOUND_CALL = "outbound-call"  # <Sms> in a voice application (Restcomm's direction)
 INBOUND = "inbound"
-DIRECTIONS = (INBOUND, OUTBOUND_API, OUTBOUND_REPLY)
+DIRECTIONS = (INBOUND, OUTBOUND_API, OUTBOUND_REPLY, OUTBOUND_CALL)
 
 # app_state of inbound messages: pending -> running (committed, with the node's lease, before the
 # session's first request) -> done | failed; none when the number has no SMS application; loop when

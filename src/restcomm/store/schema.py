@@ -84,6 +84,9 @@ clients = Table(
     Column("api_version", String(16), nullable=False),
     Column("date_created", DateTime, nullable=False),
     Column("date_updated", DateTime, nullable=False),
+    # HA1 sha256(login:realm:password) for SHA-256 digest (RFC 7616); null for passwords set
+    # before migration 0009 (those clients authenticate with MD5 until the password changes).
+    Column("password_sha256", String(64)),
     UniqueConstraint("organization_sid", "login", name="uq_clients_org_login"),
 )
 

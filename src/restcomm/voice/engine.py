@@ -15,6 +15,10 @@ It owns what every call shares and nothing call-specific:
 * ``write(job)``: runs ``job(conn)`` in a committed transaction (the messaging group-commit
   writer), ``wake_callbacks()`` after queuing status callbacks.
 
+* ``dialer``: ``None`` until voice/dial.py sets it (``session.Dialer``: ``<Dial>``, and a Client
+  calling a Client with no voice URL); ``new_incoming_leg``/``new_outgoing_leg`` build legs
+  registered in ``legs`` (``remove_leg`` when done, then ``leg.close()``).
+
 What a call does is elsewhere: ``voice/inbound.py`` handles a new INVITE, ``voice/session.py``
 runs RCML over a leg, ``voice/dial.py`` (outbound calls and ``<Dial>``) uses ``new_outgoing_leg``.
 """
@@ -26,11 +30,14 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
+from restcomm.config import Settings
 from restcomm.media.ports import PortAllocator
 from restcomm.media.tts import Synthesizer
 from restcomm.sip.registrar import FailureThrottle, Registrar
@@ -40,20 +47,51 @@ from restcomm.voice import store
 from restcomm.voice.audio import AudioCache, EngineSources
 from restcomm.voice.leg import Leg
 from restcomm.voice.registrar import DbBindings, DbCredentials
-
-if TYPE_CHECKING:
-    from restcomm.app import Services
-    from restcomm.messaging.service import Messaging
+from restcomm.voice.session import Dialer
 
 log = logging.getLogger("restcomm.voice")
 
 NONCE_SECRET_KEY = "sip_nonce_secret"
 
 
+class EngineServices(Protocol):
+    """What the engine needs of the server's service container (and no more)."""
+
+    settings: Settings
+    clock: Callable[[], datetime]
+    organization_sid: str
+
+
+class Writer(Protocol):
+    async def run(self, fn: Callable[[Any], Awaitable[Any]]) -> Any: ...
+
+
+class SmsLimits(Protocol):
+    app_timeout: float
+    app_max_redirects: int
+
+
+class MessagingPorts(Protocol):
+    """What the engine borrows from the messaging pipeline: its database writer (group commit),
+    reads, the webhook HTTP session and destination guard, the callback outbox's wake-up, the
+    application limits, and the SMS pipeline itself for ``<Sms>``/``<Email>`` in a call."""
+
+    node_id: str
+    writer: Writer
+    http: Any  # aiohttp.ClientSession once started
+    guard: Settings | None
+    sms: SmsLimits
+    callbacks_ready: asyncio.Event
+
+    def read(self) -> AbstractAsyncContextManager[Any]: ...
+
+    def public_base(self) -> str: ...
+
+
 class VoiceEngine:
     """See the module docstring. ``start``/``stop`` like every background service."""
 
-    def __init__(self, services: Services, messaging: Messaging) -> None:
+    def __init__(self, services: EngineServices, messaging: MessagingPorts) -> None:
         self.services = services
         self.messaging = messaging
         self.settings = services.settings
@@ -61,6 +99,9 @@ class VoiceEngine:
         self.node = messaging.node_id
         host, port = self.settings.sip_address
         self.media_address = self.settings.media_host
+        # RTP binds where SIP listens (a wildcard, or the private side of a 1:1 NAT whose public
+        # address [media] address puts in SDP)
+        self.bind_address = host
         self.ports = PortAllocator(*self.settings.rtp_port_range)
         self.synthesizer = Synthesizer(self.settings.data_dir / "cache" / "tts")
         self.audio = AudioCache(self.settings.data_dir / "cache" / "audio", guard=messaging.guard)
@@ -68,7 +109,7 @@ class VoiceEngine:
         self.stack = SipStack(host, port, on_invite=self._on_invite, on_register=self._on_register)
         self.registrar: Registrar | None = None
         self.legs: dict[str, Leg] = {}
-        self.dialer: Any = None  # voice/dial.py sets its dial function here
+        self.dialer: Dialer | None = None  # voice/dial.py sets its dial function here
         self.lease_seconds = self.settings.voice_call_lease
         self._tasks: set[asyncio.Task[Any]] = set()
         self._lease_task: asyncio.Task[None] | None = None
@@ -79,12 +120,16 @@ class VoiceEngine:
     # ---- life cycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self.media_address in ("0.0.0.0", "::", ""):
+            # c=0.0.0.0 in SDP means "hold" to every phone: the address must be a real one
+            raise RuntimeError(f"[sip] listen {self.settings.sip_listen} is a wildcard: set [media] address "
+                               "(RESTCOMM_MEDIA_ADDRESS) to the address phones send RTP to")
         secret = await self._nonce_secret()
-        # MD5 only: the stored secret is the MD5 HA1 (api/clients.py), and a SHA-256 challenge
-        # beside it makes baresip's stack (libre) refuse the whole 401 with ENOSYS.
+        # [sip] digest_algorithms, MD5 alone by default: a SHA-256 challenge beside the MD5 one makes
+        # baresip's stack (libre) refuse the whole 401 with ENOSYS.
         self.registrar = Registrar(self.settings.domain, DbCredentials(self), DbBindings(self), secret=secret,
                                    throttle=FailureThrottle(max_failures=5, window=60.0, block_for=300.0),
-                                   algorithms=("MD5",))
+                                   algorithms=self.settings.sip_digest_algorithms)
         try:
             await self.stack.start()
         except OSError as exc:
@@ -167,12 +212,13 @@ class VoiceEngine:
             del self.legs[leg.call_sid]
 
     async def new_incoming_leg(self, call_sid: str, sip_call: IncomingCall) -> Leg:
-        leg = await Leg.incoming(call_sid, sip_call, self.ports, self.media_address)
+        leg = await Leg.incoming(call_sid, sip_call, self.ports, self.media_address, bind_address=self.bind_address)
         self.add_leg(leg)
         return leg
 
     async def new_outgoing_leg(self, call_sid: str, target: str, **invite: Any) -> Leg:
         """An outgoing leg registered with the engine (``invite``: ``Leg.outgoing``'s keywords)."""
+        invite.setdefault("bind_address", self.bind_address)
         leg = await Leg.outgoing(call_sid, self.stack, target, ports=self.ports, media_address=self.media_address,
                                  **invite)
         self.add_leg(leg)

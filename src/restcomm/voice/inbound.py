@@ -12,8 +12,9 @@ Admission (no open relay, no toll fraud):
 Destination: the Request-URI's user, matched like SMS inbound (``routing.find_incoming_number``:
 exact, E.164 forms, patterns, ``*``) to a number's voice application (``VoiceApplicationSid`` ->
 ``RcmlUrl``, else ``VoiceUrl``/``VoiceMethod``, with ``VoiceFallbackUrl``); else a Client's login to
-that Client's voice application. Nothing matches: 404. A Client without a voice application: 480
-(ringing its registered phones belongs to ``<Dial>``).
+that Client's voice application. Nothing matches: 404. A Client without a voice application: its
+registered phones ring through the engine's dialer as ``<Dial><Client>`` would (voice/dial.py;
+480 on a node without one).
 
 The call's record is written before anything is answered (``ringing``, direction ``inbound``,
 this node's lease), ``in-progress`` when answered, and its final status when it ends: ``completed``
@@ -32,7 +33,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from restcomm.config import SipTrunk
+from restcomm.messaging.model import OUTBOUND_CALL
 from restcomm.messaging.rcml_sms import PipelineEmail, PipelineReplies
+from restcomm.observability import metrics
+from restcomm.rcml.call import DialOptions, DialTarget
 from restcomm.rcml.interpreter import DocumentFetcher
 from restcomm.rcml.notifications import StoreNotifier
 from restcomm.rcml.voice import VoiceRequest, run_voice_application, voice_entry
@@ -48,6 +52,13 @@ if TYPE_CHECKING:
     from restcomm.voice.engine import VoiceEngine
 
 log = logging.getLogger("restcomm.voice")
+
+INBOUND_CALLS = metrics.counter("restcomm_voice_inbound_calls_total",
+                                "INVITEs for new calls, by outcome (a final call status, or refused_<SIP status>)",
+                                ("outcome",))
+
+DIRECT_RING_SECONDS = 30  # a Client calling a Client with no voice URL: <Dial>'s defaults
+DIRECT_TIME_LIMIT = 4 * 3600  # seconds (<Dial timeLimit> default)
 
 
 def trusted_source(host: str, trunks: Sequence[SipTrunk]) -> SipTrunk | None:
@@ -121,11 +132,14 @@ async def handle_invite(engine: VoiceEngine, call: IncomingCall) -> None:
         assert engine.registrar is not None
         auth = await call.challenge(engine.registrar, proxy=True)
         if auth is None:
+            INBOUND_CALLS.labels("challenged").inc()
             return  # 407 (or 403 for a throttled source) sent; a retry is a new INVITE
         caller_login = auth.login
     user = req.uri.user or ""
     found = await _destination(engine, user)
     if found is None:
+        INBOUND_CALLS.labels("refused_404").inc()
+        log.info("INVITE for unknown destination %r from %s refused (404)", user, source_host)
         await call.reject(404, "Not Found")
         return
     owner, account, application, kind = found
@@ -133,13 +147,15 @@ async def handle_invite(engine: VoiceEngine, call: IncomingCall) -> None:
         await call.reject(403, "Forbidden (account not active)")
         return
     entry = voice_entry(owner, application)
-    if not entry.url:
+    direct = not entry.url and kind == "client" and engine.dialer is not None
+    if not entry.url and not direct:
         await call.reject(480 if kind == "client" else 404, "No voice application")
         return
     call_sid = store.new_call_sid()
     try:
         leg = await engine.new_incoming_leg(call_sid, call)
     except NoCommonCodec:
+        INBOUND_CALLS.labels("refused_488").inc()
         await call.reject(488, "Not Acceptable Here")
         return
     try:
@@ -154,8 +170,12 @@ async def _run_call(engine: VoiceEngine, leg: Leg, owner: Mapping[str, Any], acc
     call = leg.sip
     assert isinstance(call, IncomingCall)
     req = call.request
-    from_user = req.from_.uri.user or req.from_.uri.host
+    # An authenticated Client is its login, whatever its From says: a Client must not present a
+    # number it does not own (caller ID spoofing). A trunk's From is the carrier's caller ID.
+    from_user = caller_login or req.from_.uri.user or req.from_.uri.host
     to_user = req.uri.user or ""
+    if kind == "number" and not owner.get("is_pattern"):
+        to_user = owner["phone_number"]  # the number as hosted (E.164), however the carrier spelled it
     caller_name = (req.from_.display or "").strip('" ') or None
     now = engine.clock()
     values: dict[str, Any] = dict(
@@ -187,20 +207,36 @@ async def _run_call(engine: VoiceEngine, leg: Leg, owner: Mapping[str, Any], acc
     fetcher = DocumentFetcher(ms.http, account["auth_token"], timeout=ms.sms.app_timeout,
                               max_redirects=ms.sms.app_max_redirects, guard=ms.guard)
     notifier = StoreNotifier(engine.write, account["sid"], clock=engine.clock, call_sid=leg.call_sid)
-    replies = PipelineReplies(ms, account, default_to=from_user, default_from=to_user)
-    status = store.FAILED
+    replies = PipelineReplies(ms, account, default_to=from_user, default_from=to_user, direction=OUTBOUND_CALL)
     try:
-        await run_voice_application(session, request, entry, fetcher=fetcher, notifier=notifier,
-                                    public_base=engine.public_base(), replies=replies,
-                                    email=PipelineEmail(ms, account["sid"]))
+        if entry.url:
+            await run_voice_application(session, request, entry, fetcher=fetcher, notifier=notifier,
+                                        public_base=engine.public_base(), replies=replies,
+                                        email=PipelineEmail(ms, account["sid"]))
+        else:
+            await _ring_client(session, to_user, from_user)
     finally:
         if not leg.ended.done():
-            await leg.hangup()
+            try:
+                await leg.hangup()
+            except Exception:  # the record below must still be written
+                log.exception("hanging up %s failed", leg.call_sid)
         status = final_status(leg)
         t = engine.clock()
-        await engine.write(lambda conn: store.set_call_status(conn, leg.call_sid, status, t,
-                                                              reason=f"ended: {leg.ended.result()}"))
+        why = f"ended: {leg.ended.result() if leg.ended.done() else 'local'}"
+        INBOUND_CALLS.labels(status).inc()
+        log.info("inbound call %s from %s to %s %s (%s)", leg.call_sid, from_user, to_user, status, why)
+        await engine.write(lambda conn: store.set_call_status(conn, leg.call_sid, status, t, reason=why))
         engine.wake_callbacks()
+
+
+async def _ring_client(session: CallSession, login: str, caller: str) -> None:
+    """A Client called with no voice URL: ring its registered phones as ``<Dial><Client>`` does
+    (answered first, like the verb), through the engine's dialer (voice/dial.py)."""
+    await session.answer()
+    if not session.hung_up.is_set():
+        await session.dial([DialTarget("client", login)],
+                           DialOptions(caller_id=caller, timeout=DIRECT_RING_SECONDS, time_limit=DIRECT_TIME_LIMIT))
 
 
 def final_status(leg: Leg) -> str:

@@ -12,8 +12,9 @@ States (``LegState``)::
 
 Interface (binding for voice/ modules):
 
-* ``await Leg.incoming(call_sid, sip_call, ports, media_address)``: for an ``IncomingCall``; binds
-  an RTP port pair and negotiates the offer now, so an offer without a common codec fails before
+* ``await Leg.incoming(call_sid, sip_call, ports, media_address, bind_address=None)``: for an
+  ``IncomingCall``; binds an RTP port pair (on ``bind_address``, default ``media_address``: they
+  differ behind a 1:1 NAT or with a wildcard listen) and negotiates the offer now, so an offer without a common codec fails before
   anything else (``NoCommonCodec``: answer 488).
 * ``await Leg.outgoing(call_sid, stack, target, ports=..., media_address=..., from_uri=..., ...)``:
   binds the endpoint, sends the INVITE with our offer and returns at once; ``await
@@ -36,7 +37,6 @@ import contextlib
 import logging
 import time
 from enum import StrEnum
-from typing import Any
 
 from restcomm.media.endpoint import RtpEndpoint
 from restcomm.media.ports import PortAllocator
@@ -80,8 +80,8 @@ class Leg:
 
     @classmethod
     async def incoming(cls, call_sid: str, sip_call: IncomingCall, ports: PortAllocator,
-                       media_address: str) -> Leg:
-        media = await RtpEndpoint.create(ports, media_address)
+                       media_address: str, *, bind_address: str | None = None) -> Leg:
+        media = await RtpEndpoint.create(ports, media_address, bind_address=bind_address)
         try:
             negotiated = negotiate(sip_call.sdp, media_address, media.local_port)
         except SdpError as exc:
@@ -97,8 +97,8 @@ class Leg:
                        media_address: str, from_uri: str, to_uri: str | None = None,
                        headers: list[tuple[str, str]] | None = None,
                        destination: tuple[str, str, int] | None = None,
-                       credentials: tuple[str, str] | None = None) -> Leg:
-        media = await RtpEndpoint.create(ports, media_address)
+                       credentials: tuple[str, str] | None = None, bind_address: str | None = None) -> Leg:
+        media = await RtpEndpoint.create(ports, media_address, bind_address=bind_address)
         try:
             sip_call = await stack.invite(target, from_uri=from_uri, to_uri=to_uri,
                                           sdp=make_offer(media_address, media.local_port), headers=headers,
@@ -195,7 +195,3 @@ class Leg:
     def __repr__(self) -> str:
         return f"<Leg {self.call_sid} {self.direction} {self.state}>"
 
-
-def describe(leg: Leg) -> dict[str, Any]:
-    """A log-friendly summary."""
-    return {"call_sid": leg.call_sid, "direction": leg.direction, "state": str(leg.state)}

@@ -3,10 +3,11 @@
 ``sip/registrar.py`` does the protocol (digest, Expires, ordering) against two Protocols; these are
 their database implementations, so every node sees every registration:
 
-* ``DbCredentials``: a Client of the organization by login. Its stored password is the digest
-  HA1 ``md5(login:realm:password)`` with realm = ``settings.domain`` (``api/clients.py``), so only
-  MD5 digest can be verified; SHA-256 would need a second stored HA1 (documented in
-  docs/compatibility.md). A disabled Client (status 0) has no credential.
+* ``DbCredentials``: a Client of the organization by login. Its stored secrets are the digest
+  HA1s ``md5(login:realm:password)`` (``password``, Restcomm's) and ``sha256(login:realm:password)``
+  (``password_sha256``, migration 0009; null for passwords set before it), realm =
+  ``settings.domain`` (``api/clients.py``). Which algorithms are offered is ``[sip]
+  digest_algorithms``. A disabled Client (status 0) has no credential.
 * ``DbBindings``: ``voice.store`` save/remove/current bindings; the AOR is stored as the Client's
   login (the user part), wall-clock expiries as naive UTC datetimes like every timestamp.
 """
@@ -54,7 +55,8 @@ class DbCredentials:
             return None
         if (row["password_algorithm"] or "MD5").upper() != "MD5":
             return None
-        return ClientCredential(row["login"], Credential(ha1_md5=row["password"]), row["account_sid"])
+        return ClientCredential(row["login"], Credential(ha1_md5=row["password"], ha1_sha256=row["password_sha256"]),
+                                row["account_sid"])
 
 
 class DbBindings:

@@ -65,6 +65,10 @@ class RecordingSink(Protocol):
 
 
 Dialer = Callable[["CallSession", Sequence[DialTarget], DialOptions], Awaitable[DialResult]]
+"""``<Dial>``: ``await dialer(session, targets, options)``. The session is answered (the verb answers
+first) unless it hung up meanwhile; the dialer rings the targets as legs of their own (the engine's
+``new_outgoing_leg``), bridges ``session.leg.media`` with the first to answer, cancels the rest and
+returns when either side ends or ``time_limit`` passes. ``VoiceEngine.dialer`` holds it."""
 
 
 class CallSession:
@@ -178,11 +182,11 @@ class CallSession:
         """Record until a finish key, ``silence_timeout`` seconds of silence, ``max_length`` or the
         hang-up (whichever first). The file is flushed as it is written."""
         media = self.leg.media
+        self.clear_digits()  # keys pressed before <Record> began; one pressed during the beep counts
         if play_beep and not self._hung_up.is_set():
             await self._unless_hung_up(media.play(BEEP))
         if self._hung_up.is_set():
             return RecordingResult(0.0, "hangup")
-        self.clear_digits()
         rec = await self.recordings.open(self.leg.call_sid)
         media.start_recording(rec.path)
         digits = ""
