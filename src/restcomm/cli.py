@@ -130,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         from restcomm.sample_app import main as sample_main
 
         return sample_main(argv[1:])
+    if argv[:1] == ["phone"]:
+        from restcomm.phone_cli import main as phone_main
+
+        return phone_main(argv[1:])
     parser = argparse.ArgumentParser(prog="restcomm", description="Restcomm-compatible communications platform")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the API server and its background services")
@@ -148,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                    "`restcomm smsc-sim inject` sends a handset message through a running one")
     sub.add_parser("sample-app", help="run the sample SMS application (an echo) for the quickstart "
                    "(see `restcomm sample-app --help`)")
+    sub.add_parser("phone", help="a command-line softphone (see `restcomm phone --help`)")
     from restcomm import admin
 
     admin.add_parser(sub)

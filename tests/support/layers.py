@@ -31,7 +31,7 @@ ROOT_PACKAGE = "restcomm"
 
 #: First component under ``restcomm`` -> its layer.
 COMPONENT_LAYER: Mapping[str, str] = {
-    "__main__": "cli", "cli": "cli", "admin": "cli", "sample_app": "cli",
+    "__main__": "cli", "cli": "cli", "admin": "cli", "sample_app": "cli", "phone_cli": "cli",
     "app": "wiring", "web": "wiring", "background": "wiring", "workers": "wiring", "welcome": "wiring",
     "api": "api",
     "voice": "voice",
