@@ -24,18 +24,34 @@ def reply_rcml(params: dict[str, str], prefix: str) -> str:
     return f'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Sms>{escape(prefix + body)}</Sms></Response>\n'
 
 
+def voice_rcml(params: dict[str, str]) -> str:
+    """A caller hears a greeting and presses a key; the key (``Digits``) is read back, then goodbye."""
+    digits = params.get("Digits")
+    if digits:
+        inner = f"<Say>You pressed {escape(' '.join(digits))}. Goodbye.</Say><Hangup/>"
+    else:
+        inner = ('<Gather numDigits="1" timeout="5" action="/voice" method="POST">'
+                 "<Say>Welcome to Restcomm. Press a key.</Say></Gather><Say>No key. Goodbye.</Say>")
+    return f'<?xml version="1.0" encoding="UTF-8"?>\n<Response>{inner}</Response>\n'
+
+
+PAGES = {"/sms": None, "/voice": voice_rcml}
+
+
 class EchoHandler(BaseHTTPRequestHandler):
     server_version = "restcomm-sample-app"
     prefix = "Echo: "
 
     def _answer(self, params: dict[str, str]) -> None:
         path = urlsplit(self.path).path
-        if path.rstrip("/") != "/sms":
-            self.send_error(404, "this sample app answers at /sms")
+        page = path.rstrip("/")
+        if page not in PAGES:
+            self.send_error(404, "this sample app answers at /sms and /voice")
             return
         print(f"sample-app: {self.command} {path} " + " ".join(f"{k}={v!r}" for k, v in sorted(params.items())),
               flush=True)
-        data = reply_rcml(params, self.prefix).encode()
+        voice = PAGES[page]
+        data = (voice(params) if voice else reply_rcml(params, self.prefix)).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/xml")
         self.send_header("Content-Length", str(len(data)))
@@ -57,8 +73,9 @@ class EchoHandler(BaseHTTPRequestHandler):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="restcomm sample-app",
-        description="A sample SMS application: answers http://HOST:PORT/sms with RCML that echoes the "
-                    "message back to its sender, and prints each request's parameters.")
+        description="A sample application: answers http://HOST:PORT/sms with RCML that echoes the "
+                    "message back to its sender, http://HOST:PORT/voice with a greeting that gathers a key, "
+                    "and prints each request's parameters.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9000)
     parser.add_argument("--prefix", default="Echo: ", help="put before the echoed text (default 'Echo: ')")

@@ -145,7 +145,7 @@ def test_readme_has_the_steps_this_test_follows() -> None:
 
 
 def test_readme_walkthrough(venv: Path, tmp_path: Path) -> None:
-    ports = {"8080": free_port(), "2775": free_port(), "2776": free_port(), "9000": free_port()}
+    ports = {"8080": free_port(), "2775": free_port(), "2776": free_port(), "9000": free_port(), "5080": free_port()}
     bindir = str(venv / "bin")
 
     def localise(block: str) -> str:
@@ -155,7 +155,7 @@ def test_readme_walkthrough(venv: Path, tmp_path: Path) -> None:
         return block.replace(".venv/bin/", bindir + "/")
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESTCOMM_")}
-    env["RESTCOMM_SIP_LISTEN"] = f"127.0.0.1:{free_port()}"  # the README's ports are free ones, this one too
+    env["RESTCOMM_SIP_LISTEN"] = f"127.0.0.1:{ports['5080']}"  # the README's ports are free ones, SIP's too
     state = tmp_path / "shell-state"
     state.write_text("")
     procs: dict[str, subprocess.Popen[str]] = {}
@@ -196,9 +196,14 @@ def test_readme_walkthrough(venv: Path, tmp_path: Path) -> None:
         assert api == f"{base}/restcomm/2012-04-24"
 
         # The handset's message reached the Echo application and its reply reached the handset.
-        assert "reply 15551234567 -> 447700900001: Echo: Hello from a handset" in outputs[-1]
+        assert any("reply 15551234567 -> 447700900001: Echo: Hello from a handset" in out for out in outputs)
+        # The first call: answered, the key sent, the app's hang-up, what it said recorded.
+        call = outputs[-1]
+        assert "digits sent 1" in call and "result completed" in call, call
+        assert (tmp_path / "heard.wav").stat().st_size > 8000
         with httpx.Client(base_url=api, auth=auth, timeout=10) as client:
-            number = client.get(f"/Accounts/{auth[0]}/IncomingPhoneNumbers.json").json()["incomingPhoneNumbers"][0]
+            numbers = client.get(f"/Accounts/{auth[0]}/IncomingPhoneNumbers.json").json()["incomingPhoneNumbers"]
+            number = next(n for n in numbers if n["phone_number"] == "+15551234567")
             assert number["sms_application_sid"] == shell["APP_SID"]
             # The quickstart's send, before any carrier: failed 21612, as the text warns.
             first = client.get(f"/Accounts/{auth[0]}/SMS/Messages.json",
@@ -214,6 +219,7 @@ def test_readme_walkthrough(venv: Path, tmp_path: Path) -> None:
         for event in ("accepted", "submitted to carrier sim", "receipt from sim", "received:", "queued (outbound-reply)"):
             assert event in server_log, (event, server_log)
         assert "sample-app: POST /sms" in logs["app"].read_text()
+        assert "Digits='1'" in logs["app"].read_text()  # the key reached the voice page's Gather action
     finally:
         for proc in procs.values():
             _stop(proc)
