@@ -74,6 +74,8 @@ CREATE = (
     Param("FriendlyName", max_length=255),
     Param("Status", "enum", enum=("active", "suspended", "inactive", "uninitialized")),
     Param("Role", max_length=64),
+    Param("OrganizationSid", max_length=34, description="the organization of the new account (default: the "
+          "creator's); another one only for the SuperAdmin"),
 )
 
 UPDATE = (
@@ -120,6 +122,14 @@ async def create_account(call: Call) -> Response:
         if not call.me.is_administrator:
             raise forbidden("Only Administrator allowed")
         role = f["Role"]
+    org = me["organization_sid"]
+    if f.get("OrganizationSid") and f["OrganizationSid"] != org:
+        if not call.me.is_super_admin:
+            raise forbidden("Only the SuperAdmin may create an account in another organization")
+        found = await call.fetch_one(select(t.organizations.c.sid).where(t.organizations.c.sid == f["OrganizationSid"]))
+        if found is None:
+            raise ApiError(400, 20001, "provided OrganizationSid does not exist")
+        org = f["OrganizationSid"]
     email = f["EmailAddress"]
     now = call.services.clock()
     sid = new_sid("AC")
@@ -127,7 +137,7 @@ async def create_account(call: Call) -> Response:
         "sid": sid,
         "parent_sid": me["sid"],
         "lineage": me["lineage"] + me["sid"] + "/",
-        "organization_sid": me["organization_sid"],
+        "organization_sid": org,
         "email": email,
         "friendly_name": f.get("FriendlyName") or email,
         "status": f.get("Status", "active"),
@@ -150,7 +160,7 @@ async def create_account(call: Call) -> Response:
         exists = (
             await conn.execute(
                 select(t.clients.c.sid).where(
-                    t.clients.c.organization_sid == me["organization_sid"], t.clients.c.login == login
+                    t.clients.c.organization_sid == org, t.clients.c.login == login
                 )
             )
         ).first()
@@ -159,7 +169,7 @@ async def create_account(call: Call) -> Response:
                 insert(t.clients).values(
                     sid=new_sid("CL"),
                     account_sid=sid,
-                    organization_sid=me["organization_sid"],
+                    organization_sid=org,
                     login=login,
                     friendly_name=row["friendly_name"],
                     password=ha1(login, call.settings.domain, f["Password"]),

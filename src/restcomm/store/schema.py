@@ -495,3 +495,16 @@ gateways = Table(
     Column("date_created", DateTime, nullable=False),
     Column("date_updated", DateTime, nullable=False),
 )
+
+# Organizations (Restcomm's /Organizations): a domain that scopes Client logins, numbers and SIP
+# registrations. The instance's own organization (instance.organization_sid) is kept here with the
+# configured domain at every start; administrators add others.
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("sid", String(SID), primary_key=True),
+    Column("domain_name", String(255), nullable=False, unique=True),
+    Column("status", String(16), nullable=False),
+    Column("date_created", DateTime, nullable=False),
+    Column("date_updated", DateTime, nullable=False),
+)
