@@ -46,6 +46,9 @@ def _provision(owner: Tenant) -> dict[str, str]:
         r = c.post(f"/Accounts/{owner.sid}/Keys.json", data={"FriendlyName": "matrix key"})
         if r.status_code in (200, 201):
             sids["KeySid"] = sids["ApiKeySid"] = r.json()["sid"]
+        r = c.post(f"/Accounts/{owner.sid}/Tags.json", data={"ResourceSid": owner.sid, "Key": "matrix", "Value": "v"})
+        if r.status_code == 200:
+            sids["TagSid"] = r.json()["sid"]
     return sids
 
 
@@ -89,7 +92,7 @@ def world(server: Server) -> dict[str, Any]:
 
 def test_matrix_covers_the_resources(server: Server, world: dict[str, Any]) -> None:
     paths = {p for _, p in _operations(server)}
-    for resource in ("Clients", "Applications", "IncomingPhoneNumbers", "AuditLog"):
+    for resource in ("Clients", "Applications", "IncomingPhoneNumbers", "AuditLog", "Tags"):
         assert any(resource in p for p in paths), resource
 
 

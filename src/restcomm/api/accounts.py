@@ -11,6 +11,7 @@ from restcomm.api.errors import ApiError, forbidden
 from restcomm.api.framework import Call, Param, operation
 from restcomm.api.passwords import is_strong
 from restcomm.api.shapes import Shape, col, computed
+from restcomm.api.tagging import TAG_FILTER, tag_condition
 from restcomm.security import hash_password_async, new_auth_token
 from restcomm.store import schema as t
 from restcomm.util import API_VERSION, new_sid, rfc2822
@@ -33,6 +34,7 @@ SUBRESOURCES: tuple[tuple[str, str, str], ...] = (
     ("sms_messages", "SMSMessages", "SMS/Messages"),
     ("audit_log", "AuditLog", "AuditLog"),
     ("keys", "Keys", "Keys"),
+    ("tags", "Tags", "Tags"),
 )
 
 
@@ -98,11 +100,13 @@ def ha1(login: str, realm: str, password: str) -> str:
 
 
 @operation("GET", "/Accounts", summary="List the sub-accounts of the authenticated account", tag="Accounts",
-           shape=ACCOUNT, kind="list")
+           shape=ACCOUNT, kind="list", query=(TAG_FILTER,))
 async def list_accounts(call: Call) -> Response:
-    rows = await call.fetch_all(
-        select(t.accounts).where(t.accounts.c.parent_sid == call.me.sid).order_by(t.accounts.c.date_created)
-    )
+    cond = [t.accounts.c.parent_sid == call.me.sid]
+    tagged = tag_condition(call, t.accounts.c.sid, "Accounts", None)
+    if tagged is not None:
+        cond.append(tagged)
+    rows = await call.fetch_all(select(t.accounts).where(*cond).order_by(t.accounts.c.date_created))
     return call.bare_list(ACCOUNT, rows)
 
 
@@ -194,7 +198,7 @@ async def get_account(call: Call) -> Response:
 
 async def _purge(conn: object, sids: list[str]) -> None:
     """Closing an account deletes what it provisioned; message and call records are kept."""
-    for table in (t.clients, t.applications, t.incoming_phone_numbers, t.outgoing_caller_ids, t.api_keys):
+    for table in (t.clients, t.applications, t.incoming_phone_numbers, t.outgoing_caller_ids, t.api_keys, t.tags):
         await conn.execute(delete(table).where(table.c.account_sid.in_(sids)))  # type: ignore[attr-defined]
 
 

@@ -508,3 +508,21 @@ organizations = Table(
     Column("date_created", DateTime, nullable=False),
     Column("date_updated", DateTime, nullable=False),
 )
+
+# Tags: key/value labels on an account's resources (the account itself, incoming numbers, clients,
+# applications). One value per key and resource; list operations filter on them (?Tag=key:value).
+tags = Table(
+    "tags",
+    metadata,
+    Column("sid", String(SID), primary_key=True),
+    Column("account_sid", String(SID), nullable=False, index=True),
+    Column("resource_type", String(32), nullable=False),
+    Column("resource_sid", String(SID), nullable=False),
+    Column("key", String(128), nullable=False),
+    Column("value", String(256), nullable=False),
+    Column("date_created", DateTime, nullable=False),
+    Column("date_updated", DateTime, nullable=False),
+    UniqueConstraint("resource_sid", "key", name="uq_tags_resource_key"),
+)
+# Filtering a list by tag: the resources of one account holding key (and value).
+Index("ix_tags_account_key_value", tags.c.account_sid, tags.c.key, tags.c.value)

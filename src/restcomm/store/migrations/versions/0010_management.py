@@ -1,6 +1,6 @@
-"""Organizations: a table of them (the instance's own organization included).
+"""Organizations (the instance's own included) and tags on an account's resources.
 
-Revision ID: 0010_organizations
+Revision ID: 0010_management
 Revises: 0009_client_sha256
 """
 
@@ -9,7 +9,7 @@ import datetime
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_organizations"
+revision = "0010_management"
 down_revision = "0009_client_sha256"
 branch_labels = None
 depends_on = None
@@ -34,7 +34,25 @@ def upgrade() -> None:
         now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
         op.bulk_insert(table, [{"sid": org, "domain_name": "default.restcomm.com", "status": "active",
                                 "date_created": now, "date_updated": now}])
+    op.create_table(
+        "tags",
+        sa.Column("sid", sa.String(length=34), nullable=False),
+        sa.Column("account_sid", sa.String(length=34), nullable=False),
+        sa.Column("resource_type", sa.String(length=32), nullable=False),
+        sa.Column("resource_sid", sa.String(length=34), nullable=False),
+        sa.Column("key", sa.String(length=128), nullable=False),
+        sa.Column("value", sa.String(length=256), nullable=False),
+        sa.Column("date_created", sa.DateTime(), nullable=False),
+        sa.Column("date_updated", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("sid"),
+        sa.UniqueConstraint("resource_sid", "key", name="uq_tags_resource_key"),
+    )
+    op.create_index(op.f("ix_tags_account_sid"), "tags", ["account_sid"], unique=False)
+    op.create_index("ix_tags_account_key_value", "tags", ["account_sid", "key", "value"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_tags_account_key_value", table_name="tags")
+    op.drop_index(op.f("ix_tags_account_sid"), table_name="tags")
+    op.drop_table("tags")
     op.drop_table("organizations")
