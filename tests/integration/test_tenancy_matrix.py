@@ -47,6 +47,10 @@ def _provision(owner: Tenant) -> dict[str, str]:
         r = c.post(f"/Accounts/{owner.sid}/Keys.json", data={"FriendlyName": "matrix key"})
         if r.status_code in (200, 201):
             sids["KeySid"] = sids["ApiKeySid"] = r.json()["sid"]
+        r = c.post(f"/Accounts/{owner.sid}/Users.json",
+                   data={"Email": f"u{uuid.uuid4().hex[:10]}@example.com", "Password": "Us3r-Passw0rd!x"})
+        if r.status_code == 200:
+            sids["UserSid"] = r.json()["sid"]
         r = c.post(f"/Accounts/{owner.sid}/Tags.json", data={"ResourceSid": owner.sid, "Key": "matrix", "Value": "v"})
         if r.status_code == 200:
             sids["TagSid"] = r.json()["sid"]
@@ -93,7 +97,7 @@ def world(server: Server) -> dict[str, Any]:
 
 def test_matrix_covers_the_resources(server: Server, world: dict[str, Any]) -> None:
     paths = {p for _, p in _operations(server)}
-    for resource in ("Clients", "Applications", "IncomingPhoneNumbers", "AuditLog", "Tags"):
+    for resource in ("Clients", "Applications", "IncomingPhoneNumbers", "AuditLog", "Tags", "Users"):
         assert any(resource in p for p in paths), resource
 
 
@@ -199,7 +203,7 @@ DEVELOPER_MAY = {
     "Clients": ALL, "Email": ALL, "IncomingPhoneNumbers": ALL, "Notifications": {"Read"}, "OutgoingCallerIds": ALL,
     "Recordings": {"Read", "Delete"}, "Twilio Recordings": {"Read", "Delete"}, "SMS Messages": {"Read"},
     "Twilio Messages": {"Read"}, "Tags": ALL, "Usage": ALL,
-}
+}  # not Users, Keys, AuthTokens, AuditLog, Gateways, Carriers
 ROLE_REFUSAL = "role does not have the permission"
 
 

@@ -155,7 +155,8 @@ async def create_account(call: Call) -> Response:
         "date_updated": now,
     }
     async with call.write() as conn:
-        taken = (await conn.execute(select(t.accounts.c.sid).where(t.accounts.c.email == email))).first()
+        taken = (await conn.execute(select(t.accounts.c.sid).where(t.accounts.c.email == email))).first() or (
+            await conn.execute(select(t.users.c.sid).where(t.users.c.email == email))).first()  # an IAM user's
         if taken:
             raise ApiError(409, 20010, "The email address used for the new account is already in use.")
         await conn.execute(insert(t.accounts).values(**row))
@@ -198,7 +199,7 @@ async def get_account(call: Call) -> Response:
 
 async def _purge(conn: object, sids: list[str]) -> None:
     """Closing an account deletes what it provisioned; message and call records are kept."""
-    for table in (t.clients, t.applications, t.incoming_phone_numbers, t.outgoing_caller_ids, t.api_keys, t.tags):
+    for table in (t.clients, t.applications, t.incoming_phone_numbers, t.outgoing_caller_ids, t.api_keys, t.tags, t.users):
         await conn.execute(delete(table).where(table.c.account_sid.in_(sids)))  # type: ignore[attr-defined]
 
 

@@ -6,7 +6,7 @@ actions Create, Read, Modify and Delete; the role ``Administrator`` passes every
 shipped configuration defines one other role, ``Developer``, whose permissions are copied here
 (plus Tags, which Restcomm did not have). The set is fixed: there is no configuration of roles.
 
-The role is the authenticated account's (for an API key, its account's). Stored values are matched
+The role is the authenticated account's (for an API key, its account's; for an IAM user, the user's). Stored values are matched
 without regard to case; ``User`` is taken as ``Developer``. Any other value is not enforced: such an
 account keeps what it could do before roles were enforced (everything its tenancy allows), where
 Restcomm would refuse it every check. This keeps accounts made when ``Role`` was a free string
@@ -51,12 +51,13 @@ DOMAINS: dict[str, str] = {
     "Twilio Messages": "SmsMessages",
     "Tags": "Tags",
     "Usage": "Usage",
+    "Users": "Users",
 }
 
 _ALL = frozenset({"Create", "Read", "Modify", "Delete"})
 
 # Restcomm's shipped Developer role (restcomm.xml security-roles), for the domains served here.
-# Not granted: Keys, AuthTokens and AuditLog (credentials and their trail are the administrator's),
+# Not granted: Keys, Users, AuthTokens and AuditLog (credentials and their trail are the administrator's),
 # Gateways, Carriers and Organizations (the platform's).
 PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
     DEVELOPER: {
@@ -99,7 +100,7 @@ def permission(op: Operation) -> tuple[str, str]:
 
 def authorize(principal: Principal, op: Operation) -> None:
     """403 unless the principal's role grants the operation's permission."""
-    role = role_of(principal.account["role"])
+    role = role_of(principal.role)
     if role is None or role == ADMINISTRATOR:
         return
     action, domain = permission(op)

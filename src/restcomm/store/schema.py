@@ -526,3 +526,19 @@ tags = Table(
 )
 # Filtering a list by tag: the resources of one account holding key (and value).
 Index("ix_tags_account_key_value", tags.c.account_sid, tags.c.key, tags.c.value)
+
+# IAM users: people who sign in to an account with their own email and password and act with their
+# own role; the audit log names them (credential_sid). Emails are unique among users and accounts.
+users = Table(
+    "users",
+    metadata,
+    Column("sid", String(SID), primary_key=True),
+    Column("account_sid", String(SID), nullable=False, index=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("friendly_name", String(255), nullable=False),
+    Column("role", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("date_created", DateTime, nullable=False),
+    Column("date_updated", DateTime, nullable=False),
+)

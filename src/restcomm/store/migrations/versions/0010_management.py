@@ -1,4 +1,4 @@
-"""Organizations (the instance's own included) and tags on an account's resources.
+"""Organizations (the instance's own included), tags on an account's resources, IAM users.
 
 Revision ID: 0010_management
 Revises: 0009_client_sha256
@@ -49,9 +49,26 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_tags_account_sid"), "tags", ["account_sid"], unique=False)
     op.create_index("ix_tags_account_key_value", "tags", ["account_sid", "key", "value"], unique=False)
+    op.create_table(
+        "users",
+        sa.Column("sid", sa.String(length=34), nullable=False),
+        sa.Column("account_sid", sa.String(length=34), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("friendly_name", sa.String(length=255), nullable=False),
+        sa.Column("role", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("password_hash", sa.Text(), nullable=False),
+        sa.Column("date_created", sa.DateTime(), nullable=False),
+        sa.Column("date_updated", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("sid"),
+        sa.UniqueConstraint("email"),
+    )
+    op.create_index(op.f("ix_users_account_sid"), "users", ["account_sid"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_users_account_sid"), table_name="users")
+    op.drop_table("users")
     op.drop_index("ix_tags_account_key_value", table_name="tags")
     op.drop_index(op.f("ix_tags_account_sid"), table_name="tags")
     op.drop_table("tags")
