@@ -78,7 +78,12 @@ def test_a_user_signs_in_and_acts_as_its_account_with_its_role(server: Server, t
         dev, admin = _user(c, tenant.sid, "Developer"), _user(c, tenant.sid, "Administrator")
     with _as(server, dev) as d:
         assert d.get(f"/Accounts/{tenant.sid}.json").json()["sid"] == tenant.sid
-        assert d.get(f"/Accounts/{tenant.sid}.json").json()["role"] == "Administrator"  # the account's, shown as is
+        mine = d.get(f"/Accounts/{tenant.sid}.json").json()
+        assert mine["role"] == "Administrator"  # the account's, shown as is
+        # A person never receives the account's AuthToken (which would carry the account's role).
+        assert "auth_token" not in mine and tenant.token not in d.get("/Accounts.json").text
+        r = d.post("/Accounts.json", data={"EmailAddress": _email(), "Password": "Str0ng-Passw0rd!"})
+        assert r.status_code == 200 and r.json()["role"] == "Developer" and "auth_token" not in r.json()
         assert d.get(f"/Accounts/{child.sid}.json").status_code == 200
         assert d.get(f"/Accounts/{sibling.sid}.json").status_code == 403
         assert d.post(f"/Accounts/{tenant.sid}/Clients.json",

@@ -70,6 +70,16 @@ ACCOUNT = Shape(
     ),
 )
 
+# What an IAM user sees (api/users.py): accounts without their AuthTokens, so signing in as a person
+# never hands out the account's own credential.
+ACCOUNT_WITHOUT_TOKEN = Shape(name=ACCOUNT.name, list_name=ACCOUNT.list_name, items_key=ACCOUNT.items_key,
+                              fields=tuple(f for f in ACCOUNT.fields if f.json != "auth_token"))
+
+
+def _shape(call: Call) -> Shape:
+    return ACCOUNT_WITHOUT_TOKEN if call.me.user_role is not None else ACCOUNT
+
+
 CREATE = (
     Param("EmailAddress", "email", required=True, description="login email; unique"),
     Param("Password", required=True, secret=True, max_length=256),
@@ -107,7 +117,7 @@ async def list_accounts(call: Call) -> Response:
     if tagged is not None:
         cond.append(tagged)
     rows = await call.fetch_all(select(t.accounts).where(*cond).order_by(t.accounts.c.date_created))
-    return call.bare_list(ACCOUNT, rows)
+    return call.bare_list(_shape(call), rows)
 
 
 @operation("POST", "/Accounts", summary="Create a sub-account of the authenticated account", tag="Accounts",
@@ -121,7 +131,7 @@ async def create_account(call: Call) -> Response:
     _check_password(f["Password"])
     if me["status"] != "active":
         raise ApiError(403, 20005, "Only an active account can create sub-accounts")
-    role = me["role"]
+    role = call.me.role  # an IAM user's sub-accounts get the user's role, not the account's
     if "Role" in f:
         if not call.me.is_administrator:
             raise forbidden("Only Administrator allowed")
@@ -188,13 +198,13 @@ async def create_account(call: Call) -> Response:
                 )
             )
         await call.audit(conn, "create", "Account", sid, sid, f.keys() - {"Password"})
-    return call.item(ACCOUNT, row)
+    return call.item(_shape(call), row)
 
 
 @operation("GET", "/Accounts/{AccountSid}", summary="Read an account (itself or a descendant)", tag="Accounts",
            shape=ACCOUNT)
 async def get_account(call: Call) -> Response:
-    return call.item(ACCOUNT, await call.account())
+    return call.item(_shape(call), await call.account())
 
 
 async def _purge(conn: object, sids: list[str]) -> None:
@@ -259,7 +269,7 @@ async def update_account(call: Call) -> Response:
         values["status"] = new_status
         values["status_cascaded_from"] = None
     if not values:
-        return call.item(ACCOUNT, target)
+        return call.item(_shape(call), target)
     values["date_updated"] = call.services.clock()
     async with call.write() as conn:
         await conn.execute(update(t.accounts).where(t.accounts.c.sid == target["sid"]).values(**values))
@@ -280,7 +290,7 @@ async def update_account(call: Call) -> Response:
             )
         await call.audit(conn, "update", "Account", target["sid"], target["sid"], f.keys())
         row = (await conn.execute(select(t.accounts).where(t.accounts.c.sid == target["sid"]))).mappings().one()
-    return call.item(ACCOUNT, row)
+    return call.item(_shape(call), row)
 
 
 @operation("DELETE", "/Accounts/{AccountSid}", summary="Not supported: close the account instead", tag="Accounts",
