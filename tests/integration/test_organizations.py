@@ -92,7 +92,13 @@ def test_accounts_in_an_organization(server: Server) -> None:
     with server.admin() as admin:
         assert admin.get(f"/Accounts/{child.sid}.json").json()["organization"] == org["sid"]
         sids = {a["sid"] for a in admin.get(f"/Organizations/{org['sid']}/Accounts.json").json()["accounts"]}
-    assert sids == {acct["sid"], child.sid}
+        # Restcomm's spelling: GET /Accounts?OrganizationSid= or ?DomainName= (the SuperAdmin only).
+        by_sid = admin.get("/Accounts.json", params={"OrganizationSid": org["sid"]}).json()
+        by_domain = admin.get("/Accounts.json", params={"DomainName": org["domain_name"].upper()}).json()
+        assert admin.get("/Accounts.json", params={"DomainName": "nowhere.example"}).status_code == 404
+    assert sids == {a["sid"] for a in by_sid} == {a["sid"] for a in by_domain} == {acct["sid"], child.sid}
+    with child.client() as c:
+        assert c.get("/Accounts.json", params={"OrganizationSid": org["sid"]}).status_code == 403
 
 
 def test_client_logins_are_unique_per_organization(server: Server) -> None:

@@ -109,10 +109,29 @@ def ha1(login: str, realm: str, password: str) -> str:
     return hashlib.md5(f"{login}:{realm}:{password}".encode()).hexdigest()
 
 
-@operation("GET", "/Accounts", summary="List the sub-accounts of the authenticated account", tag="Accounts",
-           shape=ACCOUNT, kind="list", query=(TAG_FILTER,))
+ORGANIZATION_FILTER = (
+    Param("OrganizationSid", max_length=34, description="SuperAdmin: every account of this organization"),
+    Param("DomainName", max_length=255, description="SuperAdmin: every account of the organization with this domain"),
+)
+
+
+@operation("GET", "/Accounts", summary="List the sub-accounts of the authenticated account (the SuperAdmin: an "
+           "organization's accounts)", tag="Accounts", shape=ACCOUNT, kind="list",
+           query=(TAG_FILTER, *ORGANIZATION_FILTER))
 async def list_accounts(call: Call) -> Response:
     cond = [t.accounts.c.parent_sid == call.me.sid]
+    q = call.query
+    if q.get("OrganizationSid") or q.get("DomainName"):
+        # Restcomm's organization listing: the SuperAdmin only; an unknown domain is 404.
+        if not call.me.is_super_admin:
+            raise forbidden("Only the SuperAdmin may list an organization's accounts")
+        o = t.organizations
+        column, value = ((o.c.sid, q["OrganizationSid"]) if q.get("OrganizationSid")
+                         else (o.c.domain_name, q["DomainName"].lower()))
+        org = await call.fetch_one(select(o.c.sid).where(column == value))
+        if org is None:
+            raise ApiError(404, 20404, "The organization was not found")
+        cond = [t.accounts.c.organization_sid == org["sid"]]
     tagged = tag_condition(call, t.accounts.c.sid, "Accounts", None)
     if tagged is not None:
         cond.append(tagged)
