@@ -234,12 +234,30 @@ def _account_with_role(server: Server, role: str) -> Tenant:
     return Tenant(r.json()["sid"], r.json()["auth_token"], email, "Str0ng-Passw0rd!", server)
 
 
-@pytest.mark.parametrize("role", ["Developer", "Administrator", "Billing"])
+class _Person(Tenant):
+    """An IAM user of an Administrator account: it signs in with its email and password."""
+
+    def client(self, **kw: Any) -> httpx.Client:
+        return self.server.client(self.email, self.password, **kw)
+
+
+def _developer_user(server: Server) -> Tenant:
+    account = _account_with_role(server, "Administrator")
+    email = f"person-{uuid.uuid4().hex[:10]}@example.com"
+    with account.client() as c:
+        r = c.post(f"/Accounts/{account.sid}/Users.json", data={"Email": email, "Password": "Us3r-Passw0rd!x"})
+    assert r.status_code == 200 and r.json()["role"] == "Developer", r.text
+    return _Person(account.sid, "", email, "Us3r-Passw0rd!x", server)
+
+
+@pytest.mark.parametrize("role", ["Developer", "Administrator", "Billing", "Developer user"])
 def test_roles_are_enforced_on_every_operation(server: Server, role: str) -> None:
-    """Every operation on the account's own resources: a Developer is refused exactly what its
-    role lacks (403, code 20006), an Administrator nothing, and a role that is not one of the set
+    """Every operation on the account's own resources: a Developer (an account, or a person
+    signed in to an Administrator account as a Developer user) is refused exactly what its role
+    lacks (403, code 20006), an Administrator nothing, and a role that is not one of the set
     (stored when Role was a free string) nothing either, as before roles were enforced."""
-    me = _account_with_role(server, role)
+    me = _developer_user(server) if role == "Developer user" else _account_with_role(server, role)
+    role = role.removesuffix(" user")
     sids = _provision(me)
     wrong, refusals = [], 0
     with me.client() as c:
