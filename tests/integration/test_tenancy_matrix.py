@@ -10,6 +10,7 @@ resource is covered the day it is registered.
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import httpx
@@ -46,6 +47,13 @@ def _provision(owner: Tenant) -> dict[str, str]:
         r = c.post(f"/Accounts/{owner.sid}/Keys.json", data={"FriendlyName": "matrix key"})
         if r.status_code in (200, 201):
             sids["KeySid"] = sids["ApiKeySid"] = r.json()["sid"]
+        r = c.post(f"/Accounts/{owner.sid}/Users.json",
+                   data={"Email": f"u{uuid.uuid4().hex[:10]}@example.com", "Password": "Us3r-Passw0rd!x"})
+        if r.status_code == 200:
+            sids["UserSid"] = r.json()["sid"]
+        r = c.post(f"/Accounts/{owner.sid}/Tags.json", data={"ResourceSid": owner.sid, "Key": "matrix", "Value": "v"})
+        if r.status_code == 200:
+            sids["TagSid"] = r.json()["sid"]
     return sids
 
 
@@ -89,7 +97,7 @@ def world(server: Server) -> dict[str, Any]:
 
 def test_matrix_covers_the_resources(server: Server, world: dict[str, Any]) -> None:
     paths = {p for _, p in _operations(server)}
-    for resource in ("Clients", "Applications", "IncomingPhoneNumbers", "AuditLog"):
+    for resource in ("Clients", "Applications", "IncomingPhoneNumbers", "AuditLog", "Tags", "Users"):
         assert any(resource in p for p in paths), resource
 
 
@@ -184,3 +192,104 @@ def test_a_siblings_patterns_and_spellings_take_nothing_from_the_owner(server: S
         with sibling.client() as sc:
             for sid in created:  # the organization's patterns would catch other modules' carrier traffic
                 sc.delete(f"/Accounts/{sibling.sid}/IncomingPhoneNumbers/{sid}.json")
+
+
+# -- the role dimension ----------------------------------------------------------------------------
+
+ALL = frozenset({"Create", "Read", "Modify", "Delete"})
+# Restcomm's Developer role (restcomm-api.md §2.5) by OpenAPI tag, plus Tags; anything absent is refused.
+DEVELOPER_MAY = {
+    "Accounts": ALL, "Applications": ALL, "AvailablePhoneNumbers": {"Read"}, "Calls": ALL, "Twilio Calls": ALL,
+    "Clients": ALL, "Email": ALL, "IncomingPhoneNumbers": ALL, "Notifications": {"Read"}, "OutgoingCallerIds": ALL,
+    "Recordings": {"Read", "Delete"}, "Twilio Recordings": {"Read", "Delete"}, "SMS Messages": {"Read"},
+    "Twilio Messages": {"Read"}, "Tags": ALL, "Usage": ALL,
+}  # not Users, Keys, AuthTokens, AuditLog, Gateways, Carriers
+ROLE_REFUSAL = "role does not have the permission"
+
+
+def _tagged_operations(server: Server) -> list[tuple[str, str, str]]:
+    doc = httpx.get(server.base_url + "/restcomm/openapi.json", timeout=10).json()
+    ops = []
+    for path, methods in doc["paths"].items():
+        if "{AccountSid}" not in path or not path.startswith("/restcomm/"):
+            continue
+        for method, spec in methods.items():
+            ops.append((method.upper(), path.removeprefix("/restcomm/2012-04-24"), spec["tags"][0]))
+    return ops
+
+
+def _action(method: str, path: str) -> str:
+    if method == "GET":
+        return "Read"
+    if method == "DELETE":
+        return "Delete"
+    return "Modify" if path.removesuffix(".json").endswith("}") else "Create"
+
+
+def _account_with_role(server: Server, role: str) -> Tenant:
+    email = f"{role.lower()}-{uuid.uuid4().hex[:10]}@example.com"
+    with server.admin() as c:
+        r = c.post("/Accounts.json", data={"EmailAddress": email, "Password": "Str0ng-Passw0rd!", "Role": role})
+    assert r.status_code == 200 and r.json()["role"] == role, r.text
+    return Tenant(r.json()["sid"], r.json()["auth_token"], email, "Str0ng-Passw0rd!", server)
+
+
+class _Person(Tenant):
+    """An IAM user of an Administrator account: it signs in with its email and password."""
+
+    def client(self, **kw: Any) -> httpx.Client:
+        return self.server.client(self.email, self.password, **kw)
+
+
+def _developer_user(server: Server) -> Tenant:
+    account = _account_with_role(server, "Administrator")
+    email = f"person-{uuid.uuid4().hex[:10]}@example.com"
+    with account.client() as c:
+        r = c.post(f"/Accounts/{account.sid}/Users.json", data={"Email": email, "Password": "Us3r-Passw0rd!x"})
+    assert r.status_code == 200 and r.json()["role"] == "Developer", r.text
+    return _Person(account.sid, "", email, "Us3r-Passw0rd!x", server)
+
+
+@pytest.mark.parametrize("role", ["Developer", "Administrator", "Billing", "Developer user"])
+def test_roles_are_enforced_on_every_operation(server: Server, role: str) -> None:
+    """Every operation on the account's own resources: a Developer (an account, or a person
+    signed in to an Administrator account as a Developer user) is refused exactly what its role
+    lacks (403, code 20006), an Administrator nothing, and a role that is not one of the set
+    (stored when Role was a free string) nothing either, as before roles were enforced."""
+    me = _developer_user(server) if role == "Developer user" else _account_with_role(server, role)
+    role = role.removesuffix(" user")
+    sids = _provision(me)
+    wrong, refusals = [], 0
+    with me.client() as c:
+        for method, path, tag in _tagged_operations(server):
+            may = role != "Developer" or _action(method, path) in DEVELOPER_MAY.get(tag, ())
+            if may and "/AuthTokens/" in path:
+                continue  # would rotate the credentials this test uses
+            url = _fill(path, sids)
+            r = _request(c, method, url)
+            refused = r.status_code == 403 and ROLE_REFUSAL in r.text
+            refusals += refused
+            if refused == may or (refused and r.json()["code"] != 20006):
+                wrong.append(f"{role} {method} {url} ({tag}) -> {r.status_code} {r.text[:120]}")
+    assert not wrong, "\n".join(wrong)
+    # Keys (5), AuthTokens (3), AuditLog (2), Gateways (5), Carriers, SMS and Twilio sends, Notification delete...
+    assert (refusals >= 18) if role == "Developer" else refusals == 0, refusals
+
+
+def test_developer_refusals_hold_for_its_api_keys_and_lowercase_roles(server: Server) -> None:
+    dev = _account_with_role(server, "developer")  # stored as given, enforced as Developer
+    with dev.client() as c:
+        r = c.post(f"/Accounts/{dev.sid}/SMS/Messages.json", data={"From": "+15550001", "To": "+15550002", "Body": "x"})
+        assert r.status_code == 403 and ROLE_REFUSAL in r.text
+        assert c.get(f"/Accounts/{dev.sid}/SMS/Messages.json").status_code == 200
+        assert c.get(f"/Accounts/{dev.sid}/Keys.json").status_code == 403
+    with server.admin() as admin:  # the administrator makes it a key; the key has the account's role
+        key = admin.post(f"/Accounts/{dev.sid}/Keys.json", data={"FriendlyName": "dev key"}).json()
+    with server.client(key["sid"], key["secret"]) as k:
+        assert k.get(f"/Accounts/{dev.sid}/Clients.json").status_code == 200
+        r = k.post(f"/Accounts/{dev.sid}/SMS/Messages.json", data={"From": "+15550001", "To": "+15550002", "Body": "x"})
+        assert r.status_code == 403 and ROLE_REFUSAL in r.text
+    with server.admin() as admin:  # raising the role lifts the refusals at once
+        assert admin.post(f"/Accounts/{dev.sid}.json", data={"Role": "Administrator"}).status_code == 200
+    with dev.client() as c:
+        assert c.get(f"/Accounts/{dev.sid}/Keys.json").status_code == 200

@@ -11,6 +11,7 @@ from restcomm.api.errors import ApiError, forbidden
 from restcomm.api.framework import Call, Param, operation
 from restcomm.api.passwords import is_strong
 from restcomm.api.shapes import Shape, col, computed
+from restcomm.api.tagging import TAG_FILTER, tag_condition
 from restcomm.security import hash_password_async, new_auth_token
 from restcomm.store import schema as t
 from restcomm.util import API_VERSION, new_sid, rfc2822
@@ -33,6 +34,7 @@ SUBRESOURCES: tuple[tuple[str, str, str], ...] = (
     ("sms_messages", "SMSMessages", "SMS/Messages"),
     ("audit_log", "AuditLog", "AuditLog"),
     ("keys", "Keys", "Keys"),
+    ("tags", "Tags", "Tags"),
 )
 
 
@@ -68,12 +70,24 @@ ACCOUNT = Shape(
     ),
 )
 
+# What an IAM user sees (api/users.py): accounts without their AuthTokens, so signing in as a person
+# never hands out the account's own credential.
+ACCOUNT_WITHOUT_TOKEN = Shape(name=ACCOUNT.name, list_name=ACCOUNT.list_name, items_key=ACCOUNT.items_key,
+                              fields=tuple(f for f in ACCOUNT.fields if f.json != "auth_token"))
+
+
+def _shape(call: Call) -> Shape:
+    return ACCOUNT_WITHOUT_TOKEN if call.me.user_role is not None else ACCOUNT
+
+
 CREATE = (
     Param("EmailAddress", "email", required=True, description="login email; unique"),
     Param("Password", required=True, secret=True, max_length=256),
     Param("FriendlyName", max_length=255),
     Param("Status", "enum", enum=("active", "suspended", "inactive", "uninitialized")),
     Param("Role", max_length=64),
+    Param("OrganizationSid", max_length=34, description="the organization of the new account (default: the "
+          "creator's); another one only for the SuperAdmin"),
 )
 
 UPDATE = (
@@ -95,13 +109,34 @@ def ha1(login: str, realm: str, password: str) -> str:
     return hashlib.md5(f"{login}:{realm}:{password}".encode()).hexdigest()
 
 
-@operation("GET", "/Accounts", summary="List the sub-accounts of the authenticated account", tag="Accounts",
-           shape=ACCOUNT, kind="list")
+ORGANIZATION_FILTER = (
+    Param("OrganizationSid", max_length=34, description="SuperAdmin: every account of this organization"),
+    Param("DomainName", max_length=255, description="SuperAdmin: every account of the organization with this domain"),
+)
+
+
+@operation("GET", "/Accounts", summary="List the sub-accounts of the authenticated account (the SuperAdmin: an "
+           "organization's accounts)", tag="Accounts", shape=ACCOUNT, kind="list",
+           query=(TAG_FILTER, *ORGANIZATION_FILTER))
 async def list_accounts(call: Call) -> Response:
-    rows = await call.fetch_all(
-        select(t.accounts).where(t.accounts.c.parent_sid == call.me.sid).order_by(t.accounts.c.date_created)
-    )
-    return call.bare_list(ACCOUNT, rows)
+    cond = [t.accounts.c.parent_sid == call.me.sid]
+    q = call.query
+    if q.get("OrganizationSid") or q.get("DomainName"):
+        # Restcomm's organization listing: the SuperAdmin only; an unknown domain is 404.
+        if not call.me.is_super_admin:
+            raise forbidden("Only the SuperAdmin may list an organization's accounts")
+        o = t.organizations
+        column, value = ((o.c.sid, q["OrganizationSid"]) if q.get("OrganizationSid")
+                         else (o.c.domain_name, q["DomainName"].lower()))
+        org = await call.fetch_one(select(o.c.sid).where(column == value))
+        if org is None:
+            raise ApiError(404, 20404, "The organization was not found")
+        cond = [t.accounts.c.organization_sid == org["sid"]]
+    tagged = tag_condition(call, t.accounts.c.sid, "Accounts", None)
+    if tagged is not None:
+        cond.append(tagged)
+    rows = await call.fetch_all(select(t.accounts).where(*cond).order_by(t.accounts.c.date_created))
+    return call.bare_list(_shape(call), rows)
 
 
 @operation("POST", "/Accounts", summary="Create a sub-account of the authenticated account", tag="Accounts",
@@ -115,11 +150,19 @@ async def create_account(call: Call) -> Response:
     _check_password(f["Password"])
     if me["status"] != "active":
         raise ApiError(403, 20005, "Only an active account can create sub-accounts")
-    role = me["role"]
+    role = call.me.role  # an IAM user's sub-accounts get the user's role, not the account's
     if "Role" in f:
         if not call.me.is_administrator:
             raise forbidden("Only Administrator allowed")
         role = f["Role"]
+    org = me["organization_sid"]
+    if f.get("OrganizationSid") and f["OrganizationSid"] != org:
+        if not call.me.is_super_admin:
+            raise forbidden("Only the SuperAdmin may create an account in another organization")
+        found = await call.fetch_one(select(t.organizations.c.sid).where(t.organizations.c.sid == f["OrganizationSid"]))
+        if found is None:
+            raise ApiError(400, 20001, "provided OrganizationSid does not exist")
+        org = f["OrganizationSid"]
     email = f["EmailAddress"]
     now = call.services.clock()
     sid = new_sid("AC")
@@ -127,7 +170,7 @@ async def create_account(call: Call) -> Response:
         "sid": sid,
         "parent_sid": me["sid"],
         "lineage": me["lineage"] + me["sid"] + "/",
-        "organization_sid": me["organization_sid"],
+        "organization_sid": org,
         "email": email,
         "friendly_name": f.get("FriendlyName") or email,
         "status": f.get("Status", "active"),
@@ -141,7 +184,8 @@ async def create_account(call: Call) -> Response:
         "date_updated": now,
     }
     async with call.write() as conn:
-        taken = (await conn.execute(select(t.accounts.c.sid).where(t.accounts.c.email == email))).first()
+        taken = (await conn.execute(select(t.accounts.c.sid).where(t.accounts.c.email == email))).first() or (
+            await conn.execute(select(t.users.c.sid).where(t.users.c.email == email))).first()  # an IAM user's
         if taken:
             raise ApiError(409, 20010, "The email address used for the new account is already in use.")
         await conn.execute(insert(t.accounts).values(**row))
@@ -150,7 +194,7 @@ async def create_account(call: Call) -> Response:
         exists = (
             await conn.execute(
                 select(t.clients.c.sid).where(
-                    t.clients.c.organization_sid == me["organization_sid"], t.clients.c.login == login
+                    t.clients.c.organization_sid == org, t.clients.c.login == login
                 )
             )
         ).first()
@@ -159,7 +203,7 @@ async def create_account(call: Call) -> Response:
                 insert(t.clients).values(
                     sid=new_sid("CL"),
                     account_sid=sid,
-                    organization_sid=me["organization_sid"],
+                    organization_sid=org,
                     login=login,
                     friendly_name=row["friendly_name"],
                     password=ha1(login, call.settings.domain, f["Password"]),
@@ -173,18 +217,18 @@ async def create_account(call: Call) -> Response:
                 )
             )
         await call.audit(conn, "create", "Account", sid, sid, f.keys() - {"Password"})
-    return call.item(ACCOUNT, row)
+    return call.item(_shape(call), row)
 
 
 @operation("GET", "/Accounts/{AccountSid}", summary="Read an account (itself or a descendant)", tag="Accounts",
            shape=ACCOUNT)
 async def get_account(call: Call) -> Response:
-    return call.item(ACCOUNT, await call.account())
+    return call.item(_shape(call), await call.account())
 
 
 async def _purge(conn: object, sids: list[str]) -> None:
     """Closing an account deletes what it provisioned; message and call records are kept."""
-    for table in (t.clients, t.applications, t.incoming_phone_numbers, t.outgoing_caller_ids, t.api_keys):
+    for table in (t.clients, t.applications, t.incoming_phone_numbers, t.outgoing_caller_ids, t.api_keys, t.tags, t.users):
         await conn.execute(delete(table).where(table.c.account_sid.in_(sids)))  # type: ignore[attr-defined]
 
 
@@ -244,7 +288,7 @@ async def update_account(call: Call) -> Response:
         values["status"] = new_status
         values["status_cascaded_from"] = None
     if not values:
-        return call.item(ACCOUNT, target)
+        return call.item(_shape(call), target)
     values["date_updated"] = call.services.clock()
     async with call.write() as conn:
         await conn.execute(update(t.accounts).where(t.accounts.c.sid == target["sid"]).values(**values))
@@ -265,7 +309,7 @@ async def update_account(call: Call) -> Response:
             )
         await call.audit(conn, "update", "Account", target["sid"], target["sid"], f.keys())
         row = (await conn.execute(select(t.accounts).where(t.accounts.c.sid == target["sid"]))).mappings().one()
-    return call.item(ACCOUNT, row)
+    return call.item(_shape(call), row)
 
 
 @operation("DELETE", "/Accounts/{AccountSid}", summary="Not supported: close the account instead", tag="Accounts",

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from restcomm.api.errors import ApiError, not_found
 from restcomm.api.framework import Call, Param, operation
 from restcomm.api.shapes import Row, Shape, col, computed
+from restcomm.api.tagging import TAG_FILTER, tag_condition
 from restcomm.store import schema as t
 from restcomm.util import API_VERSION, new_sid, rfc2822
 
@@ -96,12 +97,16 @@ async def _application(call: Call, *, write: bool = False) -> tuple[Row, Row]:
 
 
 @operation("GET", LIST_PATH, summary="List the account's applications with the numbers bound to each", tag=TAG,
-           shape=APPLICATION, kind="list")
+           shape=APPLICATION, kind="list", query=(TAG_FILTER,))
 async def list_applications(call: Call) -> Response:
     account = await call.account()
+    cond = [t.applications.c.account_sid == account["sid"]]
+    tagged = tag_condition(call, t.applications.c.sid, "Applications", account["sid"])
+    if tagged is not None:
+        cond.append(tagged)
     apps = await call.fetch_all(
         select(t.applications)
-        .where(t.applications.c.account_sid == account["sid"])
+        .where(*cond)
         .order_by(t.applications.c.date_created, t.applications.c.sid)
     )
     n = t.incoming_phone_numbers
@@ -180,6 +185,7 @@ async def delete_application(call: Call) -> Response:
         # The row goes first: on PostgreSQL its lock makes a concurrent "bind to this application"
         # (which reads it FOR SHARE) either finish before the unbinding below or see it gone.
         done = await conn.execute(delete(t.applications).where(t.applications.c.sid == sid))
+        await conn.execute(delete(t.tags).where(t.tags.c.resource_sid == sid))
         if done.rowcount == 0:  # a concurrent delete won
             raise not_found("The application")
         now = call.services.clock()

@@ -1,5 +1,6 @@
-"""HTTP Basic authentication: user = AccountSid, account email or API key SID; password = AuthToken
-(or the secondary token during rotation), the account password, or the API key secret.
+"""HTTP Basic authentication: user = AccountSid, account email, API key SID or IAM user email;
+password = AuthToken (or the secondary token during rotation), the account password, the API key
+secret, or the IAM user's password.
 
 Repeated failures are throttled (restcomm.limits) per client address and per account: at most
 ``limit`` wrong credentials are checked per key and window. While a key is throttled, credentials
@@ -91,6 +92,10 @@ async def authenticate(call: Call) -> Principal:
     else:
         if "@" in user:
             row = await reader.account(email=user.lower())
+            if row is None:
+                iam = await reader.user(user.lower())
+                if iam is not None:
+                    return await _iam_user(call, address, iam, password)
         else:
             row = await reader.account(sid=user)
         if row is None:
@@ -107,6 +112,22 @@ async def authenticate(call: Call) -> Principal:
             if wait is not None or not await verify_password_async(password, row["password_hash"]):
                 raise _failed(call, address, row["sid"])
         principal = Principal(account=row, credential_sid=row["sid"])
+    return _admit(call, principal)
+
+
+async def _iam_user(call: Call, address: str, row: dict, password: str) -> Principal:
+    """An IAM user (api/users.py): its own password, its own role, its account's tenancy and status."""
+    limits = call.services.limits
+    if limits.auth_wait(address, row["user_sid"]) is not None or not await verify_password_async(
+            password, row["user_password_hash"]):
+        raise _failed(call, address, row["user_sid"])
+    if row["user_status"] != "active":
+        raise ApiError(403, 20005, "Provided user is not active")
+    return _admit(call, Principal(account=row, credential_sid=row["user_sid"], user_role=row["user_role"]))
+
+
+def _admit(call: Call, principal: Principal) -> Principal:
+    """The account's status, then its API rate limit."""
     if principal.account["status"] in INACTIVE:
         raise ApiError(403, 20005, "Provided Account is not active")
     api = call.services.limits.api

@@ -21,6 +21,7 @@ from restcomm.api.errors import ApiError, invalid, not_found
 from restcomm.api.framework import Call, Param, operation
 from restcomm.api.passwords import is_strong
 from restcomm.api.shapes import Row, Shape, col, computed
+from restcomm.api.tagging import TAG_FILTER, tag_condition
 from restcomm.store import schema as t
 from restcomm.util import API_VERSION, new_sid, rfc2822
 
@@ -146,11 +147,16 @@ def _existing(call: Call, account: Row, row: Row) -> Response:
     )
 
 
-@operation("GET", LIST_PATH, summary="List the account's clients", tag=TAG, shape=CLIENT, kind="list")
+@operation("GET", LIST_PATH, summary="List the account's clients", tag=TAG, shape=CLIENT, kind="list",
+           query=(TAG_FILTER,))
 async def list_clients(call: Call) -> Response:
     account = await call.account()
+    cond = [t.clients.c.account_sid == account["sid"]]
+    tagged = tag_condition(call, t.clients.c.sid, "Clients", account["sid"])
+    if tagged is not None:
+        cond.append(tagged)
     rows = await call.fetch_all(
-        select(t.clients).where(t.clients.c.account_sid == account["sid"]).order_by(t.clients.c.date_created, t.clients.c.sid)
+        select(t.clients).where(*cond).order_by(t.clients.c.date_created, t.clients.c.sid)
     )
     return call.bare_list(CLIENT, rows)
 
@@ -258,6 +264,7 @@ async def delete_client(call: Call) -> Response:
     account, current = await _client(call, write=True)
     async with call.write() as conn:
         done = await conn.execute(delete(t.clients).where(t.clients.c.sid == current["sid"]))
+        await conn.execute(delete(t.tags).where(t.tags.c.resource_sid == current["sid"]))
         if done.rowcount == 0:  # a concurrent delete won
             raise not_found("The client")
         await call.audit(conn, "delete", "Client", current["sid"], account["sid"])

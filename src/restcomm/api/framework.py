@@ -237,15 +237,20 @@ def operation(
 @dataclass
 class Principal:
     account: Row  # the authenticated account
-    credential_sid: str  # the account SID or the API key SID used
+    credential_sid: str  # the account SID, the API key SID or the IAM user SID used
+    user_role: str | None = None  # an IAM user's own role, which replaces the account's
 
     @property
     def sid(self) -> str:
         return self.account["sid"]
 
     @property
+    def role(self) -> str:
+        return self.user_role if self.user_role is not None else self.account["role"]
+
+    @property
     def is_administrator(self) -> bool:
-        return self.account["role"] == "Administrator"
+        return self.role == "Administrator"
 
     @property
     def is_super_admin(self) -> bool:

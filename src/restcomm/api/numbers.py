@@ -34,6 +34,7 @@ from restcomm.api.available_numbers import (
 from restcomm.api.errors import ApiError, missing
 from restcomm.api.framework import Call, Param, operation
 from restcomm.api.shapes import Row, Shape, col, computed, xml_document
+from restcomm.api.tagging import TAG_FILTER, tag_condition
 from restcomm.phone import has_area_code, normalize, to_e164
 from restcomm.routing import PatternError, canonical_number, check_pattern, is_pattern
 from restcomm.store import schema as t
@@ -181,6 +182,7 @@ LIST_QUERY = (
     Param("FriendlyName", max_length=255, description="substring of the friendly name"),
     Param("SortBy", max_length=32, description="PhoneNumber (default) or FriendlyName, optionally :asc or :desc"),
     Param("Reverse", "boolean", description="true: descending order"),
+    TAG_FILTER,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -380,6 +382,9 @@ async def list_numbers(call: Call, kind: str | None) -> Response:
         cond.append(numbers.c.phone_number.contains(q["PhoneNumber"].strip(), autoescape=True))
     if q.get("FriendlyName"):
         cond.append(numbers.c.friendly_name.contains(q["FriendlyName"], autoescape=True))
+    tagged = tag_condition(call, numbers.c.sid, "IncomingPhoneNumbers", account["sid"])
+    if tagged is not None:
+        cond.append(tagged)
     field, _, direction = (q.get("SortBy") or "PhoneNumber").partition(":")
     if direction and direction.lower() not in ("asc", "desc"):
         raise ApiError(400, 20001, "Invalid parameter SortBy: the direction must be asc or desc")
@@ -463,5 +468,6 @@ async def delete_number(call: Call) -> Response:
     account, row = await call.owned(numbers, "IncomingPhoneNumberSid", "The incoming phone number", write=True)
     async with call.write() as conn:
         await conn.execute(delete(numbers).where(numbers.c.sid == row["sid"]))
+        await conn.execute(delete(t.tags).where(t.tags.c.resource_sid == row["sid"]))
         await call.audit(conn, "delete", "IncomingPhoneNumber", row["sid"], account["sid"])
     return call.empty(204)

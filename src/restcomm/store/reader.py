@@ -16,10 +16,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from restcomm.store.schema import accounts, api_keys
+from restcomm.store.schema import accounts, api_keys, users
 
 _ACCOUNT_COLUMNS = [c.name for c in accounts.columns]
 _DATE_COLUMNS = {"date_created", "date_updated"}
+# An IAM user's columns, beside its account's in the row ``Reader.user`` returns.
+_USER_COLUMNS = ["user_sid", "user_role", "user_status", "user_password_hash"]
 
 
 def _account_row(values: tuple[Any, ...], columns: list[str]) -> dict[str, Any]:
@@ -36,6 +38,10 @@ class Reader:
 
     async def api_key(self, sid: str) -> dict[str, Any] | None:
         """The key's secret_hash joined with its account's columns."""
+        raise NotImplementedError
+
+    async def user(self, email: str) -> dict[str, Any] | None:
+        """The IAM user's sid, role, status and password hash (``user_*``) joined with its account's columns."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -62,6 +68,17 @@ class EngineReader(Reader):
             row = (await conn.execute(stmt)).mappings().first()
         return dict(row) if row else None
 
+    async def user(self, email: str) -> dict[str, Any] | None:
+        stmt = (
+            select(users.c.sid.label("user_sid"), users.c.role.label("user_role"),
+                   users.c.status.label("user_status"), users.c.password_hash.label("user_password_hash"), accounts)
+            .join(accounts, accounts.c.sid == users.c.account_sid)
+            .where(users.c.email == email)
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(stmt)).mappings().first()
+        return dict(row) if row else None
+
 
 class SqliteReader(Reader):
     def __init__(self, path: str):
@@ -72,6 +89,8 @@ class SqliteReader(Reader):
         self._by_email = f"SELECT {cols} FROM accounts WHERE email = ?"
         acols = ", ".join(f"a.{c}" for c in _ACCOUNT_COLUMNS)
         self._key = f"SELECT k.secret_hash, {acols} FROM api_keys k JOIN accounts a ON a.sid = k.account_sid WHERE k.sid = ?"
+        self._user = (f"SELECT u.sid, u.role, u.status, u.password_hash, {acols} FROM users u "
+                      "JOIN accounts a ON a.sid = u.account_sid WHERE u.email = ?")
 
     async def account(self, *, sid: str | None = None, email: str | None = None) -> dict[str, Any] | None:
         query, arg = (self._by_sid, sid) if sid is not None else (self._by_email, email)
@@ -81,6 +100,10 @@ class SqliteReader(Reader):
     async def api_key(self, sid: str) -> dict[str, Any] | None:
         values = self.conn.execute(self._key, (sid,)).fetchone()
         return _account_row(values, ["secret_hash", *_ACCOUNT_COLUMNS]) if values else None
+
+    async def user(self, email: str) -> dict[str, Any] | None:
+        values = self.conn.execute(self._user, (email,)).fetchone()
+        return _account_row(values, [*_USER_COLUMNS, *_ACCOUNT_COLUMNS]) if values else None
 
     def close(self) -> None:
         self.conn.close()

@@ -495,3 +495,50 @@ gateways = Table(
     Column("date_created", DateTime, nullable=False),
     Column("date_updated", DateTime, nullable=False),
 )
+
+# Organizations (Restcomm's /Organizations): a domain that scopes Client logins, numbers and SIP
+# registrations. The instance's own organization (instance.organization_sid) is kept here with the
+# configured domain at every start; administrators add others.
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("sid", String(SID), primary_key=True),
+    Column("domain_name", String(255), nullable=False, unique=True),
+    Column("status", String(16), nullable=False),
+    Column("date_created", DateTime, nullable=False),
+    Column("date_updated", DateTime, nullable=False),
+)
+
+# Tags: key/value labels on an account's resources (the account itself, incoming numbers, clients,
+# applications). One value per key and resource; list operations filter on them (?Tag=key:value).
+tags = Table(
+    "tags",
+    metadata,
+    Column("sid", String(SID), primary_key=True),
+    Column("account_sid", String(SID), nullable=False, index=True),
+    Column("resource_type", String(32), nullable=False),
+    Column("resource_sid", String(SID), nullable=False),
+    Column("key", String(128), nullable=False),
+    Column("value", String(256), nullable=False),
+    Column("date_created", DateTime, nullable=False),
+    Column("date_updated", DateTime, nullable=False),
+    UniqueConstraint("resource_sid", "key", name="uq_tags_resource_key"),
+)
+# Filtering a list by tag: the resources of one account holding key (and value).
+Index("ix_tags_account_key_value", tags.c.account_sid, tags.c.key, tags.c.value)
+
+# IAM users: people who sign in to an account with their own email and password and act with their
+# own role; the audit log names them (credential_sid). Emails are unique among users and accounts.
+users = Table(
+    "users",
+    metadata,
+    Column("sid", String(SID), primary_key=True),
+    Column("account_sid", String(SID), nullable=False, index=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("friendly_name", String(255), nullable=False),
+    Column("role", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("date_created", DateTime, nullable=False),
+    Column("date_updated", DateTime, nullable=False),
+)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from restcomm.config import ConfigError, Settings
 from restcomm.container import Services
 from restcomm.security import generate_password, hash_password, new_auth_token
 from restcomm.store import db
-from restcomm.store.schema import accounts, instance
+from restcomm.store.schema import accounts, instance, organizations
 from restcomm.util import API_VERSION, new_sid
 
 
@@ -31,6 +31,7 @@ async def bootstrap(services: Services, out: Any = None) -> None:
         async with engine.begin() as conn:
             org = (await conn.execute(select(instance.c.value).where(instance.c.key == "organization_sid"))).scalar()
     services.organization_sid = org
+    await _own_organization(services, org)
     async with engine.begin() as conn:
         n = (await conn.execute(select(func.count()).select_from(accounts))).scalar()
     if n:
@@ -69,6 +70,26 @@ async def bootstrap(services: Services, out: Any = None) -> None:
 
     print(first_start_banner(settings, sid, token, email, password if generated else None, out), file=out,
           flush=True)
+
+
+async def _own_organization(services: Services, org: str) -> None:
+    """The instance's organization exists in ``organizations`` with the configured domain, as
+    Restcomm overwrites the default organization's domain with its hostname at every boot."""
+    engine, domain, now = services.engine, services.settings.domain, services.clock()
+    async with engine.begin() as conn:
+        row = (await conn.execute(select(organizations).where(organizations.c.sid == org))).mappings().first()
+    try:
+        async with engine.begin() as conn:
+            if row is None:
+                await conn.execute(insert(organizations).values(
+                    sid=org, domain_name=domain, status="active", date_created=now, date_updated=now))
+            elif row["domain_name"] != domain:
+                await conn.execute(update(organizations).where(organizations.c.sid == org)
+                                   .values(domain_name=domain, date_updated=now))
+    except IntegrityError:
+        # Another node did it first, or an organization created through the API holds the domain:
+        # the instance's organization keeps its previous domain.
+        pass
 
 
 def startup_error(settings: Settings, exc: Exception) -> ConfigError | None:

@@ -70,6 +70,7 @@ class Endpoint:
 
 def make_endpoint(op: Operation, services: Services) -> Callable[[Request], Any]:
     from restcomm.api.auth import authenticate
+    from restcomm.api.roles import authorize
 
     async def endpoint(request: Request) -> Response:
         fmt = negotiate(request)
@@ -77,6 +78,7 @@ def make_endpoint(op: Operation, services: Services) -> Callable[[Request], Any]
         try:
             if op.auth:
                 call.principal = await authenticate(call)
+                authorize(call.principal, op)  # the role's permission for this operation (api/roles.py)
                 if "AccountSid" in call.path:
                     # Tenancy before validation: an intruder learns nothing from a 400.
                     await call.account()
