@@ -70,7 +70,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-api-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESTCOMM_")}
     env.update(RESTCOMM_DATA_DIR=str(tmp / "data"), RESTCOMM_ADMIN_EMAIL=EMAIL, RESTCOMM_ADMIN_PASSWORD=PASSWORD,
-               RESTCOMM_LOG_LEVEL="WARNING")
+               RESTCOMM_LOG_LEVEL="WARNING", RESTCOMM_SIP_LISTEN="127.0.0.1:0")
     port = free_port()
     ours = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "restcomm.app:create_app", "--port", str(port),

@@ -494,7 +494,7 @@ def start_server(args: argparse.Namespace, workdir: Path, workers: int) -> tuple
     config.write_text("\n".join(inventory) + "\n[sms]\npoll_interval = 0.5\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESTCOMM_")}
     env.update(RESTCOMM_CONFIG=str(config), RESTCOMM_DATA_DIR=str(workdir / "data"), RESTCOMM_ADMIN_EMAIL=EMAIL,
-               RESTCOMM_ADMIN_PASSWORD=PASSWORD, RESTCOMM_LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT / "src"))
+               RESTCOMM_ADMIN_PASSWORD=PASSWORD, RESTCOMM_LOG_LEVEL="WARNING", RESTCOMM_SIP_LISTEN="127.0.0.1:0", PYTHONPATH=str(ROOT / "src"))
     if args.database_url:
         env["RESTCOMM_DATABASE_URL"] = args.database_url
         out = subprocess.run([sys.executable, "-m", "restcomm", "db", "upgrade"], env=env, capture_output=True,

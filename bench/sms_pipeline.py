@@ -269,7 +269,7 @@ def start_ours(home: Path, config: str, procs: list[subprocess.Popen[bytes]]) ->
     (home / "restcomm.toml").write_text(config)
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESTCOMM_")}
     env.update(RESTCOMM_DATA_DIR=str(home / "data"), RESTCOMM_ADMIN_EMAIL=EMAIL, RESTCOMM_ADMIN_PASSWORD=PASSWORD,
-               RESTCOMM_LOG_LEVEL="WARNING", RESTCOMM_CONFIG=str(home / "restcomm.toml"))
+               RESTCOMM_LOG_LEVEL="WARNING", RESTCOMM_SIP_LISTEN="127.0.0.1:0", RESTCOMM_CONFIG=str(home / "restcomm.toml"))
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "restcomm.app:create_app", "--port", str(port),
