@@ -56,6 +56,7 @@ EXIT_CODES: dict[str, int] = {
 """Exit status per result; the last line printed is ``result <name>``."""
 
 DEFAULT_SERVER = "127.0.0.1:5080"
+PCM_BYTES_PER_SECOND = 8000 * 2  # linear PCM, 8 kHz, 16-bit
 
 
 def result_for_status(status: int) -> str:
@@ -126,7 +127,7 @@ async def _load_audio(args: argparse.Namespace, progress: Progress) -> tuple[byt
             synth.close()
         labels.append(repr(args.say))
     if labels:
-        progress(f"audio ready: {' + '.join(labels)} ({len(pcm) / 16000:.1f} s)")
+        progress(f"audio ready: {' + '.join(labels)} ({len(pcm) / PCM_BYTES_PER_SECOND:.1f} s)")
     return pcm, " + ".join(labels)
 
 
