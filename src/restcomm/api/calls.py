@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
 from sqlalchemy import func, select, update
 from starlette.responses import Response
@@ -29,7 +29,7 @@ from starlette.responses import Response
 from restcomm.api.errors import ApiError, invalid
 from restcomm.api.framework import Call, Param, operation
 from restcomm.api.notifications import NOTIFICATION
-from restcomm.api.shapes import Shape, col, computed, dumps, to_json_obj
+from restcomm.api.shapes import Shape, col, computed
 from restcomm.messaging.store import number_forms, owned_number
 from restcomm.notify import ERROR, write_notification
 from restcomm.store.schema import applications, calls, clients, notifications, outgoing_caller_ids
@@ -402,31 +402,6 @@ async def list_calls(call: Call, *, twilio: bool, extra: dict[str, Any] | None =
     return rows, total, page, size
 
 
-def twilio_page(call: Call, shape: Shape, rows: list[Any], total: int, page: int, size: int, path: str) -> bytes:
-    """Twilio's list envelope (plus Restcomm's counters, which Twilio clients ignore)."""
-    filters = {k: v for k, v in call.raw_query.items() if k not in ("Page", "PageSize", "PageToken", "AfterSid")}
-    num_pages = max(1, -(-total // size))
-
-    def uri(p: int) -> str:
-        return path + "?" + urlencode({**filters, "PageSize": size, "Page": p})
-
-    start = page * size
-    return dumps({
-        "first_page_uri": uri(0),
-        "end": str(start + max(len(rows) - 1, 0)),
-        "previous_page_uri": uri(page - 1) if page > 0 else None,
-        shape.items_key: [to_json_obj(shape, r) for r in rows],
-        "uri": uri(page),
-        "page_size": size,
-        "start": str(start),
-        "next_page_uri": uri(page + 1) if start + len(rows) < total else None,
-        "page": page,
-        "num_pages": num_pages,
-        "total": total,
-        "last_page_uri": uri(num_pages - 1),
-    })
-
-
 # ---------------------------------------------------------------------------------------------
 # Restcomm surface
 
@@ -474,7 +449,7 @@ async def list_calls_twilio(call: Call) -> Response:
     if call.fmt != "json":
         return call.page(TWILIO_CALL, rows, total, page, size)
     path = f"{TWILIO_ROOT}/Accounts/{call.path['AccountSid']}/Calls.json"
-    return call.respond(twilio_page(call, TWILIO_CALL, rows, total, page, size, path))
+    return call.respond(call.twilio_page(TWILIO_CALL, rows, total, page, size, path))
 
 
 @operation("GET", ITEM_PATH, summary="Fetch a call (Twilio 2010-04-01)", tag=TWILIO_TAG, shape=TWILIO_CALL,

@@ -463,6 +463,31 @@ class Call:
         attrs = {k.replace("_", ""): v for k, v in envelope.items()}
         return self.respond(xml_document(xml_list(shape, rows, attrs)))
 
+    def twilio_page(self, shape: Shape, rows: list[Row], total: int, page: int, size: int, path: str) -> bytes:
+        """Twilio's list envelope (JSON; plus Restcomm's counters, which Twilio clients ignore), for
+        the ``/2010-04-01`` surfaces: every page URI keeps the filters and is ``path`` + query."""
+        filters = {k: v for k, v in self.raw_query.items() if k not in ("Page", "PageSize", "PageToken", "AfterSid")}
+        num_pages = max(1, -(-total // size))
+
+        def uri(p: int) -> str:
+            return path + "?" + urlencode({**filters, "PageSize": size, "Page": p})
+
+        start = page * size
+        return dumps({
+            "first_page_uri": uri(0),
+            "end": str(start + max(len(rows) - 1, 0)),
+            "previous_page_uri": uri(page - 1) if page > 0 else None,
+            shape.items_key: [to_json_obj(shape, r) for r in rows],
+            "uri": uri(page),
+            "page_size": size,
+            "start": str(start),
+            "next_page_uri": uri(page + 1) if start + len(rows) < total else None,
+            "page": page,
+            "num_pages": num_pages,
+            "total": total,
+            "last_page_uri": uri(num_pages - 1),
+        })
+
 
 def error_response(fmt: str, err: ApiError) -> Response:
     more_info = more_info_path(err.code)

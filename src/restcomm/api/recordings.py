@@ -22,7 +22,7 @@ from sqlalchemy import delete, func, select
 from starlette.responses import FileResponse, Response
 
 from restcomm.api.auth import authenticate
-from restcomm.api.calls import TWILIO_ROOT, twilio_date, twilio_page
+from restcomm.api.calls import TWILIO_ROOT, twilio_date
 from restcomm.api.framework import API_ROOT, Call, Param, operation
 from restcomm.api.shapes import Shape, col, computed
 from restcomm.store.schema import calls, recordings
@@ -249,7 +249,7 @@ async def list_recordings_twilio(call: Call) -> Response:
     if call.fmt != "json":
         return call.page(TWILIO_RECORDING, rows, total, page, size)
     path = f"{TWILIO_ROOT}/Accounts/{call.path['AccountSid']}/Recordings.json"
-    return call.respond(twilio_page(call, TWILIO_RECORDING, rows, total, page, size, path))
+    return call.respond(call.twilio_page(TWILIO_RECORDING, rows, total, page, size, path))
 
 
 @operation("GET", ITEM_PATH, summary="Fetch a recording; .wav or .mp3 is its audio (Twilio 2010-04-01)",
@@ -278,4 +278,4 @@ async def list_call_recordings_twilio(call: Call) -> Response:
     if call.fmt != "json":
         return call.page(TWILIO_RECORDING, rows, total, page, size)
     path = f"{TWILIO_ROOT}/Accounts/{call.path['AccountSid']}/Calls/{row['sid']}/Recordings.json"
-    return call.respond(twilio_page(call, TWILIO_RECORDING, rows, total, page, size, path))
+    return call.respond(call.twilio_page(TWILIO_RECORDING, rows, total, page, size, path))

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
 
 from starlette.responses import Response
 
 from restcomm.api.errors import ApiError
 from restcomm.api.framework import Call, Param, operation
 from restcomm.api.messages import SEND, list_page, message_filters, send_message
-from restcomm.api.shapes import Shape, col, computed, dumps, to_json_obj
+from restcomm.api.shapes import Shape, col, computed
 from restcomm.store.schema import messages
 
 ROOT = "/2010-04-01"
@@ -107,30 +106,5 @@ async def list_messages(call: Call) -> Response:
     rows, total = await list_page(call, await message_filters(call, account["sid"], ends_with=False), page, size)
     if call.fmt != "json":
         return call.page(TWILIO_MESSAGE, rows, total, page, size)
-    return call.respond(dumps(twilio_page(call, rows, total, page, size)))
-
-
-def twilio_page(call: Call, rows: list[Any], total: int, page: int, size: int) -> dict[str, Any]:
-    """Twilio's list envelope (plus Restcomm's counters, which Twilio clients ignore)."""
-    path = f"{ROOT}/Accounts/{call.path['AccountSid']}/Messages.json"
-    filters = {k: v for k, v in call.raw_query.items() if k not in ("Page", "PageSize", "PageToken", "AfterSid")}
-    num_pages = max(1, -(-total // size))
-
-    def uri(p: int) -> str:
-        return path + "?" + urlencode({**filters, "PageSize": size, "Page": p})
-
-    start = page * size
-    return {
-        "first_page_uri": uri(0),
-        "end": str(start + max(len(rows) - 1, 0)),
-        "previous_page_uri": uri(page - 1) if page > 0 else None,
-        "messages": [to_json_obj(TWILIO_MESSAGE, r) for r in rows],
-        "uri": uri(page),
-        "page_size": size,
-        "start": str(start),
-        "next_page_uri": uri(page + 1) if start + len(rows) < total else None,
-        "page": page,
-        "num_pages": num_pages,
-        "total": total,
-        "last_page_uri": uri(num_pages - 1),
-    }
+    return call.respond(call.twilio_page(TWILIO_MESSAGE, rows, total, page, size,
+                                         f"{ROOT}/Accounts/{call.path['AccountSid']}/Messages.json"))
