@@ -147,8 +147,9 @@ class AppRunner(PollingWorker):
     async def run_pass(self, woken: bool) -> float | None:
         """Claim pending work (and what dead nodes left) up to the free session slots."""
         ms = self.messaging
-        if self.free() <= 0:
-            return None  # until a finishing session wakes us
+        if self.free() <= 0 and woken:
+            return ms.sms.poll_interval  # every slot busy; a finishing session wakes us if work waits
+        # Every slot busy or not, a poll also looks for the sessions a dead node left running.
         claim = _Claim()
         try:
             await ms.writer.run(partial(self._claim, claim=claim))
@@ -178,8 +179,8 @@ class AppRunner(PollingWorker):
         claim.reserved = limit
         rows, interrupted = await store.claim_apps(conn, ms.node_id, now, ms.sms.lease_seconds, limit)
         claim.rows = rows
-        claim.full = len(rows) >= limit
-        if not claim.full:
+        claim.full = limit > 0 and len(rows) >= limit
+        if limit > 0 and not claim.full:
             self._backlog = False  # everything pending is in hand: new arrivals may start directly
         for row in interrupted:
             await write_notification(

@@ -335,12 +335,12 @@ async def claim_apps(
     'running' is committed here, before any request; the sessions start right after the commit. A
     'running' row whose lease expired belongs to a node that died with the session in hand (its
     request may have reached the application): it is returned as interrupted and is never run
-    again, so no application sees a message twice.
+    again, so no application sees a message twice. With ``limit`` 0 (every slot busy) only the
+    interrupted ones are looked for.
     """
     until = now + timedelta(seconds=lease)
-    params = {"now": now, "lim": limit}
-    pending = list((await conn.execute(_CLAIM_APPS(conn), params)).mappings())
-    interrupted = list((await conn.execute(_INTERRUPTED_APPS(conn), params)).mappings())
+    pending = list((await conn.execute(_CLAIM_APPS(conn), {"lim": limit})).mappings()) if limit > 0 else []
+    interrupted = list((await conn.execute(_INTERRUPTED_APPS(conn), {"now": now, "lim": max(limit, 64)})).mappings())
     changes = [
         {"b_sid": r["sid"], "state": m.APP_RUNNING, "owner": owner, "until": until, "now": now} for r in pending
     ] + [
