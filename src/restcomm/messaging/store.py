@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, func, insert, literal_column, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, literal_column, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -263,7 +263,9 @@ _CLAIM_FRESH = _Claim(
 )
 _CLAIM_STALE = _Claim(
     select(messages)
-    .where(messages.c.status == m.SENDING, messages.c.lease_until < _P("now"))
+    # Never this node's own: a lease of its own runs out only when renewing it fell behind (a
+    # loaded machine), and the send is still in hand here.
+    .where(messages.c.status == m.SENDING, messages.c.lease_until < _P("now"), messages.c.lease_owner != _P("owner"))
     .order_by(messages.c.next_attempt_at)
     .limit(_P("lim"))
 )
@@ -288,7 +290,7 @@ async def claim_outbound(
     until = now + timedelta(seconds=lease)
     params = {"now": now, "lim": limit}
     fresh = list((await conn.execute(_CLAIM_FRESH(conn), params)).mappings())
-    expired = list((await conn.execute(_CLAIM_STALE(conn), params)).mappings()) if stale else []
+    expired = list((await conn.execute(_CLAIM_STALE(conn), {**params, "owner": owner})).mappings()) if stale else []
     retake = [r for r in expired if r["route"] is None]
     in_doubt = [r for r in expired if r["route"] is not None]
     taken = fresh + retake
@@ -313,7 +315,11 @@ _CLAIM_APPS = _Claim(
     select(messages).where(messages.c.app_state == m.APP_PENDING).order_by(messages.c.date_created).limit(_P("lim"))
 )
 _INTERRUPTED_APPS = _Claim(
-    select(messages).where(messages.c.app_state == m.APP_RUNNING, messages.c.lease_until < _P("now")).limit(_P("lim"))
+    # Not this node's own sessions: they are alive here even when renewing their lease fell behind.
+    select(messages)
+    .where(messages.c.app_state == m.APP_RUNNING, messages.c.lease_until < _P("now"),
+           messages.c.lease_owner != _P("owner"))
+    .limit(_P("lim"))
 )
 _SET_APP_STATE = (
     update(messages)
@@ -340,7 +346,7 @@ async def claim_apps(
     """
     until = now + timedelta(seconds=lease)
     pending = list((await conn.execute(_CLAIM_APPS(conn), {"lim": limit})).mappings()) if limit > 0 else []
-    interrupted = list((await conn.execute(_INTERRUPTED_APPS(conn), {"now": now, "lim": max(limit, 64)})).mappings())
+    interrupted = list((await conn.execute(_INTERRUPTED_APPS(conn), {"now": now, "lim": max(limit, 64), "owner": owner})).mappings())
     changes = [
         {"b_sid": r["sid"], "state": m.APP_RUNNING, "owner": owner, "until": until, "now": now} for r in pending
     ] + [
@@ -398,7 +404,12 @@ _CLAIM_CALLBACKS = _Claim(
     .where(
         status_callbacks.c.state == _PENDING,
         status_callbacks.c.next_attempt_at <= _P("now"),
-        or_(status_callbacks.c.lease_until.is_(None), status_callbacks.c.lease_until < _P("now")),
+        # A lease that ran out is taken over, unless it is this node's own (still in hand here:
+        # renewing fell behind), which would send the callback twice at once.
+        or_(
+            status_callbacks.c.lease_until.is_(None),
+            and_(status_callbacks.c.lease_until < _P("now"), status_callbacks.c.lease_owner != _P("owner")),
+        ),
         ~select(_earlier.c.id)
         .where(
             _earlier.c.message_sid == status_callbacks.c.message_sid,
@@ -422,7 +433,7 @@ _NEXT_DUE = select(func.min(status_callbacks.c.next_attempt_at)).where(
 
 async def claim_callbacks(conn: AsyncConnection, owner: str, now: datetime, lease: float, limit: int) -> list[Row]:
     """Due callbacks whose predecessors (lower seq, same message) are all finished."""
-    rows = list((await conn.execute(_CLAIM_CALLBACKS(conn), {"now": now, "lim": limit})).mappings())
+    rows = list((await conn.execute(_CLAIM_CALLBACKS(conn), {"now": now, "lim": limit, "owner": owner})).mappings())
     if rows:
         until = now + timedelta(seconds=lease)
         await conn.execute(
