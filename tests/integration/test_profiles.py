@@ -18,8 +18,8 @@ import httpx
 import orjson
 import pytest
 
-from tests.support.sms_app import Answer, AppServer, add_number, messages, notifications, send, unique_number
 from tests.support.server import Server, Tenant, make_tenant
+from tests.support.sms_app import Answer, AppServer, add_number, messages, notifications, send, unique_number
 from tests.support.waiting import wait_until
 
 DEFAULT = "PRae6e420f425248d6a26948c17a9e2acf"

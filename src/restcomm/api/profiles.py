@@ -121,6 +121,9 @@ async def _profile(call: Call) -> Row:
 
 
 def _document(call: Call) -> tuple[dict[str, Any], str]:
+    ctype = call.request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if call.body and ctype not in ("", "application/json", MEDIA):
+        raise ApiError(415, 20009, f"Profile documents are {MEDIA} (or application/json)")
     try:
         doc = parse_document(call.body)
     except InvalidDocument as exc:
