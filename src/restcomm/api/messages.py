@@ -3,7 +3,8 @@
 A send is checked (codes below), committed as ``queued`` and only then answered: the dispatcher
 takes it from the store, so an accepted message survives a crash of the process. Checks, in order:
 From/To/Body present (21603/21604/21602), Body at most 1600 characters (21617), To a phone number
-(21211), From a phone number or sender ID (21212) that the account owns (21606; sender IDs only when
+(21211), To enabled by the account's profile (21408, with a Notification; restcomm.profiles), From a
+phone number or sender ID (21212) that the account owns (21606; sender IDs only when
 ``[sms] alphanumeric_senders`` allows them), recipient not opted out of this sender (21610).
 
 Restcomm answers with status ``sending``; here a new message is ``queued`` until the dispatcher
