@@ -85,8 +85,20 @@ def _target_path(sid: str) -> str:
 
 
 def api_url(call: Call) -> str:
-    """The absolute root of this API as the client reached it (Link headers carry absolute URIs)."""
-    return str(call.request.base_url).rstrip("/") + API_ROOT
+    """The absolute root of this API as the client reached it (Link headers carry absolute URIs).
+
+    Built from the scope rather than ``request.base_url``: every GET /Accounts/{sid} names its
+    profile, and parsing a URL object cost that hot read about a tenth of its time."""
+    scope = call.request.scope
+    host = None
+    for name, value in scope["headers"]:
+        if name == b"host":
+            host = value.decode("latin-1")
+            break
+    if host is None:
+        server = scope.get("server") or ("localhost", 80)
+        host = f"{server[0]}:{server[1]}"
+    return f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}{API_ROOT}"
 
 
 def profile_link(call: Call, profile_sid: str) -> dict[str, str]:
@@ -120,15 +132,16 @@ async def _profile(call: Call) -> Row:
     return row
 
 
-def _document(call: Call) -> tuple[dict[str, Any], str]:
+def _document(call: Call) -> str:
+    """The request's profile document, checked, as sent (it is stored and answered byte for byte)."""
     ctype = call.request.headers.get("content-type", "").split(";")[0].strip().lower()
     if call.body and ctype not in ("", "application/json", MEDIA):
         raise ApiError(415, 20009, f"Profile documents are {MEDIA} (or application/json)")
     try:
-        doc = parse_document(call.body)
+        parse_document(call.body)
     except InvalidDocument as exc:
         raise ApiError(400, 20001, str(exc)) from None
-    return doc, call.body.decode("utf-8")
+    return call.body.decode("utf-8")
 
 
 async def _document_response(call: Call, row: Row, status: int = 200, extra: dict[str, str] | None = None) -> Response:
@@ -171,7 +184,7 @@ async def list_profiles(call: Call) -> Response:
            responses={403: "not the SuperAdmin account", 415: "not a JSON body"})
 async def create_profile(call: Call) -> Response:
     _require_super_admin(call)
-    _, text = _document(call)
+    text = _document(call)
     now = call.services.clock()
     row = {"sid": new_sid("PR"), "document": text, "date_created": now, "date_updated": now}
     async with call.write() as conn:
@@ -201,7 +214,7 @@ async def update_profile(call: Call) -> Response:
     row = await _profile(call)
     if row["sid"] == DEFAULT_PROFILE_SID:
         raise forbidden("Modifying the default profile is forbidden")
-    _, text = _document(call)
+    text = _document(call)
     now = call.services.clock()
     async with call.write() as conn:
         await conn.execute(update(profiles).where(profiles.c.sid == row["sid"]).values(document=text, date_updated=now))
