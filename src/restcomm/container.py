@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from restcomm.config import Settings
 from restcomm.limits import Limits
+from restcomm.profiles import ProfileCache
 from restcomm.util import utcnow
 
 if TYPE_CHECKING:
@@ -54,6 +55,8 @@ class MessagingEngine(Protocol):
 
     async def check_sender(self, account: Mapping[str, Any], out: Any) -> None: ...
 
+    async def check_destination(self, account: Mapping[str, Any], out: Any) -> None: ...
+
     async def submit(self, account_sid: str, out: Any, *, status_callback: str | None = None,
                      status_callback_method: str | None = None) -> dict[str, Any]: ...
 
@@ -84,6 +87,7 @@ class Services:
     background: list[BackgroundService] = field(default_factory=list)
     reader: Reader = field(init=False)
     limits: Limits = field(init=False)
+    profiles: ProfileCache = field(init=False)  # accounts' effective profiles (restcomm.profiles)
     # Typed slots, filled by the wiring (restcomm.background); None when not running.
     messaging: MessagingEngine | None = None
     carriers: CarrierStates | None = None
@@ -94,6 +98,7 @@ class Services:
 
     def __post_init__(self) -> None:
         self.limits = Limits(self.settings)
+        self.profiles = ProfileCache(self.engine, self.settings.profile_cache_seconds)
 
     def carrier_states(self) -> list[dict[str, Any]] | None:
         """This node's carriers, or None when none is configured (readiness, metrics)."""

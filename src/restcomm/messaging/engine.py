@@ -41,6 +41,7 @@ from restcomm.messaging.receipts import ReceiptRecorder
 from restcomm.messaging.transports import CarrierRouter, Transport
 from restcomm.messaging.validation import Outbound, Rejected, is_phone_number
 from restcomm.messaging.writer import GroupCommitWriter, LoopConnection, sqlite_sync_engine
+from restcomm.profiles import SMS
 from restcomm.routing import find_incoming_number
 from restcomm.store.schema import messages
 from restcomm.webhooks.lean import LeanClient
@@ -197,6 +198,13 @@ class Messaging:
             raise Rejected(21606, f"The alphanumeric sender {out.from_number!r} is not allowed: set "
                                   "[sms] alphanumeric_senders = true to permit sender IDs.")
         await self.check_opt_out(out)
+
+    async def check_destination(self, account: Mapping[str, Any], out: Outbound) -> None:
+        """21408 when the account's effective profile does not let it send SMS to ``out.to_number``
+        (featureEnablement, restcomm.profiles); the policy is cached, so this reads nothing most times."""
+        refusal = (await self.services.profiles.policy(account)).refusal(SMS, out.to_number)
+        if refusal is not None:
+            raise Rejected(21408, f"Permission to send an SMS to {out.to_number} has not been enabled: {refusal}")
 
     async def check_opt_out(self, out: Outbound) -> None:
         if await self.checks.opted_out(out.from_number, out.to_number):

@@ -542,3 +542,26 @@ users = Table(
     Column("date_created", DateTime, nullable=False),
     Column("date_updated", DateTime, nullable=False),
 )
+
+# Profiles (Restcomm's /Profiles): a JSON document of feature enablement and session throttling,
+# linked to accounts and organizations. An account's effective profile is its own link, else its
+# nearest ancestor's, else its organization's, else the default profile (restcomm.profiles).
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("sid", String(SID), primary_key=True),
+    Column("document", Text, nullable=False),
+    Column("date_created", DateTime, nullable=False),
+    Column("date_updated", DateTime, nullable=False),
+)
+
+# At most one profile per account or organization (target_sid: AC… or OR…); the effective-profile
+# lookup reads these by target SID, the profile's relationships by profile SID.
+profile_associations = Table(
+    "profile_associations",
+    metadata,
+    Column("target_sid", String(SID), primary_key=True),
+    Column("profile_sid", String(SID), nullable=False, index=True),
+    Column("date_created", DateTime, nullable=False),
+    Column("date_updated", DateTime, nullable=False),
+)
