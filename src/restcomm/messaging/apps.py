@@ -216,7 +216,7 @@ class AppRunner(PollingWorker):
                                                    cursor=self._cursor, account_cap=self._account_cap,
                                                    account_load=load)
         claim.rows = rows
-        claim.full = limit > 0 and len(rows) >= limit
+        claim.full = limit > 0 and (len(rows) >= limit or self._cursor.more)
         at_cap = any(n + sum(1 for r in rows if r["account_sid"] == a) >= self._account_cap for a, n in load.items())
         if limit > 0 and not claim.full and not at_cap:
             # Everything pending is in hand (no account was held back by its limit): new arrivals

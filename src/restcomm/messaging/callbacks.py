@@ -104,7 +104,7 @@ class CallbackWorker(PollingWorker):
                 account = row["account_sid"] or ""
                 self._by_account[account] += 1
                 task.add_done_callback(lambda t, a=account: self._done(t, a))
-            if len(claimed) >= capacity:
+            if len(claimed) >= capacity or self._cursor.more:
                 return 0
         else:
             due = None

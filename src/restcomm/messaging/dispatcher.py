@@ -183,7 +183,7 @@ class Dispatcher(PollingWorker):
             self._stale_checked = now
         claimed, in_doubt = await store.claim_outbound(conn, ms.node_id, now, ms.sms.lease_seconds, limit, stale=stale,
                                                      cursor=self._cursor)
-        result.full = len(claimed) + len(in_doubt) >= limit
+        result.full = len(claimed) + len(in_doubt) >= limit or self._cursor.more
         result.callbacks = _wants_callbacks(claimed) or _wants_callbacks(in_doubt)
         if in_doubt:
             await self._fail_in_doubt(conn, in_doubt, now)

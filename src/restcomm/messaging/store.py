@@ -319,6 +319,7 @@ class _Fair:
                     skip: Iterable[str] = ()) -> list[Row]:
         """Up to ``limit`` rows, shared between the accounts waiting (not those in ``skip``)."""
         if limit <= 0:
+            cursor.more = False
             return []
         skipped = set(skip)
         accounts = await self._walk(conn, cursor.after, limit, skipped)
@@ -327,7 +328,7 @@ class _Fair:
             more = await self._walk(conn, "", limit, skipped)
             accounts += [a for a in more if a <= cursor.after and a not in accounts][: limit - len(accounts)]
         if not accounts:
-            cursor.after = ""
+            cursor.after, cursor.more = "", False
             return []
         share = -(-limit // len(accounts))
         params: dict[str, Any] = {"share": share}
@@ -339,6 +340,11 @@ class _Fair:
             result = await conn.execute(self.take_sqlite, {**params, "accts": orjson.dumps(accounts).decode()})
         rows = list(result.mappings())
         cursor.after = accounts[-1]
+        # An account that filled its share may have more waiting: the caller claims again at once.
+        taken: dict[str, int] = {}
+        for r in rows:
+            taken[r["account_sid"]] = taken.get(r["account_sid"], 0) + 1
+        cursor.more = len(rows) >= limit or any(n >= share for n in taken.values())
         # ``share`` rounds up: keep to the limit, taking from every account in turn.
         return _round_robin(rows, limit) if len(rows) > limit else rows
 
@@ -352,6 +358,7 @@ class FairCursor:
 
     def __init__(self) -> None:
         self.after = ""
+        self.more = False  # the last claim left work waiting: claim again without waiting for a poll
 
 
 def _round_robin(rows: Sequence[Row], limit: int) -> list[Row]:
