@@ -293,6 +293,7 @@ class _Fair:
 
     def __init__(self, table: str, where: str, order: str, due: str, columns: Any, *, extra: str = ""):
         key = "id" if table == "status_callbacks" else "sid"
+        self.order = [c.strip() for c in order.split(",")]
         walk_step = f"SELECT min(account_sid) FROM {table} WHERE {where} AND account_sid > "
         self.walk = text(
             f"WITH RECURSIVE walk(a, n) AS ("
@@ -306,14 +307,15 @@ class _Fair:
         pg_cond = f"{where} AND account_sid = w.a{due}{extra.format(t=table)}"
         self.take_pg = text(
             f"SELECT {names} FROM unnest(:accts) AS w(a) CROSS JOIN LATERAL ("
-            f"SELECT * FROM {table} WHERE {pg_cond} ORDER BY {order} LIMIT :share FOR UPDATE SKIP LOCKED) AS m"
-        ).bindparams(bindparam("accts", type_=ARRAY(String)), bindparam("share", type_=Integer), *now
-                     ).columns(*columns)
+            f"SELECT * FROM {table} WHERE {pg_cond} ORDER BY {order} LIMIT :share OFFSET :skip FOR UPDATE SKIP LOCKED) AS m"
+        ).bindparams(bindparam("accts", type_=ARRAY(String)), bindparam("share", type_=Integer),
+                     bindparam("skip", type_=Integer), *now).columns(*columns)
         lite_cond = f"{where} AND x.account_sid = w.value{due}{extra.format(t='x')}"
         self.take_sqlite = text(
             f"SELECT {names} FROM json_each(:accts) AS w JOIN {table} AS m ON m.{key} IN ("
-            f"SELECT x.{key} FROM {table} AS x WHERE {lite_cond} ORDER BY {order} LIMIT :share)"
-        ).bindparams(bindparam("accts", type_=String), bindparam("share", type_=Integer), *now).columns(*columns)
+            f"SELECT x.{key} FROM {table} AS x WHERE {lite_cond} ORDER BY {order} LIMIT :share OFFSET :skip)"
+        ).bindparams(bindparam("accts", type_=String), bindparam("share", type_=Integer),
+                     bindparam("skip", type_=Integer), *now).columns(*columns)
 
     async def claim(self, conn: AsyncConnection, cursor: FairCursor, now: datetime | None, limit: int,
                     skip: Iterable[str] = ()) -> list[Row]:
@@ -331,22 +333,36 @@ class _Fair:
             cursor.after, cursor.more = "", False
             return []
         share = -(-limit // len(accounts))
-        params: dict[str, Any] = {"share": share}
+        rows = await self._take(conn, accounts, now, share, 0)
+        taken = _per_account(rows)
+        full = [a for a in accounts if taken.get(a, 0) >= share]
+        cursor.more = bool(full)
+        if len(rows) < limit and full:
+            # The share others left unused goes to the accounts that filled theirs: their next
+            # oldest (OFFSET: on PostgreSQL the rows locked above are ours, so they are counted).
+            more = -(-(limit - len(rows)) // len(full))
+            extra = await self._take(conn, full, now, more, share)
+            rows += extra
+            cursor.more = any(n >= more for n in _per_account(extra).values())
+        cursor.after = accounts[-1]
+        # ``share`` rounds up: keep to the limit, taking from every account in turn. Then oldest first,
+        # as the rows would have come without fairness (the take returns them account by account).
+        rows.sort(key=lambda r: tuple(r[c] for c in self.order))
+        if len(rows) > limit:
+            rows = _round_robin(rows, limit)
+            rows.sort(key=lambda r: tuple(r[c] for c in self.order))
+        return rows
+
+    async def _take(self, conn: AsyncConnection, accounts: list[str], now: datetime | None, share: int,
+                    skip: int) -> list[Row]:
+        params: dict[str, Any] = {"share": share, "skip": skip}
         if now is not None:
             params["now"] = now
         if is_postgres(conn):
             result = await conn.execute(self.take_pg, {**params, "accts": accounts})
         else:
             result = await conn.execute(self.take_sqlite, {**params, "accts": orjson.dumps(accounts).decode()})
-        rows = list(result.mappings())
-        cursor.after = accounts[-1]
-        # An account that filled its share may have more waiting: the caller claims again at once.
-        taken: dict[str, int] = {}
-        for r in rows:
-            taken[r["account_sid"]] = taken.get(r["account_sid"], 0) + 1
-        cursor.more = len(rows) >= limit or any(n >= share for n in taken.values())
-        # ``share`` rounds up: keep to the limit, taking from every account in turn.
-        return _round_robin(rows, limit) if len(rows) > limit else rows
+        return list(result.mappings())
 
     async def _walk(self, conn: AsyncConnection, after: str, limit: int, skip: set[str]) -> list[str]:
         found = await conn.execute(self.walk, {"after": after, "accounts": limit + len(skip)})
@@ -359,6 +375,13 @@ class FairCursor:
     def __init__(self) -> None:
         self.after = ""
         self.more = False  # the last claim left work waiting: claim again without waiting for a poll
+
+
+def _per_account(rows: Sequence[Row]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["account_sid"]] = counts.get(r["account_sid"], 0) + 1
+    return counts
 
 
 def _round_robin(rows: Sequence[Row], limit: int) -> list[Row]:
