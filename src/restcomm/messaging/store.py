@@ -307,15 +307,13 @@ class _Fair:
         pg_cond = f"{where} AND account_sid = w.a{due}{extra.format(t=table)}"
         self.take_pg = text(
             f"SELECT {names} FROM unnest(:accts) AS w(a) CROSS JOIN LATERAL ("
-            f"SELECT * FROM {table} WHERE {pg_cond} ORDER BY {order} LIMIT :share OFFSET :skip FOR UPDATE SKIP LOCKED) AS m"
-        ).bindparams(bindparam("accts", type_=ARRAY(String)), bindparam("share", type_=Integer),
-                     bindparam("skip", type_=Integer), *now).columns(*columns)
+            f"SELECT * FROM {table} WHERE {pg_cond} ORDER BY {order} LIMIT :share FOR UPDATE SKIP LOCKED) AS m"
+        ).bindparams(bindparam("accts", type_=ARRAY(String)), bindparam("share", type_=Integer), *now).columns(*columns)
         lite_cond = f"{where} AND x.account_sid = w.value{due}{extra.format(t='x')}"
         self.take_sqlite = text(
             f"SELECT {names} FROM json_each(:accts) AS w JOIN {table} AS m ON m.{key} IN ("
-            f"SELECT x.{key} FROM {table} AS x WHERE {lite_cond} ORDER BY {order} LIMIT :share OFFSET :skip)"
-        ).bindparams(bindparam("accts", type_=String), bindparam("share", type_=Integer),
-                     bindparam("skip", type_=Integer), *now).columns(*columns)
+            f"SELECT x.{key} FROM {table} AS x WHERE {lite_cond} ORDER BY {order} LIMIT :share)"
+        ).bindparams(bindparam("accts", type_=String), bindparam("share", type_=Integer), *now).columns(*columns)
 
     async def claim(self, conn: AsyncConnection, cursor: FairCursor, now: datetime | None, limit: int,
                     skip: Iterable[str] = ()) -> list[Row]:
@@ -333,17 +331,11 @@ class _Fair:
             cursor.after, cursor.more = "", False
             return []
         share = -(-limit // len(accounts))
-        rows = await self._take(conn, accounts, now, share, 0)
-        taken = _per_account(rows)
-        full = [a for a in accounts if taken.get(a, 0) >= share]
-        cursor.more = bool(full)
-        if len(rows) < limit and full:
-            # The share others left unused goes to the accounts that filled theirs: their next
-            # oldest (OFFSET: on PostgreSQL the rows locked above are ours, so they are counted).
-            more = -(-(limit - len(rows)) // len(full))
-            extra = await self._take(conn, full, now, more, share)
-            rows += extra
-            cursor.more = any(n >= more for n in _per_account(extra).values())
+        rows = await self._take(conn, accounts, now, share)
+        # An account that filled its share may have more waiting: the caller claims again at once
+        # rather than at its next poll. (The share others left unused is not handed out in this
+        # claim: that would lengthen the round, and the wait of everyone else's next message.)
+        cursor.more = any(n >= share for n in _per_account(rows).values())
         cursor.after = accounts[-1]
         # ``share`` rounds up: keep to the limit, taking from every account in turn. Then oldest first,
         # as the rows would have come without fairness (the take returns them account by account).
@@ -353,9 +345,8 @@ class _Fair:
             rows.sort(key=lambda r: tuple(r[c] for c in self.order))
         return rows
 
-    async def _take(self, conn: AsyncConnection, accounts: list[str], now: datetime | None, share: int,
-                    skip: int) -> list[Row]:
-        params: dict[str, Any] = {"share": share, "skip": skip}
+    async def _take(self, conn: AsyncConnection, accounts: list[str], now: datetime | None, share: int) -> list[Row]:
+        params: dict[str, Any] = {"share": share}
         if now is not None:
             params["now"] = now
         if is_postgres(conn):
