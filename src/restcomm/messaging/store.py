@@ -558,7 +558,8 @@ _earlier = status_callbacks.alias("earlier")
 # Written inline (not as a bound parameter), so both databases can use the partial indexes over
 # pending callbacks (schema.PENDING_CALLBACK) whatever plan a prepared statement gets.
 _PENDING = literal_column("'pending'")
-# Callbacks queued before revision 0011 have no account: they are claimed on their own, oldest first.
+# Callbacks without an account (queued by a node older than revision 0011 during a rolling upgrade)
+# are claimed on their own, oldest first, through a partial index that is otherwise empty.
 _CLAIM_UNOWNED_CALLBACKS = _Claim(
     select(status_callbacks)
     .where(

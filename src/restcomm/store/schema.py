@@ -310,6 +310,11 @@ Index("ix_callbacks_pending_message", status_callbacks.c.message_sid, status_cal
 Index("ix_callbacks_message", status_callbacks.c.message_sid, status_callbacks.c.seq)
 Index("ix_callbacks_pending_account", status_callbacks.c.account_sid, status_callbacks.c.next_attempt_at,
       status_callbacks.c.id, sqlite_where=PENDING_CALLBACK, postgresql_where=PENDING_CALLBACK)
+# Pending callbacks without an account (queued by a node older than 0011 during a rolling upgrade):
+# claimed oldest first on their own; the index is empty otherwise, so looking costs nothing.
+PENDING_UNOWNED_CALLBACK = text("state = 'pending' AND account_sid IS NULL")
+Index("ix_callbacks_pending_unowned", status_callbacks.c.next_attempt_at, status_callbacks.c.id,
+      sqlite_where=PENDING_UNOWNED_CALLBACK, postgresql_where=PENDING_UNOWNED_CALLBACK)
 
 # STOP/START: a recipient that opted out of messages from one of our senders.
 opt_outs = Table(

@@ -21,6 +21,7 @@ depends_on = None
 QUEUED = sa.text("status = 'queued'")
 PENDING_APP = sa.text("app_state = 'pending'")
 PENDING = sa.text("state = 'pending'")
+PENDING_UNOWNED = sa.text("state = 'pending' AND account_sid IS NULL")
 
 
 def upgrade() -> None:
@@ -42,9 +43,12 @@ def upgrade() -> None:
     )
     op.create_index("ix_callbacks_pending_account", "status_callbacks", ["account_sid", "next_attempt_at", "id"],
                     sqlite_where=PENDING, postgresql_where=PENDING)
+    op.create_index("ix_callbacks_pending_unowned", "status_callbacks", ["next_attempt_at", "id"],
+                    sqlite_where=PENDING_UNOWNED, postgresql_where=PENDING_UNOWNED)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_callbacks_pending_unowned", table_name="status_callbacks")
     op.drop_index("ix_callbacks_pending_account", table_name="status_callbacks")
     with op.batch_alter_table("status_callbacks") as batch:
         batch.drop_column("account_sid")
