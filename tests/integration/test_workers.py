@@ -150,6 +150,12 @@ def test_every_worker_answers_for_the_whole_server(srv: CarrierServer, smsc: Sms
     assert {s[key] for s in scrapes} == {view["submitted"]}, [s[key] for s in scrapes]
     assert len({s[sent_key] for s in scrapes}) == 1 and scrapes[0][sent_key] >= 40
     assert {s['restcomm_smpp_binds{carrier="sim",state="bound"}'] for s in scrapes} == {2}
+    # Requests on new connections (both workers take some): every scrape counts all of them.
+    health = 'restcomm_http_request_duration_seconds_count{method="GET",route="/health",status="200"}'
+    before = scrape().get(health, 0)
+    for _ in range(20):
+        assert httpx.get(srv.base_url + "/health", timeout=10).status_code == 200
+    assert {scrape()[health] - before for _ in range(8)} == {20}
 
 
 def test_a_worker_killed_is_replaced_and_nothing_is_lost(srv: CarrierServer, smsc: Smsc, apps: AppServer) -> None:
