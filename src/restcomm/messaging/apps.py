@@ -68,7 +68,6 @@ class _Claim:
     rows: list[Any] = field(default_factory=list)
     reserved: int = 0
     full: bool = False
-    accounts: list[str] = field(default_factory=list)  # (none: the claim itself keeps to the account limit)
 
 
 @dataclass
