@@ -29,6 +29,7 @@ from sqlalchemy import (
     DateTime,
     Integer,
     String,
+    and_,
     bindparam,
     func,
     insert,
@@ -304,6 +305,8 @@ class _Fair:
         ).bindparams(bindparam("after", type_=String), bindparam("accounts", type_=Integer))
         names = ", ".join(f"m.{c.name}" for c in columns)
         now = [bindparam("now", type_=DateTime)] if ":now" in due + extra else []
+        if ":owner" in extra:
+            now.append(bindparam("owner", type_=String))
         pg_cond = f"{where} AND account_sid = w.a{due}{extra.format(t=table)}"
         self.take_pg = text(
             f"SELECT {names} FROM unnest(:accts) AS w(a) CROSS JOIN LATERAL ("
@@ -316,8 +319,9 @@ class _Fair:
         ).bindparams(bindparam("accts", type_=String), bindparam("share", type_=Integer), *now).columns(*columns)
 
     async def claim(self, conn: AsyncConnection, cursor: FairCursor, now: datetime | None, limit: int,
-                    skip: Iterable[str] = ()) -> list[Row]:
-        """Up to ``limit`` rows, shared between the accounts waiting (not those in ``skip``)."""
+                    skip: Iterable[str] = (), params: Mapping[str, Any] | None = None) -> list[Row]:
+        """Up to ``limit`` rows, shared between the accounts waiting (not those in ``skip``);
+        ``params``: what the statement binds besides (e.g. the node, ``owner``)."""
         if limit <= 0:
             cursor.more = False
             return []
@@ -331,7 +335,7 @@ class _Fair:
             cursor.after, cursor.more = "", False
             return []
         share = -(-limit // len(accounts))
-        rows = await self._take(conn, accounts, now, share)
+        rows = await self._take(conn, accounts, now, share, params or {})
         # An account that filled its share may have more waiting: the caller claims again at once
         # rather than at its next poll. (The share others left unused is not handed out in this
         # claim: that would lengthen the round, and the wait of everyone else's next message.)
@@ -345,8 +349,9 @@ class _Fair:
             rows.sort(key=lambda r: tuple(r[c] for c in self.order))
         return rows
 
-    async def _take(self, conn: AsyncConnection, accounts: list[str], now: datetime | None, share: int) -> list[Row]:
-        params: dict[str, Any] = {"share": share}
+    async def _take(self, conn: AsyncConnection, accounts: list[str], now: datetime | None, share: int,
+                    extra: Mapping[str, Any]) -> list[Row]:
+        params: dict[str, Any] = {**extra, "share": share}
         if now is not None:
             params["now"] = now
         if is_postgres(conn):
@@ -400,7 +405,9 @@ _CLAIM_FRESH = _Fair("messages", "status = 'queued'", "next_attempt_at", " AND n
                      list(messages.c))
 _CLAIM_STALE = _Claim(
     select(messages)
-    .where(messages.c.status == m.SENDING, messages.c.lease_until < _P("now"))
+    # Never this node's own: a lease of its own runs out only when renewing it fell behind (a
+    # loaded machine), and the send is still in hand here.
+    .where(messages.c.status == m.SENDING, messages.c.lease_until < _P("now"), messages.c.lease_owner != _P("owner"))
     .order_by(messages.c.next_attempt_at)
     .limit(_P("lim"))
 )
@@ -427,7 +434,7 @@ async def claim_outbound(
     until = now + timedelta(seconds=lease)
     params = {"now": now, "lim": limit}
     fresh = await _CLAIM_FRESH.claim(conn, cursor or FairCursor(), now, limit)
-    expired = list((await conn.execute(_CLAIM_STALE(conn), params)).mappings()) if stale else []
+    expired = list((await conn.execute(_CLAIM_STALE(conn), {**params, "owner": owner})).mappings()) if stale else []
     retake = [r for r in expired if r["route"] is None]
     in_doubt = [r for r in expired if r["route"] is not None]
     taken = fresh + retake
@@ -450,7 +457,11 @@ async def claim_outbound(
 
 _CLAIM_APPS = _Fair("messages", "app_state = 'pending'", "date_created", "", list(messages.c))
 _INTERRUPTED_APPS = _Claim(
-    select(messages).where(messages.c.app_state == m.APP_RUNNING, messages.c.lease_until < _P("now")).limit(_P("lim"))
+    # Not this node's own sessions: they are alive here even when renewing their lease fell behind.
+    select(messages)
+    .where(messages.c.app_state == m.APP_RUNNING, messages.c.lease_until < _P("now"),
+           messages.c.lease_owner != _P("owner"))
+    .limit(_P("lim"))
 )
 _SET_APP_STATE = (
     update(messages)
@@ -481,7 +492,7 @@ async def claim_apps(
     """
     until = now + timedelta(seconds=lease)
     pending = await _fair_within(_CLAIM_APPS, conn, cursor, None, limit, account_cap, account_load)
-    interrupted = list((await conn.execute(_INTERRUPTED_APPS(conn), {"now": now, "lim": max(limit, 64)})).mappings())
+    interrupted = list((await conn.execute(_INTERRUPTED_APPS(conn), {"now": now, "lim": max(limit, 64), "owner": owner})).mappings())
     changes = [
         {"b_sid": r["sid"], "state": m.APP_RUNNING, "owner": owner, "until": until, "now": now} for r in pending
     ] + [
@@ -494,7 +505,7 @@ async def claim_apps(
 
 async def _fair_within(
     fair: _Fair, conn: AsyncConnection, cursor: FairCursor | None, now: datetime | None, limit: int,
-    cap: int | None, load: Mapping[str, int] | None,
+    cap: int | None, load: Mapping[str, int] | None, params: Mapping[str, Any] | None = None,
 ) -> list[Row]:
     """A fair claim in which no account ends up with more than ``cap`` in hand (counting ``load``).
 
@@ -503,8 +514,9 @@ async def _fair_within(
     """
     load = load or {}
     if cap is None:
-        return await fair.claim(conn, cursor or FairCursor(), now, limit)
-    rows = await fair.claim(conn, cursor or FairCursor(), now, limit, skip=[a for a, n in load.items() if n >= cap])
+        return await fair.claim(conn, cursor or FairCursor(), now, limit, params=params)
+    rows = await fair.claim(conn, cursor or FairCursor(), now, limit, skip=[a for a, n in load.items() if n >= cap],
+                            params=params)
     kept: list[Row] = []
     counts = dict(load)
     for r in rows:
@@ -566,7 +578,12 @@ _CLAIM_UNOWNED_CALLBACKS = _Claim(
         status_callbacks.c.state == _PENDING,
         status_callbacks.c.account_sid.is_(None),
         status_callbacks.c.next_attempt_at <= _P("now"),
-        or_(status_callbacks.c.lease_until.is_(None), status_callbacks.c.lease_until < _P("now")),
+        # A lease that ran out is taken over, unless it is this node's own (still in hand here:
+        # renewing fell behind), which would send the callback twice at once.
+        or_(
+            status_callbacks.c.lease_until.is_(None),
+            and_(status_callbacks.c.lease_until < _P("now"), status_callbacks.c.lease_owner != _P("owner")),
+        ),
         ~select(_earlier.c.id)
         .where(
             _earlier.c.message_sid == status_callbacks.c.message_sid,
@@ -581,7 +598,10 @@ _CLAIM_UNOWNED_CALLBACKS = _Claim(
 _CLAIM_CALLBACKS = _Fair(
     "status_callbacks", "state = 'pending'", "next_attempt_at, id", " AND next_attempt_at <= :now",
     list(status_callbacks.c),
-    extra=(" AND (lease_until IS NULL OR lease_until < :now) AND NOT EXISTS (SELECT 1 FROM status_callbacks"
+    # A lease that ran out is taken over, unless it is this node's own (still in hand here:
+    # renewing fell behind), which would send the callback twice at once.
+    extra=(" AND (lease_until IS NULL OR (lease_until < :now AND lease_owner <> :owner))"
+           " AND NOT EXISTS (SELECT 1 FROM status_callbacks"
            " AS earlier WHERE earlier.message_sid = {t}.message_sid AND earlier.seq < {t}.seq"
            " AND earlier.state = 'pending')"),
 )
@@ -603,10 +623,11 @@ async def claim_callbacks(
 
     Shared fairly between accounts, none above ``account_cap`` in flight (see claim_apps).
     """
-    rows = await _fair_within(_CLAIM_CALLBACKS, conn, cursor, now, limit, account_cap, account_load)
+    rows = await _fair_within(_CLAIM_CALLBACKS, conn, cursor, now, limit, account_cap, account_load,
+                              {"owner": owner})
     if len(rows) < limit:
-        rows += list((await conn.execute(_CLAIM_UNOWNED_CALLBACKS(conn), {"now": now, "lim": limit - len(rows)}
-                                         )).mappings())
+        rows += list((await conn.execute(_CLAIM_UNOWNED_CALLBACKS(conn),
+                                         {"now": now, "lim": limit - len(rows), "owner": owner})).mappings())
     if rows:
         until = now + timedelta(seconds=lease)
         await conn.execute(
