@@ -96,6 +96,8 @@ class Settings:
     # by the server in each process.
     workers: int = 1
     worker_index: int = 0
+    # Where the workers of one server reach each other (a private directory the parent creates; web/peers.py).
+    workers_dir: str = ""
     # Voice: where SIP listens (UDP and TCP on one port), the address written into SDP (default:
     # the SIP listen host), the RTP port range, and the SIP trunks ([[sip_trunks]]).
     sip_listen: str = "127.0.0.1:5080"

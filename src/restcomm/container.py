@@ -70,6 +70,13 @@ class CarrierStates(Protocol):
     def state(self) -> list[dict[str, Any]]: ...
 
 
+class ServerView(Protocol):
+    """The whole server's carriers with ``restcomm serve --workers N`` (web/peers.py): every
+    worker's share merged, whichever worker answers."""
+
+    async def carrier_states(self) -> list[dict[str, Any]] | None: ...
+
+
 class Waker(Protocol):
     """A worker that polls its queue and can be told there is work now (the email outbox)."""
 
@@ -91,6 +98,8 @@ class Services:
     # Typed slots, filled by the wiring (restcomm.background); None when not running.
     messaging: MessagingEngine | None = None
     carriers: CarrierStates | None = None
+    # Set in each worker of a multi-process server; None in a single process (this node is the server).
+    server_view: ServerView | None = None
     email_sender: Waker | None = None
     # The voice engine's seam (restcomm.voice.ports): None when no engine runs in this process.
     call_placer: CallPlacer | None = None
@@ -106,6 +115,12 @@ class Services:
             return None
         states = list(self.carriers.state())
         return states or None
+
+    async def server_carrier_states(self) -> list[dict[str, Any]] | None:
+        """The server's carriers: every worker's merged with ``--workers N``, else this node's."""
+        if self.server_view is not None:
+            return await self.server_view.carrier_states()
+        return self.carrier_states()
 
     def require_messaging(self) -> MessagingEngine:
         if self.messaging is None:

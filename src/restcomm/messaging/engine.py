@@ -333,7 +333,8 @@ class Messaging:
         arrival = Arrival(number=number, from_number=source,
                           to_number=number["phone_number"] if not number["is_pattern"] else destination,
                           body=body, num_segments=num_segments, encoding=encoding)
-        result.slots = self.apps.reserve(1)
+        result.slots = self.apps.reserve([number["account_sid"]])
+        result.slot_accounts = [number["account_sid"]] if result.slots else []
         stored = await store_arrivals(conn, [arrival], self.sms, self.clock(), run_now=result.slots,
                                       owner=self.node_id)
         result.started = stored.started
