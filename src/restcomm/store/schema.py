@@ -253,7 +253,7 @@ messages = Table(
 Index("ix_messages_account_created", messages.c.account_sid, messages.c.date_created)
 Index("ix_messages_dispatch", messages.c.status, messages.c.next_attempt_at)
 Index("ix_messages_app", messages.c.app_state)
-# Fair claiming (revision 0011_fair_claiming): the claims walk the accounts that have work, then take
+# Fair claiming (revision 0012_fair_claiming): the claims walk the accounts that have work, then take
 # each one's oldest (messaging/store.py). Partial indexes over the waiting rows only, so the walk is
 # one index seek per account however many messages were ever sent.
 QUEUED_MESSAGE = text("status = 'queued'")
@@ -295,7 +295,7 @@ status_callbacks = Table(
     Column("lease_owner", String(64)),
     Column("lease_until", DateTime),
     Column("date_created", DateTime, nullable=False),
-    # The account of the message or call (fair claiming between accounts; 0011_fair_claiming).
+    # The account of the message or call (fair claiming between accounts; 0012_fair_claiming).
     Column("account_sid", String(SID)),
 )
 # Partial indexes over the pending callbacks only (the outbox keeps done ones): the claim's scan in

@@ -6,15 +6,15 @@ sessions or pending callbacks (one index seek per account) and take a share of e
 so one account's backlog no longer delays the others. Callbacks queued before this revision get
 their account from their message or call.
 
-Revision ID: 0011_fair_claiming
-Revises: 0010_management
+Revision ID: 0012_fair_claiming
+Revises: 0011_profiles
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011_fair_claiming"
-down_revision = "0010_management"
+revision = "0012_fair_claiming"
+down_revision = "0011_profiles"
 branch_labels = None
 depends_on = None
 
