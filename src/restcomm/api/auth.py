@@ -82,22 +82,23 @@ async def authenticate(call: Call) -> Principal:
         raise unauthorized(call.settings.realm)
     user, password = creds
     reader = call.services.reader
+    conn = await call.conn()  # a server database's reader reads on the request's own connection
     if "\x00" in user:  # no such account or key (and PostgreSQL cannot compare text holding NUL)
         raise _failed(call, address, None)
     if user.startswith("SK") and len(user) == 34:
-        row = await reader.api_key(user)
+        row = await reader.api_key(user, conn)
         if row is None or not constant_time_equals(hash_secret(password), row["secret_hash"]):
             raise _failed(call, address, row["sid"] if row else user)
         principal = Principal(account=row, credential_sid=user)
     else:
         if "@" in user:
-            row = await reader.account(email=user.lower())
+            row = await reader.account(email=user.lower(), conn=conn)
             if row is None:
-                iam = await reader.user(user.lower())
+                iam = await reader.user(user.lower(), conn)
                 if iam is not None:
                     return await _iam_user(call, address, iam, password)
         else:
-            row = await reader.account(sid=user)
+            row = await reader.account(sid=user, conn=conn)
         if row is None:
             # As much work as a wrong password for a real account (unless throttled, where neither
             # does any): the answer time must not tell which logins exist.

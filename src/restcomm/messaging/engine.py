@@ -65,7 +65,8 @@ class Messaging:
             sqlite_sync_engine(services.engine, settings.sqlite_synchronous) if settings.is_sqlite else None
         )
         self.writer = GroupCommitWriter(
-            services.engine, sync_engine=self.sync_engine, max_batch=self.sms.group_commit_max_batch
+            services.engine, sync_engine=self.sync_engine, max_batch=self.sms.group_commit_max_batch,
+            shared=services.db if settings.is_sqlite else None,
         )
         self._read_conn: Connection | None = None
         self.router = CarrierRouter()

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from restcomm.config import ConfigError, Settings
+from restcomm.store import trips
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -48,11 +49,14 @@ def create_engine(settings: Settings) -> AsyncEngine:
             else:
                 conn.exec_driver_sql("BEGIN")
 
+        trips.instrument(engine.sync_engine, boundaries=False)
         return engine
     if url.startswith("postgresql"):
-        return create_async_engine(
+        engine = create_async_engine(
             url, pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size, pool_pre_ping=True
         )
+        trips.instrument(engine.sync_engine)
+        return engine
     raise ConfigError(f"unsupported database URL {url!r}: use sqlite+aiosqlite:// or postgresql+asyncpg://")
 
 
