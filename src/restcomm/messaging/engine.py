@@ -161,6 +161,7 @@ class Messaging:
         """A connection for reads outside any write (application sessions)."""
         if self.sync_engine is None:
             async with self.services.engine.connect() as conn:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")  # no BEGIN/ROLLBACK round trips
                 yield conn
             return
         if self._read_conn is None:
