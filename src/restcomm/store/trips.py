@@ -44,9 +44,13 @@ def _one(*_args: Any, **_kw: Any) -> None:
 
 def _boundary(conn: Any, *_args: Any) -> None:
     """BEGIN, COMMIT or ROLLBACK: sent only outside autocommit mode (asyncpg's adapter skips them)."""
+    # Read the driver connection without SQLAlchemy's revalidation (``conn.connection`` raises on a
+    # connection invalidated by a lost server); a counting hook must never fail the statement.
     try:
-        level = conn.connection.dbapi_connection.isolation_level
-    except AttributeError:
+        if conn.invalidated:
+            return
+        level = conn._dbapi_connection.dbapi_connection.isolation_level
+    except Exception:
         level = None
     if level != "autocommit":
         note()
