@@ -82,23 +82,22 @@ async def authenticate(call: Call) -> Principal:
         raise unauthorized(call.settings.realm)
     user, password = creds
     reader = call.services.reader
-    conn = await call.conn()  # a server database's reader reads on the request's own connection
     if "\x00" in user:  # no such account or key (and PostgreSQL cannot compare text holding NUL)
         raise _failed(call, address, None)
     if user.startswith("SK") and len(user) == 34:
-        row = await reader.api_key(user, conn)
+        row = await reader.api_key(user)
         if row is None or not constant_time_equals(hash_secret(password), row["secret_hash"]):
             raise _failed(call, address, row["sid"] if row else user)
         principal = Principal(account=row, credential_sid=user)
     else:
         if "@" in user:
-            row = await reader.account(email=user.lower(), conn=conn)
+            row = await reader.account(email=user.lower())
             if row is None:
-                iam = await reader.user(user.lower(), conn)
+                iam = await reader.user(user.lower())
                 if iam is not None:
                     return await _iam_user(call, address, iam, password)
         else:
-            row = await reader.account(sid=user, conn=conn)
+            row = await reader.account(sid=user)
         if row is None:
             # As much work as a wrong password for a real account (unless throttled, where neither
             # does any): the answer time must not tell which logins exist.

@@ -34,18 +34,14 @@ def _account_row(values: tuple[Any, ...], columns: list[str]) -> dict[str, Any]:
 
 
 class Reader:
-    """``conn``: the request's session (store/session.py), which a server database's reader uses
-    instead of a connection of its own (one checkout per request); SQLite's ignores it."""
-
-    async def account(self, *, sid: str | None = None, email: str | None = None,
-                      conn: Any = None) -> dict[str, Any] | None:
+    async def account(self, *, sid: str | None = None, email: str | None = None) -> dict[str, Any] | None:
         raise NotImplementedError
 
-    async def api_key(self, sid: str, conn: Any = None) -> dict[str, Any] | None:
+    async def api_key(self, sid: str) -> dict[str, Any] | None:
         """The key's secret_hash joined with its account's columns."""
         raise NotImplementedError
 
-    async def user(self, email: str, conn: Any = None) -> dict[str, Any] | None:
+    async def user(self, email: str) -> dict[str, Any] | None:
         """The IAM user's sid, role, status and password hash (``user_*``) joined with its account's columns."""
         raise NotImplementedError
 
@@ -57,35 +53,35 @@ class EngineReader(Reader):
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
 
-    async def _first(self, stmt: Any, conn: Any) -> dict[str, Any] | None:
-        if conn is not None:
+    async def _first(self, stmt: Any) -> dict[str, Any] | None:
+        # A checkout of its own, given back at once: the request may never need another, and one
+        # held for the whole request would be held while the send path checks out more (with every
+        # pooled connection so held, those wait for ever). Autocommit: no BEGIN/ROLLBACK round trips.
+        async with self.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
             row = (await conn.execute(stmt)).mappings().first()
-        else:
-            async with self.engine.connect() as own:
-                row = (await own.execute(stmt)).mappings().first()
         return dict(row) if row else None
 
-    async def account(self, *, sid: str | None = None, email: str | None = None,
-                      conn: Any = None) -> dict[str, Any] | None:
+    async def account(self, *, sid: str | None = None, email: str | None = None) -> dict[str, Any] | None:
         cond = accounts.c.sid == sid if sid is not None else accounts.c.email == email
-        return await self._first(select(accounts).where(cond), conn)
+        return await self._first(select(accounts).where(cond))
 
-    async def api_key(self, sid: str, conn: Any = None) -> dict[str, Any] | None:
+    async def api_key(self, sid: str) -> dict[str, Any] | None:
         stmt = (
             select(api_keys.c.secret_hash, accounts)
             .join(accounts, accounts.c.sid == api_keys.c.account_sid)
             .where(api_keys.c.sid == sid)
         )
-        return await self._first(stmt, conn)
+        return await self._first(stmt)
 
-    async def user(self, email: str, conn: Any = None) -> dict[str, Any] | None:
+    async def user(self, email: str) -> dict[str, Any] | None:
         stmt = (
             select(users.c.sid.label("user_sid"), users.c.role.label("user_role"),
                    users.c.status.label("user_status"), users.c.password_hash.label("user_password_hash"), accounts)
             .join(accounts, accounts.c.sid == users.c.account_sid)
             .where(users.c.email == email)
         )
-        return await self._first(stmt, conn)
+        return await self._first(stmt)
 
 
 class SqliteReader(Reader):
@@ -100,19 +96,18 @@ class SqliteReader(Reader):
         self._user = (f"SELECT u.sid, u.role, u.status, u.password_hash, {acols} FROM users u "
                       "JOIN accounts a ON a.sid = u.account_sid WHERE u.email = ?")
 
-    async def account(self, *, sid: str | None = None, email: str | None = None,
-                      conn: Any = None) -> dict[str, Any] | None:
+    async def account(self, *, sid: str | None = None, email: str | None = None) -> dict[str, Any] | None:
         query, arg = (self._by_sid, sid) if sid is not None else (self._by_email, email)
         trips.note()
         values = self.conn.execute(query, (arg,)).fetchone()
         return _account_row(values, _ACCOUNT_COLUMNS) if values else None
 
-    async def api_key(self, sid: str, conn: Any = None) -> dict[str, Any] | None:
+    async def api_key(self, sid: str) -> dict[str, Any] | None:
         trips.note()
         values = self.conn.execute(self._key, (sid,)).fetchone()
         return _account_row(values, ["secret_hash", *_ACCOUNT_COLUMNS]) if values else None
 
-    async def user(self, email: str, conn: Any = None) -> dict[str, Any] | None:
+    async def user(self, email: str) -> dict[str, Any] | None:
         trips.note()
         values = self.conn.execute(self._user, (email,)).fetchone()
         return _account_row(values, [*_USER_COLUMNS, *_ACCOUNT_COLUMNS]) if values else None
