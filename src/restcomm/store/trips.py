@@ -57,14 +57,12 @@ def _boundary(conn: Any, *_args: Any) -> None:
 
 
 def instrument(sync_engine: Engine, *, boundaries: bool = True) -> None:
-    """Count every statement the engine sends; with ``boundaries`` also BEGIN, COMMIT, ROLLBACK and
-    the pre-ping of each pool checkout (engines whose BEGIN is real: PostgreSQL, the async SQLite
-    driver). Engines that issue BEGIN themselves on the raw connection count it there."""
+    """Count every statement the engine sends; with ``boundaries`` also BEGIN, COMMIT and ROLLBACK
+    (engines whose BEGIN is real: PostgreSQL). Engines that issue BEGIN themselves on the raw connection count it there."""
     if event.contains(sync_engine, "before_cursor_execute", _one):
         return
     event.listen(sync_engine, "before_cursor_execute", _one)
     if boundaries:
         for name in ("begin", "commit", "rollback"):
             event.listen(sync_engine, name, _boundary)
-        if getattr(sync_engine.pool, "_pre_ping", False):
-            event.listen(sync_engine.pool, "checkout", _one)
+        # The pool's liveness check at checkout counts itself (store/db.py).
