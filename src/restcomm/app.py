@@ -36,6 +36,12 @@ def build_app(settings: Settings, services: Services | None = None, extra_servic
     engine = services.engine if services else db.create_engine(settings)
     services = services or Services(settings=settings, engine=engine)
 
+    # With --workers N, the workers answer /metrics, /ready and the Carriers API as one server.
+    fleet = None
+    if settings.workers > 1 and settings.workers_dir:
+        from restcomm.web.peers import Fleet
+
+        fleet = Fleet(services)
     routes: list[Route] = operation_routes(services)
     openapi = OpenApiPage().respond  # a bound method: Starlette serves it as a request endpoint
     routes += [
@@ -44,13 +50,13 @@ def build_app(settings: Settings, services: Services | None = None, extra_servic
         Route("/restcomm/errors/{code}", error_page, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/", HomePage(settings).respond, methods=["GET"]),
-        Route("/ready", Ready(services).respond, methods=["GET"]),
+        Route("/ready", Ready(services, fleet).respond, methods=["GET"]),
     ]
     if settings.metrics_enabled:
-        routes.append(Route("/metrics", MetricsPage(settings.metrics_token).respond, methods=["GET"]))
+        routes.append(Route("/metrics", MetricsPage(settings.metrics_token, fleet).respond, methods=["GET"]))
     app = Starlette(
         routes=routes,
-        lifespan=make_lifespan(services, extra_services),
+        lifespan=make_lifespan(services, extra_services, fleet),
         exception_handlers={404: not_found, 405: method_not_allowed, HTTPException: http_exception},
     )
     app.state.services = services

@@ -47,7 +47,11 @@ _API = (
                                    "service (e.g. no SMTP server for email)."),
     (21211, "Invalid 'To' phone number", "The destination is not a valid phone number."),
     (21212, "Invalid 'From' phone number", "The sender is not a valid phone number or alphanumeric id."),
+    (21215, "Call destination not permitted", "The account's profile (featureEnablement: outboundPSTN, "
+                                              "destinations) does not allow calls to this number."),
     (21401, "Invalid phone number", "The phone number is not valid."),
+    (21408, "SMS destination not permitted", "The account's profile (featureEnablement: outboundSMS, "
+                                             "destinations) does not allow sending SMS to this number."),
     (21452, "Phone number unavailable", "The number is already provisioned or cannot be provisioned."),
     (21601, "Phone number is not a valid SMS-capable number", "The destination cannot receive SMS."),
     (21602, "Message body is required", "Body must be present and non-empty."),

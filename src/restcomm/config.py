@@ -69,6 +69,9 @@ class Settings:
     # Per-account API requests per second (token bucket) and the burst allowed; 0 = unlimited.
     api_rate_limit: float = 0.0
     api_rate_burst: int = 0
+    # How long a node keeps an account's effective profile (restcomm.profiles) before reading it
+    # again: a change made on this node is seen at once, one made on another node within this time.
+    profile_cache_seconds: float = 10.0
     # Proxies (load balancers) whose X-Forwarded-For/-Proto are believed: comma-separated addresses
     # or networks, "*" for any. The client address is what throttling and the audit log see.
     forwarded_allow_ips: str = "127.0.0.1"
@@ -93,6 +96,8 @@ class Settings:
     # by the server in each process.
     workers: int = 1
     worker_index: int = 0
+    # Where the workers of one server reach each other (a private directory the parent creates; web/peers.py).
+    workers_dir: str = ""
     # Voice: where SIP listens (UDP and TCP on one port), the address written into SDP (default:
     # the SIP listen host), the RTP port range, and the SIP trunks ([[sip_trunks]]).
     sip_listen: str = "127.0.0.1:5080"
@@ -164,6 +169,7 @@ ENV_VARS: dict[str, str] = {
     "RESTCOMM_AUTH_FAILURE_WINDOW": "auth_failure_window",
     "RESTCOMM_API_RATE_LIMIT": "api_rate_limit",
     "RESTCOMM_API_RATE_BURST": "api_rate_burst",
+    "RESTCOMM_PROFILE_CACHE_SECONDS": "profile_cache_seconds",
     "RESTCOMM_FORWARDED_ALLOW_IPS": "forwarded_allow_ips",
     "RESTCOMM_HTTP_HEADER_TIMEOUT": "http_header_timeout",
     "RESTCOMM_HTTP_BODY_TIMEOUT": "http_body_timeout",
@@ -254,6 +260,8 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
         raise ConfigError("auth_failure_window must be positive (seconds)")
     if settings.api_rate_limit < 0:
         raise ConfigError("api_rate_limit must be 0 (off) or positive (requests per second)")
+    if settings.profile_cache_seconds < 0:
+        raise ConfigError("profile_cache_seconds must be 0 (no cache) or positive")
     if min(settings.http_header_timeout, settings.http_body_timeout, settings.http_send_timeout,
            settings.http_keep_alive_timeout) <= 0:
         raise ConfigError("http_header_timeout, http_body_timeout, http_send_timeout and "

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from restcomm.config import Settings
 from restcomm.limits import Limits
+from restcomm.profiles import ProfileCache
 from restcomm.store.session import Database
 from restcomm.util import utcnow
 
@@ -55,6 +56,8 @@ class MessagingEngine(Protocol):
 
     async def check_sender(self, account: Mapping[str, Any], out: Any) -> None: ...
 
+    async def check_destination(self, account: Mapping[str, Any], out: Any) -> None: ...
+
     async def submit(self, account_sid: str, out: Any, *, status_callback: str | None = None,
                      status_callback_method: str | None = None) -> dict[str, Any]: ...
 
@@ -66,6 +69,13 @@ class CarrierStates(Protocol):
     """The configured carriers of this node, as the API, the probes and the metrics see them."""
 
     def state(self) -> list[dict[str, Any]]: ...
+
+
+class ServerView(Protocol):
+    """The whole server's carriers with ``restcomm serve --workers N`` (web/peers.py): every
+    worker's share merged, whichever worker answers."""
+
+    async def carrier_states(self) -> list[dict[str, Any]] | None: ...
 
 
 class Waker(Protocol):
@@ -85,9 +95,12 @@ class Services:
     background: list[BackgroundService] = field(default_factory=list)
     reader: Reader = field(init=False)
     limits: Limits = field(init=False)
+    profiles: ProfileCache = field(init=False)  # accounts' effective profiles (restcomm.profiles)
     # Typed slots, filled by the wiring (restcomm.background); None when not running.
     messaging: MessagingEngine | None = None
     carriers: CarrierStates | None = None
+    # Set in each worker of a multi-process server; None in a single process (this node is the server).
+    server_view: ServerView | None = None
     email_sender: Waker | None = None
     # The voice engine's seam (restcomm.voice.ports): None when no engine runs in this process.
     call_placer: CallPlacer | None = None
@@ -96,6 +109,7 @@ class Services:
 
     def __post_init__(self) -> None:
         self.limits = Limits(self.settings)
+        self.profiles = ProfileCache(self.engine, self.settings.profile_cache_seconds)
 
     @property
     def db(self) -> Database:
@@ -115,6 +129,12 @@ class Services:
             return None
         states = list(self.carriers.state())
         return states or None
+
+    async def server_carrier_states(self) -> list[dict[str, Any]] | None:
+        """The server's carriers: every worker's merged with ``--workers N``, else this node's."""
+        if self.server_view is not None:
+            return await self.server_view.carrier_states()
+        return self.carrier_states()
 
     def require_messaging(self) -> MessagingEngine:
         if self.messaging is None:

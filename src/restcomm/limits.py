@@ -135,6 +135,20 @@ class Limits:
         )
         burst = settings.api_rate_burst or max(1, math.ceil(settings.api_rate_limit))
         self.api = RateLimiter(settings.api_rate_limit, burst, clock) if settings.api_rate_limit > 0 else None
+        self.clock = clock
+        # Limiters for the rates accounts' profiles set instead (restcomm.profiles: sessionThrottling
+        # APIRequestsPerTime), one per distinct (rate, burst); profiles are few.
+        self._profile_api: dict[tuple[float, int], RateLimiter] = {}
+
+    def api_wait(self, account_sid: str, profile_rate: tuple[float, int] | None = None) -> float | None:
+        """Spend one API request of the account: None when allowed, else seconds to wait. A rate
+        from the account's profile replaces the configured one (also where that one is off)."""
+        if profile_rate is None:
+            return self.api.take(account_sid) if self.api is not None else None
+        limiter = self._profile_api.get(profile_rate)
+        if limiter is None:
+            limiter = self._profile_api[profile_rate] = RateLimiter(profile_rate[0], profile_rate[1], self.clock)
+        return limiter.take(account_sid)
 
     def auth_wait(self, address: str, account_key: str | None) -> tuple[float, str] | None:
         """How long credentials from ``address`` for ``account_key`` stay refused, and why."""

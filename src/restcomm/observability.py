@@ -270,6 +270,10 @@ class Family:
         self.labelnames = tuple(labelnames)
         self.buckets = buckets
         self.children: dict[tuple[str, ...], Any] = {}
+        # How the server's view (``--workers N``, web/peers.py) combines the workers' values: "sum"
+        # (per-process counts), "local" (read from the database: every worker sees the same number,
+        # the answering worker's is taken), "min" (e.g. the earliest process start).
+        self.merge = "sum"
 
     def _new(self) -> Any:
         if self.kind == "counter":
@@ -400,12 +404,50 @@ class Registry:
             except Exception:
                 logging.getLogger("restcomm.metrics").exception("metrics collector %r failed", fn)
 
-    def exposition(self) -> str:
-        """The Prometheus text format (version 0.0.4)."""
+    def snapshot(self) -> dict[str, list[Any]]:
+        """Every value, as plain data another process can merge (see ``exposition``)."""
+        out: dict[str, list[Any]] = {}
+        for name, family in list(self.families.items()):
+            out[name] = [
+                [list(key), [child.counts, child.sum, child.count] if family.kind == "histogram" else child.value]
+                for key, child in list(family.children.items())
+            ]
+        return out
+
+    def exposition(self, others: Sequence[Mapping[str, list[Any]]] = ()) -> str:
+        """The Prometheus text format (version 0.0.4); with ``others`` (other processes' snapshots),
+        their values merged into these, family by family (``Family.merge``)."""
         out: list[str] = []
         for family in list(self.families.values()):
-            family.render(out)
+            (_merged(family, others) if others else family).render(out)
         return "\n".join(out) + "\n"
+
+
+def _merged(family: Family, others: Sequence[Mapping[str, list[Any]]]) -> Family:
+    merged = Family(family.name, family.help, family.kind, family.labelnames, family.buckets)
+    for key, child in list(family.children.items()):
+        copy = merged.labels(*key)
+        if family.kind == "histogram":
+            copy.counts, copy.sum, copy.count = list(child.counts), child.sum, child.count
+        else:
+            copy.value = child.value
+    if family.merge == "local":
+        return merged
+    for snap in others:
+        for key, value in snap.get(family.name, ()):
+            fresh = tuple(key) not in merged.children
+            child = merged.labels(*key)
+            if family.kind == "histogram":
+                counts, total, count = value
+                if len(counts) == len(child.counts):
+                    child.counts = [a + b for a, b in zip(child.counts, counts, strict=True)]
+                    child.sum += total
+                    child.count += count
+            elif family.merge == "min":
+                child.value = float(value) if fresh else min(child.value, float(value))
+            else:
+                child.value += float(value)
+    return merged
 
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -473,3 +515,9 @@ SMPP_RECONNECTS = metrics.counter("restcomm_smpp_reconnects_total", "Reconnectio
 SMPP_SUBMITTED = metrics.counter("restcomm_smpp_submitted_total", "submit_sm sent, retries included", ("carrier",))
 SMPP_ERRORS = metrics.counter("restcomm_smpp_errors_total", "Errors per carrier, by kind", ("carrier", "kind"))
 PROCESS_START = metrics.gauge("restcomm_process_start_time_seconds", "Start of this server process (Unix time)")
+for _family in (QUEUE_DEPTH, QUEUE_OLDEST_AGE, CALLBACKS_PENDING, EMAIL_QUEUE_DEPTH):
+    _family.merge = "local"  # read from the database at scrape time: the same in every worker
+PROCESS_START.merge = "min"
+WORKERS_REPORTING = metrics.gauge(
+    "restcomm_workers_reporting", "Server processes (restcomm serve --workers) whose values this scrape merges")
+WORKERS_REPORTING.merge = "local"

@@ -10,6 +10,10 @@ with leases, so a worker that dies loses nothing: its leases expire and the othe
 replacement) take the work over. Each opens its share of every carrier's binds (``binds`` and
 ``max_tps`` stay totals for the whole server), so a carrier must have at least one bind per worker.
 
+The workers answer ``/metrics``, ``/ready`` and the Carriers API as one server: each listens on a
+Unix socket in a private directory the parent creates, and the one that takes such a request asks
+the others (web/peers.py).
+
 The parent forwards SIGTERM/SIGINT to the workers (each drains and unbinds as a single server
 does) and replaces a worker killed by a signal (a crash, the OOM killer, ``kill -9``). A worker
 that exits by itself with an error (it could not start: configuration, port) stops the server,
@@ -23,8 +27,10 @@ import asyncio
 import dataclasses
 import logging
 import os
+import shutil
 import signal
 import socket
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -73,6 +79,8 @@ def serve_workers(settings: Settings, make_config: Callable[[Settings], Any]) ->
     _check_carriers(settings)
     asyncio.run(_prepare(settings))
     sock = _listen(settings)
+    workers_dir = tempfile.mkdtemp(prefix="restcomm-workers-")  # mode 0700: this user's processes only
+    settings = dataclasses.replace(settings, workers_dir=workers_dir)
     children: dict[int, tuple[int, float]] = {}  # pid -> (worker index, start time)
     stopping = False
     failed = False
@@ -139,4 +147,5 @@ def serve_workers(settings: Settings, make_config: Callable[[Settings], Any]) ->
                   "leases expire", index, code)
         spawn(index)
     sock.close()
+    shutil.rmtree(workers_dir, ignore_errors=True)
     return 1 if failed else 0

@@ -61,7 +61,12 @@ def test_no_server_errors(server: Server, fuzz_tenant: Tenant) -> None:
             if case.method.upper() in ("POST", "PUT") and isinstance(case.body, dict):
                 case.body.pop("Status", None)
                 case.body.pop("Password", None)
-            response = case.call(base_url=server.base_url, auth=(fuzz_tenant.sid, fuzz_tenant.token), timeout=30)
+            auth = (fuzz_tenant.sid, fuzz_tenant.token)
+            if case.path.startswith("/restcomm/2012-04-24/Profiles"):
+                # The SuperAdmin's resource: fuzzed as the SuperAdmin, or it never gets past the 403. Its
+                # made-up SIDs and Link targets name nothing, so nothing other tests use is linked.
+                auth = (server.admin_sid, server.admin_token)
+            response = case.call(base_url=server.base_url, auth=auth, timeout=30)
             if response.status_code >= 500:
                 failures.append(f"{case.method} {case.formatted_path} {case.query} {case.body!r} -> "
                                 f"{response.status_code}: {response.text[:300]}")

@@ -293,3 +293,49 @@ def test_developer_refusals_hold_for_its_api_keys_and_lowercase_roles(server: Se
         assert admin.post(f"/Accounts/{dev.sid}.json", data={"Role": "Administrator"}).status_code == 200
     with dev.client() as c:
         assert c.get(f"/Accounts/{dev.sid}/Keys.json").status_code == 200
+
+
+# -- platform resources outside any account: Profiles ----------------------------------------------------
+
+
+def _platform_operations(server: Server, prefix: str) -> list[tuple[str, str]]:
+    doc = httpx.get(server.base_url + "/restcomm/openapi.json", timeout=10).json()
+    ops = [(method.upper(), path.removeprefix("/restcomm/2012-04-24")) for path, methods in doc["paths"].items()
+           if path.startswith("/restcomm/2012-04-24" + prefix) for method in methods]
+    return sorted(ops, key=lambda op: op[0] == "DELETE")  # deletes last: they remove what the others use
+
+
+@pytest.mark.parametrize("who", ["Developer", "Administrator", "Developer user", "SuperAdmin"])
+def test_profiles_by_role(server: Server, who: str) -> None:
+    """Every Profiles operation: the SuperAdmin may do each (no 403); any other account or person
+    is refused (403, code 20006) everything but the schema and its own effective profile, and
+    changes nothing."""
+    with server.admin() as admin:
+        r = admin.post("/Profiles", content=b'{"matrix": true}', headers={"Content-Type": "application/json"})
+        assert r.status_code == 201, r.text
+        profile = r.headers["location"].rsplit("/", 1)[-1]
+    if who == "SuperAdmin":
+        client = server.admin()
+    else:
+        me = _developer_user(server) if who == "Developer user" else _account_with_role(server, who)
+        client = me.client()
+    ops = _platform_operations(server, "/Profiles")
+    assert {m for m, _ in ops} == {"GET", "POST", "PUT", "DELETE"} and len(ops) >= 7
+    wrong = []
+    with client as c:
+        for method, path in ops:
+            url = path.replace("{Profile}", profile)
+            r = c.request(method, url, data={"FriendlyName": "intruder"} if method in ("POST", "PUT") else None)
+            may = who == "SuperAdmin" or (method == "GET" and "/schemas/" in path)
+            if may == (r.status_code == 403) or (r.status_code == 403 and r.json()["code"] != 20006):
+                wrong.append(f"{who} {method} {url} -> {r.status_code} {r.text[:120]}")
+        if who != "SuperAdmin":  # its own effective profile (the default, unlinked): readable
+            default = "PRae6e420f425248d6a26948c17a9e2acf"
+            r = c.get(f"/Profiles/{default}")
+            if r.status_code != 200:
+                wrong.append(f"{who} GET its effective profile -> {r.status_code}")
+    assert not wrong, "\n".join(wrong)
+    if who != "SuperAdmin":
+        with server.admin() as admin:
+            r = admin.get(f"/Profiles/{profile}")
+            assert r.status_code == 200 and r.json() == {"matrix": True}

@@ -266,3 +266,35 @@ def test_an_inbound_call_is_redirected_through_the_api(vs: VoiceServer) -> None:
         caller.join(timeout=40)
     assert outcome and outcome[0][0] == 0  # the new document's <Hangup/> sent the BYE long before 30 s
     assert wait_status(vs, req.params["CallSid"], {"completed"})["status"] == "completed"
+
+
+def test_a_number_the_profile_does_not_enable_is_not_dialled(vs: VoiceServer) -> None:
+    """A profile without outboundPSTN: <Dial><Number> fails at once with 21215 and a notification,
+    and no INVITE leaves (nothing listens at the number's gateway: the call would fail otherwise too,
+    but with another reason, after trying)."""
+    from tests.support.server import ADMIN_EMAIL, ADMIN_PASSWORD
+
+    path, action = vs.app.new_path("dial-refused"), vs.app.new_path("dial-refused-done")
+    vs.app.route(path, Answer(f'<Response><Dial action="{vs.app.url(action)}">'
+                              "<Number>+447700900123</Number></Dial></Response>"))
+    vs.app.route(action, Answer("<Response><Hangup/></Response>"))
+    with vs.srv.client(ADMIN_EMAIL, ADMIN_PASSWORD) as admin:
+        made = admin.post("/Profiles", content=b'{"featureEnablement": {"inboundPSTN": {}}}',
+                          headers={"Content-Type": "application/json"})
+        assert made.status_code == 201, made.text
+        profile = made.headers["location"].rsplit("/", 1)[-1]
+        link = {"Link": f'<{vs.srv.api}/Accounts/{vs.account_sid}>; rel="related"'}
+        assert admin.request("LINK", f"/Profiles/{profile}", headers=link).status_code == 200
+        try:
+            rc, trace = run_sipp(vs, "uac_wait_bye.xml", vs.number(VoiceUrl=vs.app.url(path)))
+        finally:
+            assert admin.request("UNLINK", f"/Profiles/{profile}", headers=link).status_code == 200
+    assert rc == 0, trace[-3000:]
+    (done,) = vs.app.wait(action, 1)
+    assert done.params["DialCallStatus"] == "failed"
+    child = call_of(vs, done.params["DialCallSid"])
+    assert child["status"] == "failed" and child["to"] == "+447700900123"
+    with vs.client() as c:
+        r = c.get(f"/Accounts/{vs.account_sid}/Notifications.json", params={"ErrorCode": "21215"})
+    noted = r.json()["notifications"]
+    assert noted and noted[0]["call_sid"] == done.params["CallSid"], noted

@@ -27,6 +27,7 @@ from tests.peers.carrier_server import (
 )
 from tests.peers.smsc import Smsc
 from tests.support import waiting
+from tests.support.metrics import metrics
 from tests.support.postgres import pg_create_database, require_postgres
 from tests.support.server import API, base_env, migrate, start_server
 from tests.support.sms_app import Answer, AppServer
@@ -96,8 +97,9 @@ def test_two_workers_each_open_their_share_of_the_binds_and_deliver_once(
 ) -> None:
     assert srv.proc is not None
     wait_for(lambda: len(children(srv.proc.pid)) == 2, what="two workers")
-    wait_for(lambda: all(v["bound"] == 1 for v in carrier_views(srv)), what="each worker's bind")
-    assert {v["binds"] for v in carrier_views(srv)} == {1}  # 2 binds for the server, 1 per worker
+    # One bind per worker; every worker answers for the whole server: both binds.
+    wait_for(lambda: all(v["bound"] == 2 for v in carrier_views(srv)), what="each worker's bind")
+    assert {v["binds"] for v in carrier_views(srv)} == {2}
     tag = uuid.uuid4().hex[:8]
     path = f"/cb-{tag}"
     apps.route(path, Answer(status=204, body=""))
@@ -107,6 +109,53 @@ def test_two_workers_each_open_their_share_of_the_binds_and_deliver_once(
     for o in outcomes.values():
         assert o.statuses == ["sending", "sent", "delivered"], o
     assert smsc.texts(f"w-{tag}-") == {b: 1 for b in bodies}
+
+
+def test_every_worker_answers_for_the_whole_server(srv: CarrierServer, smsc: Smsc, apps: AppServer) -> None:
+    """/metrics, /ready and the Carriers API give the same answer whichever worker takes the
+    connection: counters summed over the workers, the carrier's binds and counters merged."""
+    tag = uuid.uuid4().hex[:8]
+    path = f"/cb-{tag}"
+    apps.route(path, Answer(status=204, body=""))
+    sent = send_many(srv, "WORKERS", ["+447700900003"], [f"v-{tag}-{i:03d}" for i in range(40)], apps.url(path),
+                     threads=4)
+    wait_final(apps, path, [m["sid"] for m in sent])
+    # Every worker answers /ready for both (a new connection per request: the kernel spreads them).
+    answered_by: set[int] = set()
+
+    def ready() -> bool:
+        r = httpx.get(srv.base_url + "/ready", timeout=10)
+        assert r.status_code == 200, r.text
+        checks = r.json()["checks"]
+        assert checks["workers"] == {"0": "ready", "1": "ready"}, checks
+        assert checks["carriers"] == {"sim": "up"}, checks
+        answered_by.add(checks["answered_by"])
+        return answered_by == {0, 1}
+
+    wait_for(ready, what="/ready answered by each worker")
+    # The carrier and the metrics: the same from every worker, and the sum of both workers' parts.
+    views = [{k: v for k, v in view.items() if k != "tps"} for view in carrier_views(srv, 16)]  # tps: the last second
+    assert all(v == views[0] for v in views), views
+    view = views[0]
+    assert view["bound"] == view["binds"] == 2 and view["status"] == "up"
+    assert view["submitted"] >= 40 and view["messages_sent"] >= 40
+
+    def scrape() -> dict[str, float]:
+        return metrics(srv.base_url)
+
+    scrapes = [scrape() for _ in range(16)]
+    key = 'restcomm_smpp_submitted_total{carrier="sim"}'
+    sent_key = 'restcomm_messages_total{direction="outbound-api",status="sent"}'
+    assert {s["restcomm_workers_reporting"] for s in scrapes} == {2}
+    assert {s[key] for s in scrapes} == {view["submitted"]}, [s[key] for s in scrapes]
+    assert len({s[sent_key] for s in scrapes}) == 1 and scrapes[0][sent_key] >= 40
+    assert {s['restcomm_smpp_binds{carrier="sim",state="bound"}'] for s in scrapes} == {2}
+    # Requests on new connections (both workers take some): every scrape counts all of them.
+    health = 'restcomm_http_request_duration_seconds_count{method="GET",route="/health",status="200"}'
+    before = scrape().get(health, 0)
+    for _ in range(20):
+        assert httpx.get(srv.base_url + "/health", timeout=10).status_code == 200
+    assert {scrape()[health] - before for _ in range(8)} == {20}
 
 
 def test_a_worker_killed_is_replaced_and_nothing_is_lost(srv: CarrierServer, smsc: Smsc, apps: AppServer) -> None:
@@ -122,7 +171,7 @@ def test_a_worker_killed_is_replaced_and_nothing_is_lost(srv: CarrierServer, sms
     os.kill(victim, signal.SIGKILL)
     wait_for(lambda: len(children(srv.proc.pid)) == 2 and victim not in children(srv.proc.pid),  # type: ignore[union-attr]
              what="a replacement worker")
-    wait_for(lambda: all(v["bound"] == 1 for v in carrier_views(srv, 6)), what="the replacement's bind")
+    wait_for(lambda: all(v["bound"] == 2 for v in carrier_views(srv, 6)), what="the replacement's bind")
     second = send_many(srv, "WORKERS", ["+447700900002"], [f"k-{tag}-b{i:03d}" for i in range(30)],
                        apps.url(path), threads=4)
     # Whatever the killed worker had in hand is finished by a node once its lease expires

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ class Seen:
     form: dict[str, str]
     headers: dict[str, str]
     signature_valid: bool | None
+    at: float = field(default_factory=time.monotonic)  # when it arrived (time.monotonic)
 
     @property
     def params(self) -> dict[str, str]:
@@ -60,6 +62,8 @@ class AppServer:
     routes: dict[str, Responder] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)  # path prefix -> AuthToken for validation
     seen: list[Seen] = field(default_factory=list)
+    peak: dict[str, int] = field(default_factory=dict)  # most requests to a path being answered at once
+    _active: dict[str, int] = field(default_factory=dict)
     _cond: threading.Condition = field(default_factory=threading.Condition)
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
@@ -133,9 +137,15 @@ class AppServer:
             answer = responder(seen)
         with self._cond:
             self.seen.append(seen)
+            self._active[request.path] = self._active.get(request.path, 0) + 1
+            self.peak[request.path] = max(self.peak.get(request.path, 0), self._active[request.path])
             self._cond.notify_all()
-        if answer.delay:
-            await asyncio.sleep(answer.delay)
+        try:
+            if answer.delay:
+                await asyncio.sleep(answer.delay)
+        finally:
+            with self._cond:
+                self._active[request.path] -= 1
         body = answer.body.encode() if isinstance(answer.body, str) else answer.body
         return web.Response(body=body, status=answer.status,
                             headers={"Content-Type": answer.content_type, **answer.headers})

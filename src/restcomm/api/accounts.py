@@ -10,6 +10,7 @@ from starlette.responses import Response
 from restcomm.api.errors import ApiError, forbidden
 from restcomm.api.framework import Call, Param, operation
 from restcomm.api.passwords import is_strong
+from restcomm.api.profiles import profile_link
 from restcomm.api.shapes import Shape, col, computed
 from restcomm.api.tagging import TAG_FILTER, tag_condition
 from restcomm.security import hash_password_async, new_auth_token
@@ -223,7 +224,9 @@ async def create_account(call: Call) -> Response:
 @operation("GET", "/Accounts/{AccountSid}", summary="Read an account (itself or a descendant)", tag="Accounts",
            shape=ACCOUNT)
 async def get_account(call: Call) -> Response:
-    return call.item(_shape(call), await call.account())
+    account = await call.account()
+    policy = await call.services.profiles.policy(account)  # as Restcomm: the effective profile in a Link header
+    return call.item(_shape(call), account, headers=profile_link(call, policy.sid))
 
 
 async def _purge(conn: object, sids: list[str]) -> None:

@@ -112,7 +112,7 @@ async def authenticate(call: Call) -> Principal:
             if wait is not None or not await verify_password_async(password, row["password_hash"]):
                 raise _failed(call, address, row["sid"])
         principal = Principal(account=row, credential_sid=row["sid"])
-    return _admit(call, principal)
+    return await _admit(call, principal)
 
 
 async def _iam_user(call: Call, address: str, row: dict, password: str) -> Principal:
@@ -123,17 +123,18 @@ async def _iam_user(call: Call, address: str, row: dict, password: str) -> Princ
         raise _failed(call, address, row["user_sid"])
     if row["user_status"] != "active":
         raise ApiError(403, 20005, "Provided user is not active")
-    return _admit(call, Principal(account=row, credential_sid=row["user_sid"], user_role=row["user_role"]))
+    return await _admit(call, Principal(account=row, credential_sid=row["user_sid"], user_role=row["user_role"]))
 
 
-def _admit(call: Call, principal: Principal) -> Principal:
-    """The account's status, then its API rate limit."""
-    if principal.account["status"] in INACTIVE:
+async def _admit(call: Call, principal: Principal) -> Principal:
+    """The account's status, then its API rate limit (the profile's, where it sets one)."""
+    account = principal.account
+    if account["status"] in INACTIVE:
         raise ApiError(403, 20005, "Provided Account is not active")
-    api = call.services.limits.api
-    if api is not None:
-        wait_s = api.take(principal.account["sid"])
-        if wait_s is not None:
-            RATE_LIMITED.inc()
-            raise too_many(wait_s, "Too many requests for this account; retry later")
+    services = call.services
+    policy = await services.profiles.policy(account)
+    wait_s = services.limits.api_wait(account["sid"], policy.api_rate)
+    if wait_s is not None:
+        RATE_LIMITED.inc()
+        raise too_many(wait_s, "Too many requests for this account; retry later")
     return principal

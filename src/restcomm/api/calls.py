@@ -32,6 +32,7 @@ from restcomm.api.notifications import NOTIFICATION
 from restcomm.api.shapes import Shape, col, computed
 from restcomm.messaging.store import number_forms, owned_number
 from restcomm.notify import ERROR, write_notification
+from restcomm.profiles import PSTN
 from restcomm.store.schema import applications, calls, clients, notifications, outgoing_caller_ids
 from restcomm.util import API_VERSION, iso8601, rfc2822
 from restcomm.voice import store as vs
@@ -43,6 +44,7 @@ ITEM_PATH = "/Accounts/{AccountSid}/Calls/{CallSid}"
 TWILIO_ROOT = "/2010-04-01"
 TWILIO_TAG = "Twilio Calls"
 DEFAULT_TIMEOUT = 60
+PROFILE_REFUSAL = 21215  # a PSTN destination the account's profile does not allow (restcomm.profiles)
 
 
 def _call_uri(r: Any, root: str = f"/{API_VERSION}") -> str:
@@ -277,6 +279,15 @@ async def create_call(call: Call, api_version: str) -> dict[str, Any]:
     except ValueError as exc:
         raise invalid("StatusCallbackEvent", str(exc)) from None
     await check_from(call, account, frm)
+    if _NUMBER.match(to):  # a phone number goes out to the PSTN: the account's profile may not allow it
+        refusal = (await call.services.profiles.policy(account)).refusal(PSTN, to)
+        if refusal is not None:
+            async with call.write() as conn:
+                await write_notification(conn, account_sid=account["sid"], error_code=PROFILE_REFUSAL, log=ERROR,
+                                         message_text=f"Call to {to} refused: {refusal}",
+                                         request_url=str(call.request.url), request_method="POST",
+                                         clock=call.services.clock)
+            raise ApiError(400, PROFILE_REFUSAL, f"Account not authorized to call {to}: {refusal}")
     callback = f.get("StatusCallback")
     now = call.services.clock()
     async with call.write() as conn:

@@ -3,7 +3,9 @@
 ``GET /Accounts/{AccountSid}/Carriers`` answers only for the top-level administrator account
 (the one created at first start); any other account gets 403, since carriers are shared by the
 whole platform and their addresses and counters are the operator's business. The list is what
-*this* server process sees: with several nodes on one database each node has its own binds.
+*this* server sees: with ``restcomm serve --workers N`` every worker's share of the binds and its
+counters are merged (web/peers.py), whichever worker answers; with several servers (nodes) on one
+database each has its own binds.
 
 Per carrier: whether it is ``up`` (every bind bound), ``degraded`` (some) or ``down`` (none), the
 binds, window use, the TPS limit and the rate of the last second, queued segments, counters of
@@ -77,7 +79,7 @@ CARRIER = Shape(
 )
 
 
-@operation("GET", "/Accounts/{AccountSid}/Carriers", summary="State of this node's SMPP carriers (administrator only)",
+@operation("GET", "/Accounts/{AccountSid}/Carriers", summary="State of this server's SMPP carriers (administrator only)",
            tag=TAG, shape=CARRIER, kind="list", responses={403: "not the top-level administrator account"})
 async def list_carriers(call: Call) -> Response:
     await call.account()  # the tenancy check on the path
@@ -86,6 +88,5 @@ async def list_carriers(call: Call) -> Response:
     me = call.me.account
     if me["parent_sid"] is not None or me["role"] != "Administrator":
         raise ApiError(403, 20006, "Only the administrator account can see the carriers")
-    service = call.services.carriers
-    rows = service.state() if service is not None else []
+    rows = await call.services.server_carrier_states() or []
     return call.bare_list(CARRIER, rows)

@@ -192,6 +192,16 @@ class Operation:
     auth: bool = True
     root: str = API_ROOT
     responses: dict[int, str] = field(default_factory=dict)
+    # JSON-only resources (Profiles): the media type of their JSON answers (errors are JSON too,
+    # whatever the Accept header), the JSON Schema of a JSON request body (read raw into
+    # ``Call.body``), request headers the operation reads (validated into ``Call.headers``), and
+    # further HTTP methods routed to it (LINK, UNLINK; not expressible in OpenAPI); ``answer`` is the
+    # JSON Schema of a JSON document answered instead of a shape.
+    media: str | None = None
+    body: dict[str, Any] | None = None
+    answer: dict[str, Any] | None = None
+    headers: tuple[Param, ...] = ()
+    aliases: tuple[str, ...] = ()
 
     @property
     def full_path(self) -> str:
@@ -220,11 +230,17 @@ def operation(
     auth: bool = True,
     root: str = API_ROOT,
     responses: dict[int, str] | None = None,
+    media: str | None = None,
+    body: dict[str, Any] | None = None,
+    answer: dict[str, Any] | None = None,
+    headers: Iterable[Param] = (),
+    aliases: Iterable[str] = (),
 ) -> Callable[[Callable[[Call], Awaitable[Response]]], Callable[[Call], Awaitable[Response]]]:
     def register(fn: Callable[[Call], Awaitable[Response]]) -> Callable[[Call], Awaitable[Response]]:
         q = tuple(query) + (PAGING_PARAMS if kind == "page" else ())
         REGISTRY.append(
-            Operation(method, path, fn, summary, tag, tuple(form), q, shape, kind, status, auth, root, responses or {})
+            Operation(method, path, fn, summary, tag, tuple(form), q, shape, kind, status, auth, root, responses or {},
+                      media, body, answer, tuple(headers), tuple(aliases))
         )
         return fn
 
@@ -282,6 +298,8 @@ class Call:
         self.form: dict[str, Any] = {}
         self.query: dict[str, Any] = {}
         self.raw_query: dict[str, str] = {}
+        self.body: bytes = b""  # the raw JSON body of an operation with a body schema
+        self.headers: dict[str, Any] = {}  # the operation's declared request headers, validated
         self._session: Session | None = None
         self._account: Row | None = None  # the {AccountSid} account, once resolved
 

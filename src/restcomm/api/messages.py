@@ -3,7 +3,8 @@
 A send is checked (codes below), committed as ``queued`` and only then answered: the dispatcher
 takes it from the store, so an accepted message survives a crash of the process. Checks, in order:
 From/To/Body present (21603/21604/21602), Body at most 1600 characters (21617), To a phone number
-(21211), From a phone number or sender ID (21212) that the account owns (21606; sender IDs only when
+(21211), To enabled by the account's profile (21408, with a Notification; restcomm.profiles), From a
+phone number or sender ID (21212) that the account owns (21606; sender IDs only when
 ``[sms] alphanumeric_senders`` allows them), recipient not opted out of this sender (21610).
 
 Restcomm answers with status ``sending``; here a new message is ``queued`` until the dispatcher
@@ -23,6 +24,7 @@ from restcomm.api.framework import Call, Param, operation
 from restcomm.api.shapes import Shape, col, computed
 from restcomm.messaging import model as m
 from restcomm.messaging.validation import Rejected, check_static
+from restcomm.notify import ERROR, write_notification
 from restcomm.store.schema import accounts, messages
 from restcomm.util import API_VERSION, iso8601, rfc2822
 
@@ -57,6 +59,8 @@ SMS_MESSAGE = Shape(
                  is_uri=True),
     ),
 )
+
+PROFILE_REFUSAL = 21408  # the destination is not enabled by the account's profile (restcomm.profiles)
 
 SEND = (
     Param("From", required=True, missing_code=21603, code=21212, max_length=64,
@@ -97,8 +101,14 @@ async def send_message(call: Call) -> dict[str, Any]:
     encoding = "UCS-2" if f.get("Encoding") in ("UCS-2", "UCS_2", "UTF-8", "UTF_8") else None
     try:
         out = check_static(f["From"], f["To"], f["Body"], encoding)
+        await messaging.check_destination(account, out)
         await messaging.check_sender(account, out)
     except Rejected as r:
+        if r.code == PROFILE_REFUSAL:  # the account's administrator learns of it too (Notifications)
+            async with call.write() as conn:
+                await write_notification(conn, account_sid=account["sid"], error_code=r.code, log=ERROR,
+                                         message_text=r.message, request_url=str(call.request.url),
+                                         request_method="POST", clock=call.services.clock)
         raise ApiError(400, r.code, r.message) from None
     callback = f.get("StatusCallback")
     return await messaging.submit(

@@ -39,6 +39,8 @@ _PARAM = re.compile(r"{([A-Za-z]+)}")
 
 
 def _response_schema(op: Operation) -> dict[str, Any] | None:
+    if op.answer is not None:
+        return op.answer
     if op.shape is None or op.kind == "empty":
         return None
     item = json_schema(op.shape)
@@ -54,7 +56,7 @@ def _response_schema(op: Operation) -> dict[str, Any] | None:
 def build_openapi(operations: list[Operation]) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:
-        path = op.full_path + (".json" if op.root.startswith("/restcomm") else "")
+        path = op.full_path + (".json" if op.root.startswith("/restcomm") and not op.media else "")
         spec: dict[str, Any] = {
             "summary": op.summary,
             "tags": [op.tag],
@@ -67,6 +69,11 @@ def build_openapi(operations: list[Operation]) -> dict[str, Any]:
                 {"name": p.name, "in": "query", "required": p.required, "schema": p.openapi_schema(),
                  "description": p.description}
                 for p in op.query
+            ]
+            + [
+                {"name": p.name, "in": "header", "required": p.required, "schema": p.openapi_schema(),
+                 "description": p.description}
+                for p in op.headers
             ],
             "responses": {
                 "400": {"description": "invalid parameter", "content": {"application/json": {"schema": ERROR_SCHEMA}}},
@@ -83,7 +90,8 @@ def build_openapi(operations: list[Operation]) -> dict[str, Any]:
         if ok is None:
             spec["responses"][ok_status] = {"description": "done"}
         else:
-            spec["responses"][ok_status] = {"description": "success", "content": {"application/json": {"schema": ok}}}
+            spec["responses"][ok_status] = {"description": "success",
+                                            "content": {op.media or "application/json": {"schema": ok}}}
         for status, text in op.responses.items():
             spec["responses"].setdefault(
                 str(status), {"description": text, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
@@ -97,6 +105,11 @@ def build_openapi(operations: list[Operation]) -> dict[str, Any]:
             spec["requestBody"] = {
                 "required": bool(required),
                 "content": {"application/x-www-form-urlencoded": {"schema": body_schema}},
+            }
+        if op.body is not None:
+            spec["requestBody"] = {
+                "required": True,
+                "content": {media: {"schema": op.body} for media in ("application/json", "application/instance+json")},
             }
         paths.setdefault(path, {})[op.method.lower()] = spec
     return {

@@ -21,6 +21,7 @@ from starlette.responses import Response
 from restcomm.api.accounts import ACCOUNT
 from restcomm.api.errors import ApiError, forbidden, not_found
 from restcomm.api.framework import Call, Param, operation
+from restcomm.api.profiles import organization_profile, profile_link
 from restcomm.api.shapes import Row, Shape, col, computed
 from restcomm.store.schema import accounts, organizations
 from restcomm.util import API_VERSION, new_sid, rfc2822
@@ -122,7 +123,8 @@ async def put_organization(call: Call) -> Response:
 @operation("GET", ITEM_PATH, summary="Read an organization by SID or domain name (SuperAdmin, or an "
            "Administrator for its own)", tag=TAG, shape=ORGANIZATION, responses={403: "not allowed to read it"})
 async def get_organization(call: Call) -> Response:
-    return call.item(ORGANIZATION, await _resolve(call))
+    org = await _resolve(call)
+    return call.item(ORGANIZATION, org, headers=profile_link(call, await organization_profile(call, org["sid"])))
 
 
 @operation("GET", ITEM_PATH + "/Accounts", summary="The accounts of an organization (the SuperAdmin sees all, an "

@@ -44,6 +44,7 @@ DOMAINS: dict[str, str] = {
     "Keys": "Keys",
     "Notifications": "Notifications",
     "Organizations": "Organizations",
+    "Profiles": "Profiles",
     "OutgoingCallerIds": "OutgoingCallerIds",
     "Recordings": "Recordings",
     "Twilio Recordings": "Recordings",
@@ -70,6 +71,9 @@ PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
         "IncomingPhoneNumbers": _ALL,
         "Notifications": frozenset({"Read"}),
         "OutgoingCallerIds": _ALL,
+        # Reading: the schema, and its own effective profile (api/profiles.py refuses the rest, as
+        # Restcomm does for every role but the SuperAdmin).
+        "Profiles": frozenset({"Read"}),
         "Recordings": frozenset({"Read", "Delete"}),
         "SmsMessages": frozenset({"Read"}),  # as in Restcomm: a Developer cannot send SMS
         "Tags": _ALL,

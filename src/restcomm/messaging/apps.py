@@ -14,6 +14,12 @@ committed are dispatched normally; one not committed yet was never sent. Message
 are simply run by whichever node is up. At most ``[sms] app_concurrency`` messages per node are
 ``running`` at a time, which bounds what a crash can interrupt.
 
+Fairness between accounts: the claim shares its slots between the accounts with pending messages
+(messaging/store.py), and one account has at most ``[sms] app_concurrency_per_account`` sessions
+running per node (a quarter of the slots by default), so one slow application cannot hold every slot
+while other accounts' messages wait. While any account is at its limit, arrivals are not started
+directly: they are stored ``pending`` and go through the fair claim.
+
 Live nodes renew their leases (``[sms] lease_seconds``), so only a dead node's work is taken over,
 on SQLite or PostgreSQL alike.
 
@@ -28,7 +34,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -82,12 +89,15 @@ class AppRunner(PollingWorker):
         self._sessions: set[asyncio.Task[None]] = set()
         self._conversations: dict[tuple[str, str], Turn] = {}  # the latest session's turn
         self._reserved = 0
+        self._by_account: Counter[str] = Counter()  # sessions running + reserved, per account
+        self._account_cap = messaging.sms.app_account_limit
         self._finished: list[tuple[str, str]] = []
         self.in_hand: set[str] = set()  # inbound messages 'running' here (their leases are renewed)
         self._flusher: asyncio.Task[None] | None = None
         # True while messages may be waiting as 'pending' (a claim came back full, or a transaction
         # could not start all its arrivals): then arrivals are not started directly (see reserve).
         self._backlog = True
+        self._cursor = store.FairCursor()  # where the next fair claim starts among the accounts
         self.completed = 0
 
     async def start(self) -> None:
@@ -106,33 +116,53 @@ class AppRunner(PollingWorker):
     def free(self) -> int:
         return max(self.messaging.sms.app_concurrency - len(self._sessions) - self._reserved, 0)
 
-    def reserve(self, wanted: int) -> int:
+    def account_load(self) -> dict[str, int]:
+        """Sessions running or reserved here, per account (what the claim's account limit counts)."""
+        return {a: n for a, n in self._by_account.items() if n > 0}
+
+    def reserve(self, accounts: Sequence[str]) -> int:
         """Slots for sessions a transaction is about to store as 'running' (see store_arrivals).
 
-        None while pending messages wait to be claimed, so a newer message of a conversation never
-        starts before an older one.
+        ``accounts``: the account of each arrival. None while pending messages wait to be claimed,
+        so a newer message of a conversation never starts before an older one, nor when an arrival's
+        account would go over its limit (they go through the fair claim instead). The reservation
+        holds every arrival's account until ``adopt`` or ``release`` with the same ``accounts``.
         """
-        if self._backlog or self.stopping:
+        if self._backlog or self.stopping or not accounts:
             return 0
-        n = min(wanted, self.free())
+        wanted = Counter(accounts)
+        if any(self._by_account[a] + k > self._account_cap for a, k in wanted.items()):
+            self._backlog = True
+            self.messaging.apps_ready.set()
+            return 0
+        n = min(len(accounts), self.free())
+        if n == 0:
+            self._backlog = True
+            self.messaging.apps_ready.set()
+            return 0
         self._reserved += n
-        if n < wanted:
+        self._by_account.update(wanted)
+        if n < len(accounts):
             self._backlog = True  # some will be stored 'pending'; the claim loop takes them in order
             self.messaging.apps_ready.set()
         return n
 
-    def release(self, n: int) -> None:
+    def release(self, n: int, accounts: Sequence[str] = ()) -> None:
         """Give back what a transaction that failed had reserved."""
         self._reserved -= n
+        self._by_account.subtract(accounts)
 
-    def adopt(self, rows: list[Any], reserved: int, numbers: Mapping[str, Any] | None = None) -> None:
+    def adopt(self, rows: list[Any], reserved: int, numbers: Mapping[str, Any] | None = None,
+              accounts: Sequence[str] = ()) -> None:
         """Start sessions for rows committed as 'running' with this node's lease.
 
         ``numbers`` (inbound sid -> receiving number) spares the sessions a lookup when the
-        transaction that stored the rows already made it.
+        transaction that stored the rows already made it; ``accounts`` is what ``reserve`` was given.
         """
         self._reserved -= reserved
+        self._by_account.subtract(accounts)
         for row in rows:
+            self._by_account[row["account_sid"]] += 1
             self.in_hand.add(row["sid"])
             key = (row["to_number"], row["from_number"])
             turn = Turn()
@@ -140,7 +170,7 @@ class AppRunner(PollingWorker):
             task = asyncio.create_task(self._session(row, self._conversations.get(key), turn, number))
             self._conversations[key] = turn
             self._sessions.add(task)
-            task.add_done_callback(lambda t, key=key, turn=turn: self._done(t, key, turn))
+            task.add_done_callback(lambda t, key=key, turn=turn, a=row["account_sid"]: self._done(t, key, turn, a))
 
     # -- the claim loop (pending messages, and those a dead node left) --------------------------
 
@@ -163,8 +193,11 @@ class AppRunner(PollingWorker):
             return 0
         return ms.sms.poll_interval
 
-    def _done(self, task: asyncio.Task[None], key: tuple[str, str], turn: Turn) -> None:
+    def _done(self, task: asyncio.Task[None], key: tuple[str, str], turn: Turn, account: str) -> None:
         self._sessions.discard(task)
+        self._by_account[account] -= 1
+        if self._by_account[account] <= 0:
+            del self._by_account[account]
         turn.end()
         if self._conversations.get(key) is turn:
             del self._conversations[key]
@@ -177,11 +210,17 @@ class AppRunner(PollingWorker):
         limit = self.free()
         self._reserved += limit
         claim.reserved = limit
-        rows, interrupted = await store.claim_apps(conn, ms.node_id, now, ms.sms.lease_seconds, limit)
+        load = self.account_load()
+        rows, interrupted = await store.claim_apps(conn, ms.node_id, now, ms.sms.lease_seconds, limit,
+                                                   cursor=self._cursor, account_cap=self._account_cap,
+                                                   account_load=load)
         claim.rows = rows
-        claim.full = limit > 0 and len(rows) >= limit
-        if limit > 0 and not claim.full:
-            self._backlog = False  # everything pending is in hand: new arrivals may start directly
+        claim.full = limit > 0 and (len(rows) >= limit or self._cursor.more)
+        at_cap = any(n + sum(1 for r in rows if r["account_sid"] == a) >= self._account_cap for a, n in load.items())
+        if limit > 0 and not claim.full and not at_cap:
+            # Everything pending is in hand (no account was held back by its limit): new arrivals
+            # may start directly.
+            self._backlog = False
         for row in interrupted:
             await write_notification(
                 conn,

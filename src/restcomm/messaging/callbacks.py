@@ -11,6 +11,11 @@ at most ``callback_max_attempts`` attempts. Then, or at once for an answer that 
 change (other 4xx, bad URL), it is given up: ``failed`` plus an 11200 notification with the request
 and the answer's excerpt, and the next callback of the message may go.
 
+Fairness between accounts: the claim shares the free slots between the accounts with callbacks due
+(messaging/store.py), and one account has at most ``[sms] callback_concurrency_per_account`` in
+flight per node (a quarter of the slots by default), so a slow or unreachable callback URL of one
+account cannot hold every slot while others' callbacks wait.
+
 Delivery is at least once: a node that dies after the application answered but before ``done`` was
 committed leaves the callback to be sent again when its lease expires.
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -63,6 +69,8 @@ class CallbackWorker(PollingWorker):
         super().__init__(messaging.callbacks_ready)
         self.messaging = messaging
         self._inflight: set[asyncio.Task[None]] = set()
+        self._by_account: Counter[str] = Counter()  # in flight per account
+        self._cursor = store.FairCursor()  # where the next fair claim starts among the accounts
         self.delivered = 0
         self.in_hand: set[int] = set()  # callbacks being delivered (their leases are renewed)
         # Delivered callbacks waiting to be recorded: one statement per writer batch for all of them.
@@ -93,8 +101,10 @@ class CallbackWorker(PollingWorker):
                 self.in_hand.add(row["id"])
                 task = asyncio.create_task(self._deliver(row, tokens.get(row["message_sid"])))
                 self._inflight.add(task)
-                task.add_done_callback(self._done)
-            if len(claimed) >= capacity:
+                account = row["account_sid"] or ""
+                self._by_account[account] += 1
+                task.add_done_callback(lambda t, a=account: self._done(t, a))
+            if len(claimed) >= capacity or self._cursor.more:
                 return 0
         else:
             due = None
@@ -105,14 +115,19 @@ class CallbackWorker(PollingWorker):
             wait = min(wait, max((due - ms.clock()).total_seconds(), 0.001))
         return wait
 
-    def _done(self, task: asyncio.Task[None]) -> None:
+    def _done(self, task: asyncio.Task[None], account: str) -> None:
         self._inflight.discard(task)
+        self._by_account[account] -= 1
+        if self._by_account[account] <= 0:
+            del self._by_account[account]
         self.messaging.callbacks_ready.set()
 
     async def _claim(self, conn: AsyncConnection, limit: int) -> tuple[list[Any], dict[str, str], datetime | None]:
         ms = self.messaging
         now = ms.clock()
-        rows = await store.claim_callbacks(conn, ms.node_id, now, ms.sms.lease_seconds, limit)
+        load = {a: n for a, n in self._by_account.items() if a}
+        rows = await store.claim_callbacks(conn, ms.node_id, now, ms.sms.lease_seconds, limit, cursor=self._cursor,
+                                           account_cap=ms.sms.callback_account_limit, account_load=load)
         tokens: dict[str, str] = {}
         if rows:
             # A callback reports on a message (SM…) or a call (CA…): its account signs it.

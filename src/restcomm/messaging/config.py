@@ -16,11 +16,13 @@ docs/compatibility.md (the operator-facing list) and here (what each one is for)
     batch_size = 256               # rows claimed per dispatcher transaction
     group_commit_max_batch = 2000  # jobs sharing one transaction (1 = a transaction per job: for comparison)
     app_concurrency = 64           # SMS application sessions running at once per node
+    app_concurrency_per_account = 0  # ... of which one account may hold (0 = a quarter of app_concurrency)
     callback_timeout = 5.0         # seconds for one status-callback request
     callback_max_attempts = 6      # attempts before a status callback is given up (notification 11200)
     callback_backoff = 1.0         # first retry delay in seconds, doubled per attempt ...
     callback_backoff_max = 300.0   # ... up to this
     callback_concurrency = 256     # status callbacks in flight per node
+    callback_concurrency_per_account = 0  # ... of which one account's (0 = a quarter of callback_concurrency)
     queue_timeout = 14400.0        # seconds a message may wait to be sent; then failed 30001 (0 = for ever)
     stop_reply = "..."             # auto-reply to STOP and friends ("" for none)
     start_reply = "..."            # auto-reply to START/UNSTOP/YES ("" for none)
@@ -68,16 +70,28 @@ class SmsSettings:
     batch_size: int = 256
     group_commit_max_batch: int = 2000
     app_concurrency: int = 64
+    app_concurrency_per_account: int = 0
     callback_timeout: float = 5.0
     callback_max_attempts: int = 6
     callback_backoff: float = 1.0
     callback_backoff_max: float = 300.0
     callback_concurrency: int = 256
+    callback_concurrency_per_account: int = 0
     queue_timeout: float = 14400.0
     stop_reply: str = DEFAULT_STOP_REPLY
     start_reply: str = DEFAULT_START_REPLY
     help_reply: str = DEFAULT_HELP_REPLY
     routes: tuple[CarrierRoute, ...] = field(default_factory=tuple)
+
+    @property
+    def app_account_limit(self) -> int:
+        """Sessions one account may have running at once on a node (so a slow app cannot take every slot)."""
+        return self.app_concurrency_per_account or max(self.app_concurrency // 4, 1)
+
+    @property
+    def callback_account_limit(self) -> int:
+        """Status callbacks of one account in flight at once on a node."""
+        return self.callback_concurrency_per_account or max(self.callback_concurrency // 4, 1)
 
     def callback_delay(self, attempts: int) -> float:
         """Delay before attempt ``attempts + 1`` (``attempts`` failures so far)."""
@@ -120,6 +134,9 @@ def load_sms_settings(settings: Settings) -> SmsSettings:
             raise ConfigError(f"[sms] {name} must be positive")
     if sms.queue_timeout < 0:
         raise ConfigError("[sms] queue_timeout must be 0 (no limit) or positive")
+    for name in ("app_concurrency_per_account", "callback_concurrency_per_account"):
+        if getattr(sms, name) < 0:
+            raise ConfigError(f"[sms] {name} must be 0 (a quarter of the node's limit) or positive")
     for name in ("batch_size", "app_concurrency", "callback_concurrency", "callback_max_attempts", "max_documents",
                  "group_commit_max_batch", "max_messages_per_session"):
         if getattr(sms, name) < 1:

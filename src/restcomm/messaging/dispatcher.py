@@ -68,6 +68,7 @@ class Settled:
     started: list[dict[str, Any]] = field(default_factory=list)  # inbound, claimed or running here
     numbers: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # their receiving numbers
     slots: int = 0  # application-runner slots reserved for ``started``
+    slot_accounts: list[str] = field(default_factory=list)  # ... and the accounts they were reserved for
     full: bool = False
     apps: bool = False
     outbound: bool = False
@@ -82,6 +83,7 @@ class Dispatcher(PollingWorker):
         self.messaging = messaging
         self._carrier_tasks: set[asyncio.Task[None]] = set()
         self._stale_checked = datetime(1970, 1, 1)
+        self._cursor = store.FairCursor()  # where the next fair claim starts among the accounts
         self.in_hand: set[str] = set()  # messages waiting for or handed to carriers (leases renewed)
         self._held: dict[str, deque[dict[str, Any]]] = {}  # per carrier: claimed, not handed yet
         self._handed: dict[str, int] = {}  # per carrier: messages in the transport's hands
@@ -137,9 +139,9 @@ class Dispatcher(PollingWorker):
         """After the settling transaction: start what it prepared (or give back what it reserved)."""
         ms = self.messaging
         if not ok:
-            ms.apps.release(result.slots)
+            ms.apps.release(result.slots, result.slot_accounts)
             return
-        ms.apps.adopt(result.started, reserved=result.slots, numbers=result.numbers)
+        ms.apps.adopt(result.started, reserved=result.slots, numbers=result.numbers, accounts=result.slot_accounts)
         ms.wake(apps=result.apps, callbacks=result.callbacks, outbound=result.outbound)
         # While stopping, messages for carriers stay 'sending' with no route: nothing was handed on,
         # so whichever node runs next takes them again once the lease runs out.
@@ -179,8 +181,9 @@ class Dispatcher(PollingWorker):
         stale = (now - self._stale_checked).total_seconds() >= ms.sms.poll_interval
         if stale:
             self._stale_checked = now
-        claimed, in_doubt = await store.claim_outbound(conn, ms.node_id, now, ms.sms.lease_seconds, limit, stale=stale)
-        result.full = len(claimed) + len(in_doubt) >= limit
+        claimed, in_doubt = await store.claim_outbound(conn, ms.node_id, now, ms.sms.lease_seconds, limit, stale=stale,
+                                                     cursor=self._cursor)
+        result.full = len(claimed) + len(in_doubt) >= limit or self._cursor.more
         result.callbacks = _wants_callbacks(claimed) or _wants_callbacks(in_doubt)
         if in_doubt:
             await self._fail_in_doubt(conn, in_doubt, now)
@@ -259,8 +262,11 @@ class Dispatcher(PollingWorker):
             for row, number in items
         ]
         # Sessions this node can start at once are stored 'running' (saves a claim round trip).
-        slots = ms.apps.reserve(len(arrivals))
+        accounts = [number["account_sid"] for _, number in items]
+        slots = ms.apps.reserve(accounts)
         result.slots += slots
+        if slots:
+            result.slot_accounts += accounts
         stored = await store_arrivals(conn, arrivals, ms.sms, now, run_now=slots, owner=ms.node_id)
         result.started.extend(stored.started)
         result.numbers.update(stored.numbers)

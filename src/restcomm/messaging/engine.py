@@ -41,6 +41,7 @@ from restcomm.messaging.receipts import ReceiptRecorder
 from restcomm.messaging.transports import CarrierRouter, Transport
 from restcomm.messaging.validation import Outbound, Rejected, is_phone_number
 from restcomm.messaging.writer import GroupCommitWriter, LoopConnection, sqlite_sync_engine
+from restcomm.profiles import SMS
 from restcomm.routing import find_incoming_number
 from restcomm.store.schema import messages
 from restcomm.webhooks.lean import LeanClient
@@ -200,6 +201,13 @@ class Messaging:
                                   "[sms] alphanumeric_senders = true to permit sender IDs.")
         await self.check_opt_out(out)
 
+    async def check_destination(self, account: Mapping[str, Any], out: Outbound) -> None:
+        """21408 when the account's effective profile does not let it send SMS to ``out.to_number``
+        (featureEnablement, restcomm.profiles); the policy is cached, so this reads nothing most times."""
+        refusal = (await self.services.profiles.policy(account)).refusal(SMS, out.to_number)
+        if refusal is not None:
+            raise Rejected(21408, f"Permission to send an SMS to {out.to_number} has not been enabled: {refusal}")
+
     async def check_opt_out(self, out: Outbound) -> None:
         if await self.checks.opted_out(out.from_number, out.to_number):
             raise Rejected(21610, f"Attempt to send to unsubscribed recipient {out.to_number}: it replied STOP to "
@@ -327,7 +335,8 @@ class Messaging:
         arrival = Arrival(number=number, from_number=source,
                           to_number=number["phone_number"] if not number["is_pattern"] else destination,
                           body=body, num_segments=num_segments, encoding=encoding)
-        result.slots = self.apps.reserve(1)
+        result.slots = self.apps.reserve([number["account_sid"]])
+        result.slot_accounts = [number["account_sid"]] if result.slots else []
         stored = await store_arrivals(conn, [arrival], self.sms, self.clock(), run_now=result.slots,
                                       owner=self.node_id)
         result.started = stored.started

@@ -65,6 +65,7 @@ class PipelineReplies:
     ) -> None:
         assert isinstance(prepared, Outbound)
         try:
+            await self.ms.check_destination(self.account, prepared)
             if own_number:  # our own number, which received the message or the call
                 await self.ms.check_opt_out(prepared)
             else:

@@ -9,6 +9,9 @@ Claiming is one statement shape for both databases: select the due rows (Postgre
 node's lease. On SQLite the claim runs inside the single writer's ``BEGIN IMMEDIATE`` transaction,
 which gives the same exclusivity.
 
+Claims are fair between accounts (see ``_Fair``): one account's backlog of a hundred thousand
+messages, sessions or callbacks does not delay another account's next one.
+
 The statements run for every message are built once, here, with bound parameters (``_P``): building
 a SQLAlchemy statement per call costs several times what executing it on SQLite does.
 """
@@ -21,7 +24,21 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, func, insert, literal_column, or_, select, update
+from sqlalchemy import (
+    ARRAY,
+    DateTime,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -184,6 +201,7 @@ async def enqueue_callbacks(
         rows.append(
             {
                 "message_sid": message["sid"],
+                "account_sid": message.get("account_sid"),
                 "seq": seq,
                 "url": url,
                 "method": (message.get("status_callback_method") or "POST").upper(),
@@ -252,18 +270,144 @@ async def set_status(
         await enqueue_callbacks(conn, items, now)
 
 
+
+# ---------------------------------------------------------------------------------------------
+# Fair claiming between accounts
+
+
+class _Fair:
+    """A claim that is fair between accounts: a share of each account's oldest, never the oldest overall.
+
+    Two statements per claim. The *walk* lists the accounts with waiting work, in account order from
+    a cursor: a recursive query that seeks ``min(account_sid) > previous`` in a partial index over
+    the waiting rows, so it costs one index probe per account, whatever the backlog (a window function
+    ``row_number() over (partition by account_sid)`` sorts every waiting row: 100,000 of one
+    account's on every claim). Then the *take* gets, for each of those accounts, its oldest due
+    rows up to a share of the limit (``ceil(limit / accounts)``): on PostgreSQL a LATERAL subquery
+    per account with ``FOR UPDATE SKIP LOCKED``, so two nodes skip each other's rows inside every
+    account; on SQLite (one writer) a correlated ``IN`` per account. Both are index range scans.
+    docs/performance.md has the plans and the measurements.
+
+    With more accounts waiting than the limit, a pass serves ``limit`` of them and the cursor
+    (``after``, per node) moves past the last one served, so every account's turn comes round.
+    """
+
+    def __init__(self, table: str, where: str, order: str, due: str, columns: Any, *, extra: str = ""):
+        key = "id" if table == "status_callbacks" else "sid"
+        self.order = [c.strip() for c in order.split(",")]
+        walk_step = f"SELECT min(account_sid) FROM {table} WHERE {where} AND account_sid > "
+        self.walk = text(
+            f"WITH RECURSIVE walk(a, n) AS ("
+            f" SELECT ({walk_step}:after), 1"
+            f" UNION ALL"
+            f" SELECT ({walk_step}walk.a), n + 1 FROM walk WHERE walk.a IS NOT NULL AND walk.n < :accounts"
+            f") SELECT a FROM walk WHERE a IS NOT NULL"
+        ).bindparams(bindparam("after", type_=String), bindparam("accounts", type_=Integer))
+        names = ", ".join(f"m.{c.name}" for c in columns)
+        now = [bindparam("now", type_=DateTime)] if ":now" in due + extra else []
+        if ":owner" in extra:
+            now.append(bindparam("owner", type_=String))
+        pg_cond = f"{where} AND account_sid = w.a{due}{extra.format(t=table)}"
+        self.take_pg = text(
+            f"SELECT {names} FROM unnest(:accts) AS w(a) CROSS JOIN LATERAL ("
+            f"SELECT * FROM {table} WHERE {pg_cond} ORDER BY {order} LIMIT :share FOR UPDATE SKIP LOCKED) AS m"
+        ).bindparams(bindparam("accts", type_=ARRAY(String)), bindparam("share", type_=Integer), *now).columns(*columns)
+        lite_cond = f"{where} AND x.account_sid = w.value{due}{extra.format(t='x')}"
+        self.take_sqlite = text(
+            f"SELECT {names} FROM json_each(:accts) AS w JOIN {table} AS m ON m.{key} IN ("
+            f"SELECT x.{key} FROM {table} AS x WHERE {lite_cond} ORDER BY {order} LIMIT :share)"
+        ).bindparams(bindparam("accts", type_=String), bindparam("share", type_=Integer), *now).columns(*columns)
+
+    async def claim(self, conn: AsyncConnection, cursor: FairCursor, now: datetime | None, limit: int,
+                    skip: Iterable[str] = (), params: Mapping[str, Any] | None = None) -> list[Row]:
+        """Up to ``limit`` rows, shared between the accounts waiting (not those in ``skip``);
+        ``params``: what the statement binds besides (e.g. the node, ``owner``)."""
+        if limit <= 0:
+            cursor.more = False
+            return []
+        skipped = set(skip)
+        accounts = await self._walk(conn, cursor.after, limit, skipped)
+        if len(accounts) < limit and cursor.after:
+            # Wrap round: the accounts up to the cursor.
+            more = await self._walk(conn, "", limit, skipped)
+            accounts += [a for a in more if a <= cursor.after and a not in accounts][: limit - len(accounts)]
+        if not accounts:
+            cursor.after, cursor.more = "", False
+            return []
+        share = -(-limit // len(accounts))
+        rows = await self._take(conn, accounts, now, share, params or {})
+        # An account that filled its share may have more waiting: the caller claims again at once
+        # rather than at its next poll. (The share others left unused is not handed out in this
+        # claim: that would lengthen the round, and the wait of everyone else's next message.)
+        cursor.more = any(n >= share for n in _per_account(rows).values())
+        cursor.after = accounts[-1]
+        # ``share`` rounds up: keep to the limit, taking from every account in turn. Then oldest first,
+        # as the rows would have come without fairness (the take returns them account by account).
+        rows.sort(key=lambda r: tuple(r[c] for c in self.order))
+        if len(rows) > limit:
+            rows = _round_robin(rows, limit)
+            rows.sort(key=lambda r: tuple(r[c] for c in self.order))
+        return rows
+
+    async def _take(self, conn: AsyncConnection, accounts: list[str], now: datetime | None, share: int,
+                    extra: Mapping[str, Any]) -> list[Row]:
+        params: dict[str, Any] = {**extra, "share": share}
+        if now is not None:
+            params["now"] = now
+        if is_postgres(conn):
+            result = await conn.execute(self.take_pg, {**params, "accts": accounts})
+        else:
+            result = await conn.execute(self.take_sqlite, {**params, "accts": orjson.dumps(accounts).decode()})
+        return list(result.mappings())
+
+    async def _walk(self, conn: AsyncConnection, after: str, limit: int, skip: set[str]) -> list[str]:
+        found = await conn.execute(self.walk, {"after": after, "accounts": limit + len(skip)})
+        return [a for (a,) in found if a not in skip][:limit]
+
+
+class FairCursor:
+    """Where a node's next fair claim starts in the account order (see ``_Fair``)."""
+
+    def __init__(self) -> None:
+        self.after = ""
+        self.more = False  # the last claim left work waiting: claim again without waiting for a poll
+
+
+def _per_account(rows: Sequence[Row]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["account_sid"]] = counts.get(r["account_sid"], 0) + 1
+    return counts
+
+
+def _round_robin(rows: Sequence[Row], limit: int) -> list[Row]:
+    by_account: dict[str, list[Row]] = {}
+    for r in rows:
+        by_account.setdefault(r["account_sid"], []).append(r)
+    out: list[Row] = []
+    depth = 0
+    while len(out) < limit:
+        added = False
+        for group in by_account.values():
+            if depth < len(group) and len(out) < limit:
+                out.append(group[depth])
+                added = True
+        if not added:
+            break
+        depth += 1
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # Claiming outbound messages
 
-_CLAIM_FRESH = _Claim(
-    select(messages)
-    .where(messages.c.status == m.QUEUED, messages.c.next_attempt_at <= _P("now"))
-    .order_by(messages.c.next_attempt_at)
-    .limit(_P("lim"))
-)
+_CLAIM_FRESH = _Fair("messages", "status = 'queued'", "next_attempt_at", " AND next_attempt_at <= :now",
+                     list(messages.c))
 _CLAIM_STALE = _Claim(
     select(messages)
-    .where(messages.c.status == m.SENDING, messages.c.lease_until < _P("now"))
+    # Never this node's own: a lease of its own runs out only when renewing it fell behind (a
+    # loaded machine), and the send is still in hand here.
+    .where(messages.c.status == m.SENDING, messages.c.lease_until < _P("now"), messages.c.lease_owner != _P("owner"))
     .order_by(messages.c.next_attempt_at)
     .limit(_P("lim"))
 )
@@ -276,7 +420,8 @@ _TAKE = (
 
 
 async def claim_outbound(
-    conn: AsyncConnection, owner: str, now: datetime, lease: float, limit: int, *, stale: bool = True
+    conn: AsyncConnection, owner: str, now: datetime, lease: float, limit: int, *, stale: bool = True,
+    cursor: FairCursor | None = None,
 ) -> tuple[list[Row], list[Row]]:
     """Claim due outbound messages: (fresh ones now 'sending', interrupted ones whose lease expired).
 
@@ -284,11 +429,12 @@ async def claim_outbound(
     to anyone (route still null) is simply taken again; one that had been handed to a carrier is
     returned separately, because resending it could deliver it twice. ``stale=False`` skips the
     search for expired leases (they only appear when a node dies; the dispatcher looks on its polls).
+    Fresh ones are shared fairly between the accounts waiting (``_Fair``; ``cursor`` is the node's).
     """
     until = now + timedelta(seconds=lease)
     params = {"now": now, "lim": limit}
-    fresh = list((await conn.execute(_CLAIM_FRESH(conn), params)).mappings())
-    expired = list((await conn.execute(_CLAIM_STALE(conn), params)).mappings()) if stale else []
+    fresh = await _CLAIM_FRESH.claim(conn, cursor or FairCursor(), now, limit)
+    expired = list((await conn.execute(_CLAIM_STALE(conn), {**params, "owner": owner})).mappings()) if stale else []
     retake = [r for r in expired if r["route"] is None]
     in_doubt = [r for r in expired if r["route"] is not None]
     taken = fresh + retake
@@ -309,11 +455,13 @@ async def claim_outbound(
 # ---------------------------------------------------------------------------------------------
 # Application sessions
 
-_CLAIM_APPS = _Claim(
-    select(messages).where(messages.c.app_state == m.APP_PENDING).order_by(messages.c.date_created).limit(_P("lim"))
-)
+_CLAIM_APPS = _Fair("messages", "app_state = 'pending'", "date_created", "", list(messages.c))
 _INTERRUPTED_APPS = _Claim(
-    select(messages).where(messages.c.app_state == m.APP_RUNNING, messages.c.lease_until < _P("now")).limit(_P("lim"))
+    # Not this node's own sessions: they are alive here even when renewing their lease fell behind.
+    select(messages)
+    .where(messages.c.app_state == m.APP_RUNNING, messages.c.lease_until < _P("now"),
+           messages.c.lease_owner != _P("owner"))
+    .limit(_P("lim"))
 )
 _SET_APP_STATE = (
     update(messages)
@@ -328,7 +476,8 @@ _FINISH_APP = (
 
 
 async def claim_apps(
-    conn: AsyncConnection, owner: str, now: datetime, lease: float, limit: int
+    conn: AsyncConnection, owner: str, now: datetime, lease: float, limit: int, *,
+    cursor: FairCursor | None = None, account_cap: int | None = None, account_load: Mapping[str, int] | None = None,
 ) -> tuple[list[Row], list[Row]]:
     """Claim inbound messages whose application should run: (now 'running' here, interrupted ones).
 
@@ -337,10 +486,13 @@ async def claim_apps(
     request may have reached the application): it is returned as interrupted and is never run
     again, so no application sees a message twice. With ``limit`` 0 (every slot busy) only the
     interrupted ones are looked for.
+
+    Pending ones are shared fairly between accounts (``_Fair``), and no account ends up with more than
+    ``account_cap`` here, counting its ``account_load`` (account -> sessions it has running here).
     """
     until = now + timedelta(seconds=lease)
-    pending = list((await conn.execute(_CLAIM_APPS(conn), {"lim": limit})).mappings()) if limit > 0 else []
-    interrupted = list((await conn.execute(_INTERRUPTED_APPS(conn), {"now": now, "lim": max(limit, 64)})).mappings())
+    pending = await _fair_within(_CLAIM_APPS, conn, cursor, None, limit, account_cap, account_load)
+    interrupted = list((await conn.execute(_INTERRUPTED_APPS(conn), {"now": now, "lim": max(limit, 64), "owner": owner})).mappings())
     changes = [
         {"b_sid": r["sid"], "state": m.APP_RUNNING, "owner": owner, "until": until, "now": now} for r in pending
     ] + [
@@ -349,6 +501,31 @@ async def claim_apps(
     if changes:
         await conn.execute(_SET_APP_STATE, sorted(changes, key=lambda c: c["b_sid"]))
     return [{**r, "app_state": m.APP_RUNNING} for r in pending], interrupted
+
+
+async def _fair_within(
+    fair: _Fair, conn: AsyncConnection, cursor: FairCursor | None, now: datetime | None, limit: int,
+    cap: int | None, load: Mapping[str, int] | None, params: Mapping[str, Any] | None = None,
+) -> list[Row]:
+    """A fair claim in which no account ends up with more than ``cap`` in hand (counting ``load``).
+
+    Accounts at their cap are skipped by the walk; rows beyond an account's room are dropped
+    before anything is written (on PostgreSQL they stay locked only until the commit).
+    """
+    load = load or {}
+    if cap is None:
+        return await fair.claim(conn, cursor or FairCursor(), now, limit, params=params)
+    rows = await fair.claim(conn, cursor or FairCursor(), now, limit, skip=[a for a, n in load.items() if n >= cap],
+                            params=params)
+    kept: list[Row] = []
+    counts = dict(load)
+    for r in rows:
+        a = r["account_sid"]
+        if a is not None and counts.get(a, 0) >= cap:
+            continue
+        counts[a] = counts.get(a, 0) + 1
+        kept.append(r)
+    return kept
 
 
 async def finish_apps(conn: AsyncConnection, owner: str, finished: Sequence[tuple[str, str]], now: datetime) -> None:
@@ -393,12 +570,20 @@ _earlier = status_callbacks.alias("earlier")
 # Written inline (not as a bound parameter), so both databases can use the partial indexes over
 # pending callbacks (schema.PENDING_CALLBACK) whatever plan a prepared statement gets.
 _PENDING = literal_column("'pending'")
-_CLAIM_CALLBACKS = _Claim(
+# Callbacks without an account (queued by a node older than revision 0011 during a rolling upgrade)
+# are claimed on their own, oldest first, through a partial index that is otherwise empty.
+_CLAIM_UNOWNED_CALLBACKS = _Claim(
     select(status_callbacks)
     .where(
         status_callbacks.c.state == _PENDING,
+        status_callbacks.c.account_sid.is_(None),
         status_callbacks.c.next_attempt_at <= _P("now"),
-        or_(status_callbacks.c.lease_until.is_(None), status_callbacks.c.lease_until < _P("now")),
+        # A lease that ran out is taken over, unless it is this node's own (still in hand here:
+        # renewing fell behind), which would send the callback twice at once.
+        or_(
+            status_callbacks.c.lease_until.is_(None),
+            and_(status_callbacks.c.lease_until < _P("now"), status_callbacks.c.lease_owner != _P("owner")),
+        ),
         ~select(_earlier.c.id)
         .where(
             _earlier.c.message_sid == status_callbacks.c.message_sid,
@@ -410,6 +595,16 @@ _CLAIM_CALLBACKS = _Claim(
     .order_by(status_callbacks.c.next_attempt_at, status_callbacks.c.id)
     .limit(_P("lim"))
 )
+_CLAIM_CALLBACKS = _Fair(
+    "status_callbacks", "state = 'pending'", "next_attempt_at, id", " AND next_attempt_at <= :now",
+    list(status_callbacks.c),
+    # A lease that ran out is taken over, unless it is this node's own (still in hand here:
+    # renewing fell behind), which would send the callback twice at once.
+    extra=(" AND (lease_until IS NULL OR (lease_until < :now AND lease_owner <> :owner))"
+           " AND NOT EXISTS (SELECT 1 FROM status_callbacks"
+           " AS earlier WHERE earlier.message_sid = {t}.message_sid AND earlier.seq < {t}.seq"
+           " AND earlier.state = 'pending')"),
+)
 _LEASE_CALLBACK = (
     update(status_callbacks)
     .where(status_callbacks.c.id == _P("b_id"))
@@ -420,9 +615,19 @@ _NEXT_DUE = select(func.min(status_callbacks.c.next_attempt_at)).where(
 )
 
 
-async def claim_callbacks(conn: AsyncConnection, owner: str, now: datetime, lease: float, limit: int) -> list[Row]:
-    """Due callbacks whose predecessors (lower seq, same message) are all finished."""
-    rows = list((await conn.execute(_CLAIM_CALLBACKS(conn), {"now": now, "lim": limit})).mappings())
+async def claim_callbacks(
+    conn: AsyncConnection, owner: str, now: datetime, lease: float, limit: int, *,
+    cursor: FairCursor | None = None, account_cap: int | None = None, account_load: Mapping[str, int] | None = None,
+) -> list[Row]:
+    """Due callbacks whose predecessors (lower seq, same message) are all finished.
+
+    Shared fairly between accounts, none above ``account_cap`` in flight (see claim_apps).
+    """
+    rows = await _fair_within(_CLAIM_CALLBACKS, conn, cursor, now, limit, account_cap, account_load,
+                              {"owner": owner})
+    if len(rows) < limit:
+        rows += list((await conn.execute(_CLAIM_UNOWNED_CALLBACKS(conn),
+                                         {"now": now, "lim": limit - len(rows), "owner": owner})).mappings())
     if rows:
         until = now + timedelta(seconds=lease)
         await conn.execute(

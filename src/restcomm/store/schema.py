@@ -253,6 +253,15 @@ messages = Table(
 Index("ix_messages_account_created", messages.c.account_sid, messages.c.date_created)
 Index("ix_messages_dispatch", messages.c.status, messages.c.next_attempt_at)
 Index("ix_messages_app", messages.c.app_state)
+# Fair claiming (revision 0012_fair_claiming): the claims walk the accounts that have work, then take
+# each one's oldest (messaging/store.py). Partial indexes over the waiting rows only, so the walk is
+# one index seek per account however many messages were ever sent.
+QUEUED_MESSAGE = text("status = 'queued'")
+PENDING_APP = text("app_state = 'pending'")
+Index("ix_messages_queued_account", messages.c.account_sid, messages.c.next_attempt_at,
+      sqlite_where=QUEUED_MESSAGE, postgresql_where=QUEUED_MESSAGE)
+Index("ix_messages_pending_app_account", messages.c.account_sid, messages.c.date_created,
+      sqlite_where=PENDING_APP, postgresql_where=PENDING_APP)
 
 # One row per segment handed to a carrier, so receipts find their message by the carrier's id.
 message_segments = Table(
@@ -286,6 +295,8 @@ status_callbacks = Table(
     Column("lease_owner", String(64)),
     Column("lease_until", DateTime),
     Column("date_created", DateTime, nullable=False),
+    # The account of the message or call (fair claiming between accounts; 0012_fair_claiming).
+    Column("account_sid", String(SID)),
 )
 # Partial indexes over the pending callbacks only (the outbox keeps done ones): the claim's scan in
 # due order and its "no pending predecessor" check stay small and cheap however many are done,
@@ -297,6 +308,13 @@ Index("ix_callbacks_pending_due", status_callbacks.c.next_attempt_at, status_cal
 Index("ix_callbacks_pending_message", status_callbacks.c.message_sid, status_callbacks.c.seq,
       sqlite_where=PENDING_CALLBACK, postgresql_where=PENDING_CALLBACK)
 Index("ix_callbacks_message", status_callbacks.c.message_sid, status_callbacks.c.seq)
+Index("ix_callbacks_pending_account", status_callbacks.c.account_sid, status_callbacks.c.next_attempt_at,
+      status_callbacks.c.id, sqlite_where=PENDING_CALLBACK, postgresql_where=PENDING_CALLBACK)
+# Pending callbacks without an account (queued by a node older than 0011 during a rolling upgrade):
+# claimed oldest first on their own; the index is empty otherwise, so looking costs nothing.
+PENDING_UNOWNED_CALLBACK = text("state = 'pending' AND account_sid IS NULL")
+Index("ix_callbacks_pending_unowned", status_callbacks.c.next_attempt_at, status_callbacks.c.id,
+      sqlite_where=PENDING_UNOWNED_CALLBACK, postgresql_where=PENDING_UNOWNED_CALLBACK)
 
 # STOP/START: a recipient that opted out of messages from one of our senders.
 opt_outs = Table(
@@ -539,6 +557,29 @@ users = Table(
     Column("role", String(64), nullable=False),
     Column("status", String(16), nullable=False),
     Column("password_hash", Text, nullable=False),
+    Column("date_created", DateTime, nullable=False),
+    Column("date_updated", DateTime, nullable=False),
+)
+
+# Profiles (Restcomm's /Profiles): a JSON document of feature enablement and session throttling,
+# linked to accounts and organizations. An account's effective profile is its own link, else its
+# nearest ancestor's, else its organization's, else the default profile (restcomm.profiles).
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("sid", String(SID), primary_key=True),
+    Column("document", Text, nullable=False),
+    Column("date_created", DateTime, nullable=False),
+    Column("date_updated", DateTime, nullable=False),
+)
+
+# At most one profile per account or organization (target_sid: AC… or OR…); the effective-profile
+# lookup reads these by target SID, the profile's relationships by profile SID.
+profile_associations = Table(
+    "profile_associations",
+    metadata,
+    Column("target_sid", String(SID), primary_key=True),
+    Column("profile_sid", String(SID), nullable=False, index=True),
     Column("date_created", DateTime, nullable=False),
     Column("date_updated", DateTime, nullable=False),
 )

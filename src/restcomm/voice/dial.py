@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from restcomm.notify import ERROR, write_notification
+from restcomm.profiles import PSTN
 from restcomm.rcml.call import Callback, DialOptions, DialResult, DialTarget
 from restcomm.rcml.interpreter import Entry
 from restcomm.rcml.voice import VoiceRequest, run_voice_application
@@ -46,6 +48,9 @@ from restcomm.voice.session import CallSession
 
 if TYPE_CHECKING:
     from restcomm.voice.engine import VoiceEngine
+
+# Twilio's "Account not authorized to call": a <Number> the account's profile does not enable.
+DIAL_REFUSED = 21215
 
 log = logging.getLogger("restcomm.voice")
 
@@ -222,7 +227,13 @@ class Dialer:
         caller = options.caller_id or parent["from_number"]
         parties: list[Ringing] = []
         failed_sid: str | None = None
+        policy = await engine.services.profiles.policy(account)
         for target in targets:
+            refusal = policy.refusal(PSTN, target.address) if target.kind == "number" else None
+            if refusal is not None:  # the account's profile does not let it reach this number
+                failed_sid = await self._child(parent, account, caller, target, Alternative((), target.address),
+                                               final=store.FAILED, reason=refusal, code=DIAL_REFUSED)
+                continue
             try:
                 alts = await resolve(engine, org, target.kind, target.address,
                                      credentials=(target.username, target.password or "") if target.username else None)
@@ -249,7 +260,8 @@ class Dialer:
         return await self._bridge(session, winner, account, winner.target or targets[0], options)
 
     async def _child(self, parent: Mapping[str, Any], account: Mapping[str, Any], caller: str, target: DialTarget,
-                     alt: Alternative, *, final: str | None = None, reason: str | None = None) -> str:
+                     alt: Alternative, *, final: str | None = None, reason: str | None = None,
+                     code: int | None = None) -> str:
         engine = self.engine
         now = engine.clock()
         cb = target.status_callback
@@ -263,7 +275,11 @@ class Dialer:
                 status_callback_events=_events(cb))
             await store.call_initiated(conn, sid, now, node=engine.node, lease_seconds=engine.lease_seconds)
             if final is not None:
-                await store.set_call_status(conn, sid, final, now, reason=reason)
+                await store.set_call_status(conn, sid, final, now, reason=reason, error_code=code)
+            if code is not None:
+                await write_notification(conn, account_sid=account["sid"], error_code=code, log=ERROR,
+                                         message_text=f"<Dial> to {alt.to} refused: {reason}", call_sid=parent["sid"],
+                                         clock=lambda: now)
 
         await engine.write(job)
         engine.wake_callbacks()

@@ -40,6 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from restcomm.config import Settings
 from restcomm.media.ports import PortAllocator
 from restcomm.media.tts import Synthesizer
+from restcomm.profiles import ProfileCache
 from restcomm.sip.registrar import FailureThrottle, Registrar
 from restcomm.sip.ua import IncomingCall, SipStack
 from restcomm.store.schema import instance
@@ -60,6 +61,7 @@ class EngineServices(Protocol):
     settings: Settings
     clock: Callable[[], datetime]
     organization_sid: str
+    profiles: ProfileCache  # what accounts may dial (restcomm.profiles)
 
 
 class Writer(Protocol):

@@ -293,6 +293,7 @@ async def enqueue_call_callback(conn: AsyncConnection, call: Row, event: str, no
     await conn.execute(
         insert(status_callbacks).values(
             message_sid=call["sid"],
+            account_sid=call.get("account_sid"),
             seq=seq,
             url=url,
             method=(call.get("status_callback_method") or "POST").upper(),

@@ -9,4 +9,6 @@
 * ``metrics``    /metrics and the collectors that read the queue and the carriers at scrape time
 * ``bootstrap``  first start: the schema, the organization and the administrator account
 * ``lifespan``   startup and shutdown: the database, then the background services (restcomm.background)
+* ``peers``      with ``--workers N``: the workers ask each other, so /metrics, /ready and the Carriers
+                 API answer for the whole server
 """

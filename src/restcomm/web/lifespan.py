@@ -27,8 +27,10 @@ from restcomm.web.metrics import collectors
 log = logging.getLogger("restcomm")
 
 
-def make_lifespan(services: Services, extra_services: list[Any] | None = None
+def make_lifespan(services: Services, extra_services: list[Any] | None = None, fleet: Any = None
                   ) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]:
+    """``fleet`` (web/peers.py, with --workers N) starts once the background services run and
+    stops first, so another worker asking this one always finds its carriers."""
     settings, engine = services.settings, services.engine
 
     @contextlib.asynccontextmanager
@@ -54,8 +56,12 @@ def make_lifespan(services: Services, extra_services: list[Any] | None = None
             for svc in services.background:
                 await svc.start()
                 started.append(svc)
+            if fleet is not None:
+                await fleet.start()
             yield
         finally:
+            if fleet is not None:
+                await fleet.stop()
             for collector in scrape:
                 observability.metrics.remove_collector(collector)
             await stop_services(started)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -11,12 +12,17 @@ from restcomm import observability
 from restcomm.container import Services
 from restcomm.security import constant_time_equals
 
+if TYPE_CHECKING:
+    from restcomm.web.peers import Fleet
+
 
 class MetricsPage:
-    """The exposition; behind a bearer token when ``metrics_token`` is set."""
+    """The exposition; behind a bearer token when ``metrics_token`` is set. With ``--workers N``
+    (``fleet`` given), every worker's values merged (web/peers.py)."""
 
-    def __init__(self, token: str | None) -> None:
+    def __init__(self, token: str | None, fleet: Fleet | None = None) -> None:
         self.token = token
+        self.fleet = fleet
 
     async def respond(self, request: Request) -> Response:
         token = self.token
@@ -25,8 +31,10 @@ class MetricsPage:
             if not (given[:7].lower() == "bearer " and constant_time_equals(given[7:].strip(), token)):
                 return Response("metrics need a bearer token\n", 401, {"WWW-Authenticate": "Bearer"},
                                 media_type="text/plain")
-        await observability.metrics.collect()
-        return Response(observability.metrics.exposition(), media_type=observability.CONTENT_TYPE)
+        from restcomm.web.peers import merged_exposition
+
+        text = await merged_exposition(self.fleet.peers if self.fleet is not None else None)
+        return Response(text, media_type=observability.CONTENT_TYPE)
 
 
 async def collect_queue(services: Services) -> None:
