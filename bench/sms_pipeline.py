@@ -4,6 +4,11 @@ and the latency of the full API → app → reply → app loop at a fixed rate.
 
     .venv/bin/python bench/sms_pipeline.py [--duration 10] [--connections 64] [--rounds 2]
                                            [--loop-rate 200] [--loop-seconds 10]
+                                           [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/NAME]
+
+With ``--database-url`` a second server on PostgreSQL (database NAME created, migrated, dropped at
+the end) runs the same accept/drain phase, its rounds interleaved with SQLite's, and the PostgreSQL
+figures and their ratio to SQLite's are printed; its queue is sampled from the server's /metrics.
 
 1. Accept: wrk POSTs ``From``/``To``/``Body`` to ``/SMS/Messages.json`` with Basic auth, against our
    server and against a bare Starlette app that parses the same form, checks the credentials in
@@ -103,16 +108,27 @@ def cpu_seconds(pid: int) -> float:
 
 
 class QueueProbe:
-    """Samples the queue straight from the SQLite file (read-only), in a thread, while wrk runs."""
+    """Samples the queue straight from the SQLite file (read-only), in a thread, while wrk runs; with
+    a server URL instead, from its /metrics (queue depth gauges, delivered outbound messages)."""
 
-    def __init__(self, db: Path, to_number: str):
-        self.conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, check_same_thread=False)
+    def __init__(self, db: Path | str, to_number: str):
+        self.url = db if isinstance(db, str) else None
+        self.conn = None if self.url else sqlite3.connect(f"file:{db}?mode=ro", uri=True, check_same_thread=False)
         self.to = to_number
         self.samples: list[tuple[float, int, int]] = []  # (t, queue depth, delivered)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def sample(self) -> tuple[int, int]:
+        if self.url is not None:
+            depth = delivered = 0.0
+            for line in httpx.get(self.url + "/metrics", timeout=30).text.splitlines():
+                if line.startswith(('restcomm_queue_depth{status="queued"}', 'restcomm_queue_depth{status="sending"}')):
+                    depth += float(line.rsplit(" ", 1)[1])
+                elif line.startswith('restcomm_messages_total{direction="outbound-api",status="delivered"}'):
+                    delivered = float(line.rsplit(" ", 1)[1])
+            return int(depth), int(delivered)
+        assert self.conn is not None
         depth = self.conn.execute(
             "SELECT count(*) FROM messages WHERE status IN ('queued', 'sending')").fetchone()[0]
         delivered = self.conn.execute(
@@ -138,7 +154,7 @@ class QueueProbe:
             self._thread.join()
 
 
-def drain_phase(ours_url: str, auth: str, script: Path, args: argparse.Namespace, db: Path,
+def drain_phase(ours_url: str, auth: str, script: Path, args: argparse.Namespace, db: Path | str,
                 to: str, pid: int) -> dict[str, Any]:
     probe = QueueProbe(db, to)
     cpu0 = cpu_seconds(pid)
@@ -241,12 +257,16 @@ async def loop_phase(api: str, sid: str, token: str, rate: float, seconds: float
 
 
 def accept_and_drain(ours_url: str, bare_url: str, auth: str, script: Path, args: argparse.Namespace,
-                     db: Path, pid: int) -> None:
+                     db: Path, pid: int, pg: tuple[str, str, str, int] | None = None) -> None:
+    """``pg``: (send URL, auth, server base URL, pid) of the PostgreSQL server, run in the same rounds."""
     ours_runs: list[dict[str, Any]] = []
     bare_runs: list[dict[str, float]] = []
+    pg_runs: list[dict[str, Any]] = []
     for _ in range(args.rounds):  # interleaved, so drift on a noisy machine hits both alike
         ours_runs.append(drain_phase(ours_url, auth, script, args, db, "+15550000002", pid))
         bare_runs.append(wrk(bare_url, auth, args.duration, args.connections, script))
+        if pg is not None:
+            pg_runs.append(drain_phase(pg[0], pg[1], script, args, pg[2], "+15550000002", pg[3]))
     acc = statistics.median(r["accepted_per_s"] for r in ours_runs)
     drained = statistics.median(r["drained_per_s"] for r in ours_runs)
     bare_rps = statistics.median(r["rps"] for r in bare_runs)
@@ -259,17 +279,33 @@ def accept_and_drain(ours_url: str, bare_url: str, auth: str, script: Path, args
               f"drained {r['drained_per_s']:.0f}/s, queue max {r['max_depth']}, empty {r['tail_s']:.1f}s after "
               f"the last send; server CPU {r['cpu_ms']:.2f} ms/message; depth samples {r['depth_samples'][:12]}")
     print(f"drain via the hosted-number route (median): {drained:.0f} msg/s")
+    if pg_runs:
+        pacc = statistics.median(r["accepted_per_s"] for r in pg_runs)
+        pdrained = statistics.median(r["drained_per_s"] for r in pg_runs)
+        print(f"PostgreSQL, same rounds (median): accepted {pacc:.0f} msg/s, drained {pdrained:.0f} msg/s; "
+              f"ratio to SQLite: accepted {pacc / acc:.2f}, drained {pdrained / drained:.2f}")
+        for i, r in enumerate(pg_runs):
+            print(f"  round {i}: accepted {r['accepted']} ({r['accepted_per_s']:.0f}/s), delivered {r['delivered']}, "
+                  f"drained {r['drained_per_s']:.0f}/s, queue max {r['max_depth']}, empty {r['tail_s']:.1f}s after "
+                  f"the last send; server CPU {r['cpu_ms']:.2f} ms/message")
 
 
-def start_ours(home: Path, config: str, procs: list[subprocess.Popen[bytes]]) -> tuple[
-    subprocess.Popen[bytes], str, str, str
-]:
-    """Our server on its own SQLite file, with a sender and a hosted number (no app) provisioned."""
+def start_ours(home: Path, config: str, procs: list[subprocess.Popen[bytes]], database_url: str | None = None
+               ) -> tuple[subprocess.Popen[bytes], str, str, str]:
+    """Our server on its own SQLite file (or ``database_url``), with a sender and a hosted number (no
+    app) provisioned."""
     home.mkdir(parents=True)
     (home / "restcomm.toml").write_text(config)
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESTCOMM_")}
     env.update(RESTCOMM_DATA_DIR=str(home / "data"), RESTCOMM_ADMIN_EMAIL=EMAIL, RESTCOMM_ADMIN_PASSWORD=PASSWORD,
-               RESTCOMM_LOG_LEVEL="WARNING", RESTCOMM_SIP_LISTEN="127.0.0.1:0", RESTCOMM_CONFIG=str(home / "restcomm.toml"))
+               RESTCOMM_LOG_LEVEL="WARNING", RESTCOMM_SIP_LISTEN="127.0.0.1:0", RESTCOMM_CONFIG=str(home / "restcomm.toml"),
+               PYTHONPATH=str(ROOT / "src"))
+    if database_url:
+        env["RESTCOMM_DATABASE_URL"] = database_url
+        out = subprocess.run([sys.executable, "-m", "restcomm", "db", "upgrade"], env=env, capture_output=True,
+                             text=True, timeout=120)
+        if out.returncode != 0:
+            raise SystemExit(f"db upgrade failed: {out.stdout}\n{out.stderr}")
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "restcomm.app:create_app", "--port", str(port),
@@ -302,7 +338,15 @@ def main() -> int:
                     help="senders the loop traffic is spread over (a second loop run uses one)")
     ap.add_argument("--loop-only", action="store_true", help="skip the accept/drain rounds")
     ap.add_argument("--keep", action="store_true", help="keep the data directory (printed) for inspection")
+    ap.add_argument("--database-url", default=None,
+                    help="also PostgreSQL (postgresql+asyncpg://user@host:port/NAME): NAME is created, used, dropped")
     args = ap.parse_args()
+    pg_admin = None
+    if args.database_url:
+        from mixed_load import pg_admin_url, pg_execute
+
+        pg_admin = pg_admin_url(args.database_url)
+        pg_execute(pg_admin[0], f'CREATE DATABASE "{pg_admin[1]}"')
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
     tmp = Path(tempfile.mkdtemp(prefix="bench-sms-"))
@@ -329,7 +373,12 @@ def main() -> int:
         db = tmp / "ours" / "data" / "restcomm.db"
 
         if not args.loop_only:
-            accept_and_drain(ours_url, bare_url, auth, script, args, db, ours.pid)
+            pg = None
+            if args.database_url:
+                pgp, pbase, psid, ptoken = start_ours(tmp / "pg", SMS_CONFIG, procs, args.database_url)
+                pauth = "Basic " + base64.b64encode(f"{psid}:{ptoken}".encode()).decode()
+                pg = (f"{pbase}{API}/Accounts/{psid}/SMS/Messages.json", pauth, pbase, pgp.pid)
+            accept_and_drain(ours_url, bare_url, auth, script, args, db, ours.pid, pg)
             # The same accept phase with group commit off: one transaction (and fsync) per message.
             single, sbase, ssid, stoken = start_ours(tmp / "single", SMS_CONFIG + "group_commit_max_batch = 1\n", procs)
             sauth = "Basic " + base64.b64encode(f"{ssid}:{stoken}".encode()).decode()
@@ -359,6 +408,10 @@ def main() -> int:
             print(f"data kept in {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+        if pg_admin is not None:
+            from mixed_load import pg_execute
+
+            pg_execute(pg_admin[0], f'DROP DATABASE IF EXISTS "{pg_admin[1]}" WITH (FORCE)')
     return 0
 
 

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from restcomm.config import Settings
 from restcomm.limits import Limits
 from restcomm.profiles import ProfileCache
+from restcomm.store.session import Database
 from restcomm.util import utcnow
 
 if TYPE_CHECKING:
@@ -104,10 +105,23 @@ class Services:
     # The voice engine's seam (restcomm.voice.ports): None when no engine runs in this process.
     call_placer: CallPlacer | None = None
     call_control: CallControl | None = None
+    _db: Database | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.limits = Limits(self.settings)
         self.profiles = ProfileCache(self.engine, self.settings.profile_cache_seconds)
+
+    @property
+    def db(self) -> Database:
+        """How API requests reach the database (store/session.py); made on first use."""
+        if self._db is None:
+            self._db = Database(self.engine, sqlite_synchronous=self.settings.sqlite_synchronous)
+        return self._db
+
+    def close_db(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
 
     def carrier_states(self) -> list[dict[str, Any]] | None:
         """This node's carriers, or None when none is configured (readiness, metrics)."""

@@ -463,6 +463,15 @@ HTTP_REQUESTS = metrics.histogram(
     "HTTP requests by method, route template and status: latency histogram; _count is the request count",
     ("method", "route", "status"),
 )
+# Fed by the API endpoints (restcomm.web.endpoints) and the store (restcomm.store.trips).
+DB_ROUND_TRIPS = metrics.counter(
+    "restcomm_http_request_db_round_trips_total",
+    "Statements, transaction boundaries and pings sent to the database by API requests, by method and route",
+    ("method", "route"),
+)
+DB_ROUND_TRIPS_ALL = metrics.counter(
+    "restcomm_db_round_trips_total", "Statements, transaction boundaries and pings sent to the database by this process"
+)
 # Fed by authentication (restcomm.api.auth).
 AUTH_THROTTLED = metrics.counter(
     "restcomm_auth_throttled_total", "Requests refused (429) because of repeated authentication failures",

@@ -26,6 +26,7 @@ from restcomm.api.errors import ApiError, invalid, missing, not_found
 from restcomm.api.shapes import Row, Shape, dumps, to_json_obj, to_xml, xml_document, xml_list
 from restcomm.codes import more_info_path
 from restcomm.store.schema import accounts
+from restcomm.store.session import Session
 from restcomm.util import API_VERSION, parse_date
 from restcomm.weburl import InvalidUrl, check_http_url
 
@@ -299,33 +300,28 @@ class Call:
         self.raw_query: dict[str, str] = {}
         self.body: bytes = b""  # the raw JSON body of an operation with a body schema
         self.headers: dict[str, Any] = {}  # the operation's declared request headers, validated
-        self._conn: AsyncConnection | None = None
+        self._session: Session | None = None
         self._account: Row | None = None  # the {AccountSid} account, once resolved
 
     # -- database ----------------------------------------------------------------------------
 
-    async def conn(self) -> AsyncConnection:
-        if self._conn is None:
-            self._conn = await self.services.engine.connect()
-        return self._conn
+    async def conn(self) -> Any:
+        """This request's database session (store/session.py): AsyncConnection's execute and begin."""
+        if self._session is None:
+            self._session = self.services.db.session()
+        return self._session
 
     async def close(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction (it takes SQLite's write lock up front); committed on success."""
-        conn = await self.conn()
-        if conn.in_transaction():
-            await conn.commit()
-        await conn.execution_options(sqlite_immediate=True)
-        try:
-            async with conn.begin():
-                yield conn
-        finally:
-            await conn.execution_options(sqlite_immediate=False)
+    async def write(self) -> AsyncIterator[Any]:
+        """A write transaction (on SQLite: this process's one write connection, taken in turn); committed on success."""
+        session = await self.conn()
+        async with session.begin():
+            yield session
 
     async def fetch_one(self, stmt: Any) -> Row | None:
         conn = await self.conn()

@@ -66,7 +66,8 @@ class Messaging:
             sqlite_sync_engine(services.engine, settings.sqlite_synchronous) if settings.is_sqlite else None
         )
         self.writer = GroupCommitWriter(
-            services.engine, sync_engine=self.sync_engine, max_batch=self.sms.group_commit_max_batch
+            services.engine, sync_engine=self.sync_engine, max_batch=self.sms.group_commit_max_batch,
+            shared=services.db if settings.is_sqlite else None,
         )
         self._read_conn: Connection | None = None
         self.router = CarrierRouter()
@@ -161,6 +162,7 @@ class Messaging:
         """A connection for reads outside any write (application sessions)."""
         if self.sync_engine is None:
             async with self.services.engine.connect() as conn:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")  # no BEGIN/ROLLBACK round trips
                 yield conn
             return
         if self._read_conn is None:

@@ -47,6 +47,7 @@ from sqlalchemy import Connection, Engine, Table, create_engine, event, insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from restcomm.store import trips
 from restcomm.store.db import database_unavailable, transaction_conflict
 
 log = logging.getLogger("restcomm.messaging.writer")
@@ -127,6 +128,7 @@ def sqlite_sync_engine(engine: AsyncEngine, synchronous: str) -> Engine:
             return  # the writer took the write lock itself (GroupCommitWriter._transaction)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
 
+    trips.instrument(sync, boundaries=False)  # the writer's own BEGIN IMMEDIATE and COMMIT counted where sent
     return sync
 
 
@@ -154,8 +156,11 @@ class GroupCommitWriter:
         sync_engine: Engine | None = None,
         max_batch: int = 2000,
         concurrency: int = 4,
+        shared: Any = None,
     ):
         self.engine = engine
+        # SQLite: the process's shared write transaction (store.session.Database.write_batch), if given.
+        self.shared = shared
         self.sync_engine = sync_engine  # SQLite: the loop-thread path
         self.max_batch = max_batch
         self.concurrency = 1 if sync_engine is not None else concurrency
@@ -185,7 +190,7 @@ class GroupCommitWriter:
 
     async def start(self) -> None:
         self._closed = False
-        if self.sync_engine is not None:
+        if self.sync_engine is not None and self.shared is None:
             self._sync_conn = self.sync_engine.connect().execution_options(write=True)
         for i in range(self.concurrency):
             self._tasks.append(asyncio.create_task(self._loop(), name=f"group-commit-{i}"))
@@ -240,6 +245,11 @@ class GroupCommitWriter:
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Any]:
+        if self.shared is not None:
+            # SQLite, with the API's writes: one write connection and one COMMIT per process for both.
+            async with self.shared.write_batch("messages") as conn:
+                yield LoopConnection(conn)
+            return
         if self._sync_conn is not None:
             conn = self._sync_conn
             raw = conn.connection.driver_connection  # the sqlite3 connection
@@ -250,6 +260,7 @@ class GroupCommitWriter:
                 # may refuse many attempts in a row. ``begin()`` then finds the transaction open.
                 try:
                     raw.execute("BEGIN IMMEDIATE")
+                    trips.note()
                     break
                 except sqlite3.OperationalError as exc:
                     if "locked" not in str(exc) and "busy" not in str(exc):
@@ -265,6 +276,7 @@ class GroupCommitWriter:
                 raise
             # The fsync happens off the loop; nothing else touches this connection meanwhile (the
             # writer is the only user, and it waits for this commit).
+            trips.note()
             try:
                 await asyncio.to_thread(tx.commit)
             except BaseException:

@@ -12,10 +12,11 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from restcomm.config import ConfigError, Settings
+from restcomm.store import trips
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -48,12 +49,28 @@ def create_engine(settings: Settings) -> AsyncEngine:
             else:
                 conn.exec_driver_sql("BEGIN")
 
+        trips.instrument(engine.sync_engine, boundaries=False)
         return engine
     if url.startswith("postgresql"):
-        return create_async_engine(
-            url, pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size, pool_pre_ping=True
-        )
+        engine = create_async_engine(url, pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size)
+        event.listen(engine.sync_engine.pool, "checkout", _ping)
+        trips.instrument(engine.sync_engine)
+        return engine
     raise ConfigError(f"unsupported database URL {url!r}: use sqlite+aiosqlite:// or postgresql+asyncpg://")
+
+
+def _ping(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """The pool's liveness check at checkout, in ONE round trip: SQLAlchemy's own pre-ping wraps its
+    ``;`` in BEGIN and ROLLBACK (three round trips, and ~15 % of a node's CPU on the send path). A
+    connection that does not answer is replaced (the pool retries the checkout on a fresh one), so a
+    restarted database costs no request an error once it is back."""
+    from sqlalchemy.util.concurrency import await_
+
+    trips.note()
+    try:
+        await_(dbapi_conn._connection.fetchrow(";"))  # the asyncpg connection under SQLAlchemy's adapter
+    except Exception as exc:
+        raise DisconnectionError(f"connection failed its liveness check: {exc}") from exc
 
 
 # SQLSTATEs of a transaction that can simply run again: PostgreSQL rolled it back whole.

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from restcomm.store import trips
 from restcomm.store.schema import accounts, api_keys, users
 
 _ACCOUNT_COLUMNS = [c.name for c in accounts.columns]
@@ -52,11 +53,18 @@ class EngineReader(Reader):
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
 
+    async def _first(self, stmt: Any) -> dict[str, Any] | None:
+        # A checkout of its own, given back at once: the request may never need another, and one
+        # held for the whole request would be held while the send path checks out more (with every
+        # pooled connection so held, those wait for ever). Autocommit: no BEGIN/ROLLBACK round trips.
+        async with self.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            row = (await conn.execute(stmt)).mappings().first()
+        return dict(row) if row else None
+
     async def account(self, *, sid: str | None = None, email: str | None = None) -> dict[str, Any] | None:
         cond = accounts.c.sid == sid if sid is not None else accounts.c.email == email
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(accounts).where(cond))).mappings().first()
-        return dict(row) if row else None
+        return await self._first(select(accounts).where(cond))
 
     async def api_key(self, sid: str) -> dict[str, Any] | None:
         stmt = (
@@ -64,9 +72,7 @@ class EngineReader(Reader):
             .join(accounts, accounts.c.sid == api_keys.c.account_sid)
             .where(api_keys.c.sid == sid)
         )
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(stmt)).mappings().first()
-        return dict(row) if row else None
+        return await self._first(stmt)
 
     async def user(self, email: str) -> dict[str, Any] | None:
         stmt = (
@@ -75,9 +81,7 @@ class EngineReader(Reader):
             .join(accounts, accounts.c.sid == users.c.account_sid)
             .where(users.c.email == email)
         )
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(stmt)).mappings().first()
-        return dict(row) if row else None
+        return await self._first(stmt)
 
 
 class SqliteReader(Reader):
@@ -94,14 +98,17 @@ class SqliteReader(Reader):
 
     async def account(self, *, sid: str | None = None, email: str | None = None) -> dict[str, Any] | None:
         query, arg = (self._by_sid, sid) if sid is not None else (self._by_email, email)
+        trips.note()
         values = self.conn.execute(query, (arg,)).fetchone()
         return _account_row(values, _ACCOUNT_COLUMNS) if values else None
 
     async def api_key(self, sid: str) -> dict[str, Any] | None:
+        trips.note()
         values = self.conn.execute(self._key, (sid,)).fetchone()
         return _account_row(values, ["secret_hash", *_ACCOUNT_COLUMNS]) if values else None
 
     async def user(self, email: str) -> dict[str, Any] | None:
+        trips.note()
         values = self.conn.execute(self._user, (email,)).fetchone()
         return _account_row(values, [*_USER_COLUMNS, *_ACCOUNT_COLUMNS]) if values else None
 

@@ -17,6 +17,8 @@ from starlette.types import Receive, Scope, Send
 from restcomm.api.errors import ApiError
 from restcomm.api.framework import REGISTRY, Call, Operation, error_response, parse_form, validate
 from restcomm.container import Services
+from restcomm.observability import DB_ROUND_TRIPS
+from restcomm.store.trips import per_request
 from restcomm.web.errors import negotiate, server_error
 
 log = logging.getLogger("restcomm")
@@ -73,7 +75,16 @@ def make_endpoint(op: Operation, services: Services) -> Callable[[Request], Any]
     from restcomm.api.auth import authenticate
     from restcomm.api.roles import authorize
 
+    trips_counter = DB_ROUND_TRIPS.labels(op.method, op.full_path)
+
     async def endpoint(request: Request) -> Response:
+        with per_request() as counted:
+            try:
+                return await handle(request)
+            finally:
+                trips_counter.inc(counted[0])
+
+    async def handle(request: Request) -> Response:
         fmt = "json" if op.media else negotiate(request)
         call = Call(request, op, services, fmt)
         try:

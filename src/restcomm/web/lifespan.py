@@ -66,6 +66,7 @@ def make_lifespan(services: Services, extra_services: list[Any] | None = None, f
                 observability.metrics.remove_collector(collector)
             await stop_services(started)
             services.reader.close()
+            services.close_db()
             await engine.dispose()
 
     return lifespan

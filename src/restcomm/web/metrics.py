@@ -51,6 +51,12 @@ def collect_carriers(services: Services) -> None:
     export_carriers(services.carrier_states())
 
 
+def collect_round_trips() -> None:
+    from restcomm.store import trips
+
+    observability.DB_ROUND_TRIPS_ALL.labels().set_total(trips.TOTAL[0])
+
+
 def collectors(services: Services) -> list[Callable[[], Awaitable[None] | None]]:
     """The scrape-time collectors of this process, registered for the server's lifetime."""
-    return [lambda: collect_queue(services), lambda: collect_carriers(services)]
+    return [lambda: collect_queue(services), lambda: collect_carriers(services), collect_round_trips]

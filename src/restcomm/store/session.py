@@ -1,0 +1,317 @@
+"""How API requests reach the database: one ``Database`` per process, one ``Session`` per request.
+
+A ``Session`` offers the slice of SQLAlchemy's ``AsyncConnection`` the API uses (``execute`` of
+Core statements, ``begin``, ``in_transaction``, ``commit``, ``close``, ``dialect``), so handlers
+and the helpers they call (audit, notifications, the voice store) are unchanged; what changes is
+how each statement is carried out.
+
+SQLite: the statements run right here in the event-loop thread on plain (synchronous) sqlite3
+connections through SQLAlchemy's synchronous engine (its compiled-statement cache makes the
+statement cost a few tens of microseconds). Handing each statement to the async driver's worker
+thread cost far more (a thread round trip per statement and the GIL traffic that comes with it).
+
+* Reads share one connection in autocommit mode: every statement sees the latest commit (WAL),
+  never waits for a writer and leaves no transaction open between statements.
+* Writes (``begin()``) share one write connection and are group-committed: the first body opens a
+  transaction (``BEGIN IMMEDIATE`` under a zero busy timeout, retried asynchronously while another
+  process or this process's message writer holds SQLite's lock: nobody sleeps in the busy handler),
+  each body runs in a SAVEPOINT (a failing one is rolled back alone), and one COMMIT, with its fsync
+  off the loop, ends the bodies that ran before it got the connection; each caller returns only
+  after that COMMIT. Bodies run one at a time; their statements cost microseconds.
+
+PostgreSQL: the pooled async engine (a connection checked out on the first statement and kept
+for the rest of the request).
+
+Every statement and transaction boundary sent is counted (``store/trips.py``); a test pins the
+count per API request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from restcomm.store import trips
+
+
+class Database:
+    """One process's way to the database for API requests."""
+
+    def __init__(self, engine: AsyncEngine, *, sqlite_synchronous: str = "FULL"):
+        self.engine = engine
+        self.lock_waits = 0  # SQLite: BEGIN IMMEDIATE refused because another connection wrote
+        self.sqlite = engine.url.get_backend_name() == "sqlite" and engine.url.database not in (None, "", ":memory:")
+        self._sync: Engine | None = None
+        self._read: Connection | None = None
+        self._write: Connection | None = None
+        self._busy = False  # SQLite: a request body or the COMMIT is using the write connection
+        self._free: asyncio.Event | None = None  # set when it stops being busy (wakes every waiter)
+        self._batch: asyncio.Future[None] | None = None  # SQLite: the open write transaction's commit
+        if self.sqlite:
+            self._sync = loop_engine(engine, sqlite_synchronous)
+
+    @property
+    def dialect(self) -> Any:
+        return self.engine.dialect
+
+    def session(self) -> Session:
+        return SqliteSession(self) if self.sqlite else EngineSession(self)
+
+    # -- SQLite connections (made on first use, in the loop thread) --------------------------------
+
+    def read_connection(self) -> Connection:
+        if self._read is None:
+            assert self._sync is not None
+            self._read = self._sync.connect()
+            self._read.connection.driver_connection.execute("PRAGMA query_only=ON")  # type: ignore[union-attr]
+        return self._read
+
+    def write_connection(self) -> Connection:
+        if self._write is None:
+            assert self._sync is not None
+            self._write = self._sync.connect()
+        return self._write
+
+    @asynccontextmanager
+    async def write_batch(self, savepoint: str = "api") -> AsyncIterator[Connection]:
+        """SQLite: run the block on the write connection, inside the shared transaction and a
+        SAVEPOINT of its own (an exception rolls back the block alone and propagates); return once
+        the COMMIT that ends it is durable (or raise its error). Blocks run one at a time."""
+        await self._enter()
+        try:
+            batch = self._batch
+            if batch is None:
+                batch = await self._open_batch()
+            conn = self.write_connection()
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            raw.execute(f"SAVEPOINT {savepoint}")
+            trips.note()
+            try:
+                yield conn
+            except BaseException:
+                raw.execute(f"ROLLBACK TO {savepoint}")
+                raw.execute(f"RELEASE {savepoint}")
+                trips.note(2)
+                raise
+            raw.execute(f"RELEASE {savepoint}")
+            trips.note()
+        finally:
+            self._leave()
+        await asyncio.shield(batch)
+
+    async def _open_batch(self) -> asyncio.Future[None]:
+        """Take SQLite's write lock (called holding the write connection) and open the transaction that the
+        request bodies queued until its COMMIT share: many writes, one fsync."""
+        conn = self.write_connection()
+        raw: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
+        delay = 0.0005
+        while True:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
+                self.lock_waits += 1
+                await asyncio.sleep(delay)  # whoever holds it (maybe on this loop) finishes
+                delay = min(delay * 2, 0.002)
+        trips.note()
+        batch: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._batch = batch
+        # The COMMIT waits for the bodies that run before it gets the connection: they join this batch.
+        asyncio.get_running_loop().create_task(self._commit(batch))
+        return batch
+
+    async def _enter(self) -> None:
+        """Wait until the write connection is free and take it. Free (the common case: bodies run
+        their statements without yielding): no suspension at all. Busy: every waiter is woken at
+        once when it frees, so the queued bodies all run in the same turn of the loop (a FIFO lock
+        would hand it on one waiter per turn)."""
+        while self._busy:
+            if self._free is None:
+                self._free = asyncio.Event()
+            await self._free.wait()
+        self._busy = True
+
+    def _leave(self) -> None:
+        self._busy = False
+        if self._free is not None:
+            self._free.set()
+            self._free = None
+
+    async def _commit(self, batch: asyncio.Future[None]) -> None:
+        await self._enter()
+        try:
+            self._batch = None
+            raw: sqlite3.Connection = self.write_connection().connection.driver_connection  # type: ignore[assignment]
+            trips.note()
+            try:
+                await asyncio.to_thread(raw.commit)  # the fsync, off the loop
+            except BaseException as exc:
+                try:
+                    raw.rollback()
+                except Exception:  # noqa: S110 - the commit's own error is what the callers get
+                    pass
+                if not batch.done():
+                    batch.set_exception(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
+                if not isinstance(exc, Exception):
+                    raise
+                return
+            if not batch.done():
+                batch.set_result(None)
+        finally:
+            self._leave()
+
+    def close(self) -> None:
+        for conn in (self._read, self._write):
+            if conn is not None:
+                conn.close()
+        self._read = self._write = None
+        if self._sync is not None:
+            self._sync.dispose()
+
+
+def loop_engine(engine: AsyncEngine, synchronous: str) -> Engine:
+    """A synchronous engine on the same SQLite file, used from the event-loop thread. It never
+    issues BEGIN itself (statements outside ``Session.begin`` run in autocommit mode) and never
+    waits in SQLite's busy handler (which would block the loop)."""
+    sync = create_engine(engine.url.set(drivername="sqlite"), connect_args={"check_same_thread": False})
+
+    @event.listens_for(sync, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
+        cur.execute("PRAGMA busy_timeout=0")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    trips.instrument(sync, boundaries=False)  # BEGIN IMMEDIATE and COMMIT are counted where sent
+    return sync
+
+
+class Session:
+    """One request's database access (see the module docstring)."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    @property
+    def dialect(self) -> Any:
+        return self.db.dialect
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        raise NotImplementedError
+
+    def begin(self) -> Any:
+        """``async with session.begin():`` a write transaction, committed on success."""
+        raise NotImplementedError
+
+    def in_transaction(self) -> bool:
+        raise NotImplementedError
+
+    async def commit(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def execution_options(self, **_options: Any) -> Session:
+        return self
+
+
+class SqliteSession(Session):
+    def __init__(self, db: Database):
+        super().__init__(db)
+        self._tx: Connection | None = None
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        if self._tx is not None:
+            return self._tx.execute(statement, parameters)
+        return self.db.read_connection().execute(statement, parameters)
+
+    def in_transaction(self) -> bool:
+        return self._tx is not None
+
+    async def commit(self) -> None:
+        pass  # reads are autocommit; a write transaction commits at the end of ``begin``
+
+    async def close(self) -> None:
+        pass
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[Session]:
+        if self._tx is not None:
+            raise RuntimeError("a write transaction is already open in this request")
+        async with self.db.write_batch() as conn:
+            self._tx = conn
+            try:
+                yield self
+            finally:
+                self._tx = None
+
+
+class EngineSession(Session):
+    """PostgreSQL (and any other server database): one pooled connection for the whole request,
+    checked out at its first statement. Reads run in autocommit mode: no BEGIN and no ROLLBACK
+    round trips around them (each statement sees the latest commit, as on SQLite); ``begin`` opens
+    a real transaction (READ COMMITTED, the server's default) and returns to autocommit after it."""
+
+    def __init__(self, db: Database):
+        super().__init__(db)
+        self._conn: AsyncConnection | None = None
+        self._tx = False
+
+    async def _connection(self) -> AsyncConnection:
+        if self._conn is None:
+            conn = await self.db.engine.connect()
+            try:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")  # no round trip (asyncpg)
+            except BaseException:
+                await conn.close()
+                raise
+            self._conn = conn
+        return self._conn
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        conn = self._conn or await self._connection()
+        return await conn.execute(statement, parameters)
+
+    def in_transaction(self) -> bool:
+        return self._tx
+
+    async def commit(self) -> None:
+        pass  # reads are autocommit; a write transaction commits at the end of ``begin``
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await conn.close()
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[Session]:
+        if self._tx:
+            raise RuntimeError("a write transaction is already open in this request")
+        conn = await self._connection()
+        if conn.in_transaction():
+            await conn.commit()  # the autocommit reads' bookkeeping; nothing is sent
+        await conn.execution_options(isolation_level="READ COMMITTED")
+        self._tx = True
+        try:
+            async with conn.begin():
+                yield self
+        finally:
+            self._tx = False
+            if not conn.invalidated and not conn.closed:
+                if conn.in_transaction():
+                    await conn.rollback()
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
