@@ -147,7 +147,7 @@ snd_path {self.folder / "rec"}
                 elif message.get("event"):
                     self.events.put(message)
 
-    def command(self, command: str, params: str = "", timeout: float = 5.0) -> dict[str, Any]:
+    def command(self, command: str, params: str = "", timeout: float = 20.0) -> dict[str, Any]:
         """Send one command (``dial``, ``hangup``, ``accept``, ``sndcode`` …) and wait for its answer."""
         assert self._sock is not None
         self._token += 1
