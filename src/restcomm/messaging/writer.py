@@ -48,7 +48,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from restcomm.store import trips
-from restcomm.store.db import database_unavailable, transaction_conflict
+from restcomm.store.db import database_unavailable, sqlite_pragmas, transaction_conflict
 
 log = logging.getLogger("restcomm.messaging.writer")
 
@@ -114,13 +114,7 @@ def sqlite_sync_engine(engine: AsyncEngine, synchronous: str) -> Engine:
 
     @event.listens_for(sync, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute(f"PRAGMA synchronous={synchronous}")
-        cur.execute("PRAGMA busy_timeout=0")  # never block the event loop on another writer
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.close()
+        sqlite_pragmas(dbapi_conn, synchronous, busy_timeout_ms=0)  # never block the loop on another writer
 
     @event.listens_for(sync, "begin")
     def _begin(conn: Connection) -> None:

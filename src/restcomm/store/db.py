@@ -31,14 +31,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            # We issue BEGIN ourselves (below), so the driver must not.
-            dbapi_conn.isolation_level = None
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute(f"PRAGMA synchronous={sync_level}")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.close()
+            sqlite_pragmas(dbapi_conn, sync_level, busy_timeout_ms=30000)
 
         @event.listens_for(engine.sync_engine, "begin")
         def _begin(conn: Connection) -> None:
@@ -194,3 +187,16 @@ def storage_failure(exc: BaseException) -> bool:
         orig = getattr(err, "orig", None)
         todo.extend([orig if isinstance(orig, BaseException) else None, err.__cause__, err.__context__])
     return False
+
+
+def sqlite_pragmas(dbapi_conn: Any, synchronous: str, *, busy_timeout_ms: int) -> None:
+    """Every SQLite connection of the server: WAL, the configured ``synchronous``, foreign keys, and
+    no BEGIN from the driver (we issue BEGIN ourselves). ``busy_timeout_ms`` 0 for connections used
+    from the event loop (never wait in SQLite's busy handler there)."""
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute(f"PRAGMA synchronous={synchronous}")
+    cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()

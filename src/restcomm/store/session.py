@@ -39,6 +39,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from restcomm.store import trips
+from restcomm.store.db import sqlite_pragmas
 
 
 class Database:
@@ -187,13 +188,7 @@ def loop_engine(engine: AsyncEngine, synchronous: str) -> Engine:
 
     @event.listens_for(sync, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute(f"PRAGMA synchronous={synchronous}")
-        cur.execute("PRAGMA busy_timeout=0")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.close()
+        sqlite_pragmas(dbapi_conn, synchronous, busy_timeout_ms=0)
 
     trips.instrument(sync, boundaries=False)  # BEGIN IMMEDIATE and COMMIT are counted where sent
     return sync
