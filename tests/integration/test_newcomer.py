@@ -16,6 +16,7 @@ import pytest
 
 from tests.support.ports import free_port
 from tests.support.server import Server, Tenant, wait_ready
+from tests.support.waiting import wait_until
 
 
 def _cli(args: list[str], data_dir: Path, timeout: float = 60, **env_extra: str) -> subprocess.CompletedProcess[str]:
@@ -65,6 +66,10 @@ def test_to_filter_accepts_an_unencoded_plus(server: Server, tenant: Tenant) -> 
         sent = c.post(f"/Accounts/{tenant.sid}/SMS/Messages.json",
                       data={"From": number, "To": number, "Body": "to myself"})
         assert sent.status_code in (200, 201), sent.text
+        # Sent to a hosted number, the message also arrives as an inbound one (To = the number), a moment
+        # later: both listings are compared once it is there.
+        wait_until(lambda: c.get(f"/Accounts/{tenant.sid}/SMS/Messages.json", params={"To": number}).json(),
+                   lambda page: len(page["messages"]) >= 2, what="the message and its internal arrival")
         # "?To=+1555..." as typed: the "+" decodes to a space.
         raw = httpx.get(f"{server.api}/Accounts/{tenant.sid}/SMS/Messages.json?To={number}",
                         auth=(tenant.sid, tenant.token), timeout=10).json()

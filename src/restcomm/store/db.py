@@ -19,6 +19,8 @@ from restcomm.config import ConfigError, Settings
 from restcomm.store import trips
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# How long the server's own connections wait for SQLite's write lock before failing.
+SERVER_BUSY_TIMEOUT_S = 30
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -31,7 +33,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            sqlite_pragmas(dbapi_conn, sync_level, busy_timeout_ms=30000)
+            sqlite_pragmas(dbapi_conn, sync_level, busy_timeout_ms=SERVER_BUSY_TIMEOUT_S * 1000)
 
         @event.listens_for(engine.sync_engine, "begin")
         def _begin(conn: Connection) -> None:
