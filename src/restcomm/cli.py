@@ -72,7 +72,6 @@ def listening_url(settings: Settings, tls: bool) -> str:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
 
     from restcomm.app import build_app
 
@@ -89,7 +88,9 @@ def _serve(args: argparse.Namespace) -> int:
         logging.getLogger("restcomm").info("%d workers listening on %s", settings.workers,
                                            listening_url(settings, bool(args.ssl_certfile)))
         return serve_workers(settings, lambda s: _uvicorn_config(build_app(s), s, args))
-    server = uvicorn.Server(_uvicorn_config(build_app(settings), settings, args))
+    from restcomm.workers import serving_server
+
+    server = serving_server(_uvicorn_config(build_app(settings), settings, args))
     server.run()
     return 0 if server.started else 1
 

@@ -36,8 +36,24 @@ from collections.abc import Callable
 from typing import Any
 
 from restcomm.config import Settings
+from restcomm.heap import settle_heap
 
 log = logging.getLogger("restcomm.workers")
+
+
+def serving_server(config: Any) -> Any:
+    """A `uvicorn.Server` that freezes the start-up heap once the application has started
+    (restcomm/heap.py: full garbage-collector passes then skip it)."""
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                frozen = settle_heap()
+                log.debug("start-up heap frozen: %d objects", frozen)
+
+    return _Server(config)
 
 STARTUP_GRACE = 10.0  # seconds: a worker killed this soon after its start, twice in a row, stops the server
 
@@ -74,7 +90,6 @@ def _listen(settings: Settings) -> socket.socket:
 
 def serve_workers(settings: Settings, make_config: Callable[[Settings], Any]) -> int:
     """Run ``settings.workers`` server processes; returns the exit status for the command."""
-    import uvicorn
 
     _check_carriers(settings)
     asyncio.run(_prepare(settings))
@@ -93,7 +108,7 @@ def serve_workers(settings: Settings, make_config: Callable[[Settings], Any]) ->
             try:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
-                server = uvicorn.Server(make_config(dataclasses.replace(settings, worker_index=index)))
+                server = serving_server(make_config(dataclasses.replace(settings, worker_index=index)))
                 server.run(sockets=[sock])
                 code = 0 if server.started else 1
             except BaseException:

@@ -23,12 +23,13 @@ import contextlib
 import logging
 import os
 import secrets
+import socket
 import time
-import weakref
 from collections.abc import Callable
 from pathlib import Path
 
 from . import dtmf, g711, rtcp, rtp
+from .clock import MediaClock
 from .jitter import InboundStream
 from .mixer import Mixer
 from .pacer import Pacer
@@ -47,6 +48,21 @@ _BIND_ATTEMPTS = 16
 _ENCODERS: dict[str, Callable[[bytes], bytes]] = {"PCMU": g711.ulaw_encode, "PCMA": g711.alaw_encode}
 _DECODERS: dict[str, Callable[[bytes], bytes]] = {"PCMU": g711.ulaw_decode, "PCMA": g711.alaw_decode}
 _SILENCE_BYTE = {"PCMU": g711.ULAW_SILENCE_BYTE, "PCMA": g711.ALAW_SILENCE_BYTE}
+
+
+_HEADER_PACK = rtp.HEADER.pack
+
+
+def _bound_udp(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 class _Socket(asyncio.DatagramProtocol):
@@ -69,10 +85,18 @@ class _Socket(asyncio.DatagramProtocol):
         self.owner.stats["send_errors"] += 1
 
 
-class _Playback:
-    """One prompt being sent: the media clock calls `step` once per tick."""
+def _finish(done: asyncio.Future[bool], played: bool) -> None:
+    if not done.done():
+        done.set_result(played)
 
-    __slots__ = ("endpoint", "encoded", "offset", "cancel", "done", "stopped")
+
+class _Playback:
+    """One prompt being sent: the media clock's thread calls `step` once per tick.
+
+    While it plays, the leg's sender state (sequence number, timestamp, the socket it sends with)
+    belongs to the clock thread; the result goes back to the leg's event loop, thread-safely."""
+
+    __slots__ = ("endpoint", "encoded", "offset", "cancel", "done", "stopped", "_loop")
 
     def __init__(self, endpoint: RtpEndpoint, encoded: bytes, cancel: asyncio.Event | None,
                  done: asyncio.Future[bool]) -> None:
@@ -82,59 +106,29 @@ class _Playback:
         self.cancel = cancel
         self.done = done
         self.stopped = False
+        self._loop = endpoint._loop
+
+    def _end(self, played: bool) -> bool:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            self._loop.call_soon_threadsafe(_finish, self.done, played)
+        return False
 
     def step(self, now: float) -> bool:
-        """Send the next frame; False when this playback is over (and `done` is resolved)."""
-        if self.stopped or self.done.done():
+        """Send the next frame; False when this playback is over (and `done` is being resolved)."""
+        if self.stopped:
             return False
         ep = self.endpoint
         if ep.closed or (self.cancel is not None and self.cancel.is_set()):
-            self.done.set_result(False)
-            return False
+            return self._end(False)
         if self.offset >= len(self.encoded):
-            self.done.set_result(True)  # one tick after the last frame: it has been played out
-            return False
+            return self._end(True)  # one tick after the last frame: it has been played out
         ep._send_frame(self.encoded[self.offset : self.offset + FRAME_SAMPLES], FRAME_SAMPLES, now,
                        marker=self.offset == 0)
         self.offset += FRAME_SAMPLES
         return True
 
-
-class MediaClock:
-    """One drift-free 20 ms tick per event loop that sends the next frame of every playing prompt.
-
-    A timer per playing leg would cost one loop wake-up per packet (5,000/s for 100 calls); one
-    shared tick costs 50/s whatever the number of calls, and its lateness is shared rather than
-    multiplied. The tick runs only while something is playing."""
-
-    _clocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MediaClock] = weakref.WeakKeyDictionary()
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._streams: list[_Playback] = []
-        self._task: asyncio.Task[None] | None = None
-        self.pacer = Pacer(FRAME_SECONDS, clock=loop.time)
-
-    @classmethod
-    def for_loop(cls, loop: asyncio.AbstractEventLoop) -> MediaClock:
-        clock = cls._clocks.get(loop)
-        if clock is None:
-            clock = cls._clocks[loop] = cls(loop)
-        return clock
-
-    def add(self, playback: _Playback) -> None:
-        self._streams.append(playback)
-        if self._task is None or self._task.done():
-            self.pacer.start()
-            self._task = self._loop.create_task(self._run())
-
-    async def _run(self) -> None:
-        pacer = self.pacer
-        while self._streams:
-            await pacer.wait()
-            now = pacer.deadline()
-            self._streams = [p for p in self._streams if p.step(now)]
-            pacer.advance()
+    def abort(self) -> None:
+        self._end(False)
 
 
 class RtpEndpoint:
@@ -159,6 +153,8 @@ class RtpEndpoint:
         self.closed = False
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.DatagramTransport | None = None
+        self._sock: socket.socket | None = None  # the RTP socket (the transport's), for sending
+        self._clocked = False  # a playback ran on the media clock's thread
         self._rtcp_transport: asyncio.DatagramTransport | None = None
         # sender state (RFC 3550 §5.1: random initial values)
         self._seq = secrets.randbits(16)
@@ -197,8 +193,10 @@ class RtpEndpoint:
             port = ports.allocate()
             self = cls(ports, address, port)
             try:
+                # our own socket object: the media clock's thread sends with it directly
+                self._sock = _bound_udp(host, port)
                 self._transport, proto = await loop.create_datagram_endpoint(
-                    lambda s=self: _Socket(s, s._on_rtp), local_addr=(host, port))
+                    lambda s=self: _Socket(s, s._on_rtp), sock=self._sock)
                 self._closed_futures.append(proto.closed)
                 self._rtcp_transport, proto = await loop.create_datagram_endpoint(
                     lambda s=self: _Socket(s, s._on_rtcp), local_addr=(host, port + 1))
@@ -207,6 +205,8 @@ class RtpEndpoint:
                 last_error = exc
                 if self._transport is not None:
                     self._transport.close()
+                elif self._sock is not None:
+                    self._sock.close()
                 continue  # the port stays marked used: someone else has it
             self._rtcp_interval = rtcp_interval
             self._rtcp_task = loop.create_task(self._rtcp_loop())
@@ -228,6 +228,10 @@ class RtpEndpoint:
         if self._rtcp_transport is not None and self.remote_rtcp is not None and self.stats["sent"]:
             with contextlib.suppress(OSError):
                 self._rtcp_transport.sendto(self._report() + rtcp.encode_bye(rtcp.Bye((self.ssrc,))), self.remote_rtcp)
+        if self._clocked:
+            # the clock thread may be sending a frame of ours right now: let that tick finish (it
+            # sees `closed` on the next one) before the socket goes
+            await MediaClock.shared().barrier()
         for tr in (self._transport, self._rtcp_transport):
             if tr is not None:
                 tr.close()
@@ -269,12 +273,18 @@ class RtpEndpoint:
     def _send_frame(self, payload: bytes, samples: int, now: float, *, pt: int | None = None,
                     marker: bool = False, timestamp: int | None = None) -> None:
         ts, talkspurt = (timestamp, False) if timestamp is not None else self._timestamp_for(now, samples)
-        if self.remote is not None and self.send_enabled and self._transport is not None:
-            packet = rtp.HEADER.pack(0x80, (0x80 if (marker or talkspurt) else 0) | (self.codec.payload_type if pt is None else pt),
-                                     self._seq, ts, self.ssrc) + payload
-            self._transport.sendto(packet, self.remote)
-            self.stats["sent"] += 1
-            self.stats["octets_sent"] += len(payload)
+        remote, sock = self.remote, self._sock
+        if remote is not None and self.send_enabled and sock is not None:
+            packet = _HEADER_PACK(0x80, (0x80 if (marker or talkspurt) else 0) | (self.codec.payload_type if pt is None else pt),
+                                  self._seq, ts, self.ssrc) + payload
+            try:
+                sock.sendto(packet, remote)
+            except OSError:  # a full socket buffer, an ICMP error pending: RTP is best effort
+                self.stats["send_errors"] += 1
+            else:
+                stats = self.stats
+                stats["sent"] += 1
+                stats["octets_sent"] += len(payload)
         self._seq = (self._seq + 1) & 0xFFFF
         if timestamp is None:
             self._next_ts = (ts + samples) & 0xFFFFFFFF
@@ -286,8 +296,9 @@ class RtpEndpoint:
     async def play(self, pcm: bytes, *, cancel: asyncio.Event | None = None) -> bool:
         """Send linear PCM as paced 20 ms frames; False if `cancel` was set (or the leg closed) first.
 
-        Frames go out on the process-wide media clock tick (see `MediaClock`); the call returns one
-        frame time after the last frame, when the far end has heard it."""
+        Frames go out on the process-wide media clock's thread (see `media/clock.py`), so a busy
+        event loop does not delay them; the call returns one frame time after the last frame, when
+        the far end has heard it."""
         if self.closed:
             return False
         async with self._send_lock:
@@ -298,7 +309,8 @@ class RtpEndpoint:
             self._playing += 1
             self._relay_offset = None
             try:
-                MediaClock.for_loop(self._loop).add(playback)
+                self._clocked = True
+                MediaClock.shared().add(playback)
                 return await playback.done
             finally:
                 playback.stopped = True
