@@ -30,28 +30,29 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
 
 from restcomm.config import Settings
-from restcomm.heap import settle_heap
+from restcomm.runtime import settle_for_serving
 
 log = logging.getLogger("restcomm.workers")
 
 
 def serving_server(config: Any) -> Any:
-    """A `uvicorn.Server` that freezes the start-up heap once the application has started
-    (restcomm/heap.py: full garbage-collector passes then skip it)."""
+    """A `uvicorn.Server` that applies the serving process policy once the application has started
+    (restcomm/runtime.py: the start-up heap frozen, a 1 ms GIL switch interval for the media clock)."""
     import uvicorn
 
     class _Server(uvicorn.Server):
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets=sockets)
             if self.started:
-                frozen = settle_heap()
-                log.debug("start-up heap frozen: %d objects", frozen)
+                frozen = settle_for_serving()
+                log.debug("start-up heap frozen: %d objects; switch interval %s s", frozen, sys.getswitchinterval())
 
     return _Server(config)
 

@@ -43,7 +43,7 @@ COMPONENT_LAYER: Mapping[str, str] = {
     "media": "media",
     **{name: "leaf" for name in (
         "store", "config", "codes", "observability", "phone", "security", "util", "container",
-        "encoding", "notify", "routing", "limits", "httpguard", "ops", "audit", "polling", "weburl", "profiles", "heap",
+        "encoding", "notify", "routing", "limits", "httpguard", "ops", "audit", "polling", "weburl", "profiles", "runtime",
     )},
 }
 

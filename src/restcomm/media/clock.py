@@ -4,8 +4,9 @@ Why a thread. The tick used to run on the application's event loop, so every cal
 long there (an application fetch, a call record written, a burst of SIP) pushed the next 20 ms
 frame of every call back by as much: at 45 calls/s the RTP interval p99 reached 53 ms
 (docs/performance.md, "Voice"). On its own thread the tick waits for the loop only as long as
-CPython lets one thread keep the GIL while another wants it (`sys.getswitchinterval()`, 5 ms by
-default), not for a whole callback, and the loop keeps doing everything else.
+CPython lets one thread keep the GIL while another wants it (`sys.getswitchinterval()`: CPython's
+default 5 ms, 1 ms in a serving process, restcomm/runtime.py), not for a whole callback, and the
+loop keeps doing everything else.
 
 The contract with the thread:
 
