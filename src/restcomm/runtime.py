@@ -3,17 +3,17 @@ heap is frozen, and a thread waiting for the GIL gets it within 1 ms instead of 
 
 CPython's cyclic collector stops every thread for the whole of a pass, the media clock's thread
 included (the GIL). A full (generation 2) pass walks every container object in the process; after
-start-up that is a few hundred thousand objects (SQLAlchemy's metadata and compiled-statement
-caches, Starlette's routes, the modules), and under 45 calls/s a full pass was seen to take up to
-158 ms: every call's next RTP frame waited that long (docs/performance.md, "Voice").
+start-up that is about 130,000 objects (SQLAlchemy's metadata and compiled-statement
+caches, Starlette's routes, the modules) plus what the calls in progress hold. At 45 calls/s one
+full pass fell inside the measured step and walked 167,000 objects in 149 ms (on a loaded
+machine): every call's next RTP frame waited that long.
 
 Those objects live as long as the process. `gc.freeze()` moves them to the permanent generation,
 which the collector never walks again, so a full pass costs the objects created since (live calls,
 requests, caches filling up). Objects freed by reference counting are still freed; only cycles
 among frozen objects would never be collected, and the start-up heap has none worth collecting
-(`gc.collect()` runs first, so start-up's own garbage is gone before the freeze). Measured at
-45 calls/s on a loaded machine: the one full pass during the step walked about 57,000 objects
-(the live calls') in 61-63 ms, against 129,000 objects and 158-300 ms without the freeze.
+(`gc.collect()` runs first, so start-up's own garbage is gone before the freeze). With the freeze,
+the full pass during that step walked 55,000-57,000 objects (the live calls') in 61-67 ms.
 
 The switch interval. The media clock's thread (media/clock.py) wakes every 20 ms and then needs
 the GIL; while the event loop's thread runs Python it keeps the GIL until the interval has passed
