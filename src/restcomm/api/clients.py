@@ -205,7 +205,7 @@ async def create_client(call: Call) -> Response:
             if taken is None:
                 if row["voice_application_sid"]:
                     await check_application(conn, account["sid"], row["voice_application_sid"], "VoiceApplicationSid")
-                await conn.execute(insert(t.clients).values(**row))
+                await conn.execute(insert(t.clients), row)
                 await call.audit(conn, "create", "Client", sid, account["sid"], f.keys())
     except IntegrityError:
         taken = await call.fetch_one(_login_query(org, login))
