@@ -155,3 +155,26 @@ def test_a_cancelled_writer_still_commits_for_the_others(tmp_path: Path) -> None
         await engine.dispose()
 
     asyncio.run(run())
+
+
+def test_checkpoints_run_in_a_worker_thread_not_inside_commits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(session, "CHECKPOINT_EVERY_COMMITS", 3)
+
+    async def run() -> None:
+        settings = load_settings(env={"RESTCOMM_DATA_DIR": str(tmp_path)})
+        engine = db.create_engine(settings)
+        await db.upgrade(engine)
+        shared = Database(engine)
+        for i in range(7):
+            async with shared.write_batch() as conn:
+                conn.execute(insert(messages), [_row(i)])
+            if shared._checkpointing is not None:
+                await shared._checkpointing
+        raw = shared.write_connection().connection.driver_connection
+        assert raw is not None
+        assert raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0  # none inside our COMMITs
+        assert shared.commits == 7 and shared.checkpoints == 2  # after the 3rd and the 6th
+        shared.close()
+        await engine.dispose()
+
+    asyncio.run(run())

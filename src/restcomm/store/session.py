@@ -22,7 +22,11 @@ thread cost far more (a thread round trip per statement and the GIL traffic that
   thread's round trip cost far more than a fast disk's fsync once the loop is busy (the thread waits
   for the GIL and the loop to come round: 29 ms at the median, 140 ms at p90, under the mixed load,
   for a ~0.5 ms fsync). A slow disk's commits go to a worker thread, with one in the loop thread
-  now and then (``INLINE_PROBE_SECONDS``) to notice when the disk is quick again.
+  now and then (``INLINE_PROBE_SECONDS``) to notice when the disk is quick again. SQLite's automatic
+  checkpoint (copying the WAL into the database file and an fsync of that file, run by the COMMIT
+  that crosses 1,000 WAL pages) is turned off on this connection, so it never runs in the loop
+  thread: a worker thread runs a PASSIVE checkpoint on a connection of its own every
+  ``CHECKPOINT_EVERY_COMMITS`` commits.
 
 PostgreSQL: the pooled async engine (a connection checked out on the first statement and kept
 for the rest of the request).
@@ -34,6 +38,7 @@ count per API request.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -47,11 +52,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from restcomm.store import trips
 from restcomm.store.db import sqlite_pragmas
 
+log = logging.getLogger("restcomm.store")
+
 # SQLite COMMITs run in the loop thread while their average (an exponential moving average of the
 # ones measured) is under this; above it, in a worker thread, with one in the loop thread at most
 # every INLINE_PROBE_SECONDS to measure the disk again.
 INLINE_COMMIT_SECONDS = 0.002
 INLINE_PROBE_SECONDS = 1.0
+# A PASSIVE checkpoint in a worker thread after this many shared commits (instead of SQLite's
+# automatic one, which would run inside a COMMIT made in the loop thread).
+CHECKPOINT_EVERY_COMMITS = 100
 
 
 class Database:
@@ -64,6 +74,10 @@ class Database:
         self.commit_seconds = 0.0  # SQLite: moving average of a COMMIT's duration (see the module docstring)
         self.thread_commits = 0  # SQLite: COMMITs handed to a worker thread (the disk was slow)
         self._probed = 0.0  # SQLite: when a COMMIT last ran in the loop thread
+        self.checkpoints = 0  # SQLite: checkpoints run (worker thread)
+        self._uncheckpointed = 0  # SQLite: commits since the last checkpoint started
+        self._checkpointer: sqlite3.Connection | None = None
+        self._checkpointing: asyncio.Task[None] | None = None
         self.sqlite = engine.url.get_backend_name() == "sqlite" and engine.url.database not in (None, "", ":memory:")
         self._sync: Engine | None = None
         self._read: Connection | None = None
@@ -95,7 +109,24 @@ class Database:
         if self._write is None:
             assert self._sync is not None
             self._write = self._sync.connect()
+            # No automatic checkpoint inside our COMMITs (they may run in the loop thread): see _checkpoint.
+            self._write.connection.driver_connection.execute("PRAGMA wal_autocheckpoint=0")  # type: ignore[union-attr]
         return self._write
+
+    async def _checkpoint(self) -> None:
+        """Copy the WAL into the database file (PASSIVE: never waits for readers or writers), in a
+        worker thread on a connection of its own."""
+        if self._checkpointer is None:
+            assert self.engine.url.database is not None
+            self._checkpointer = sqlite3.connect(self.engine.url.database, isolation_level=None,
+                                                 check_same_thread=False)
+        try:
+            await asyncio.to_thread(self._checkpointer.execute, "PRAGMA wal_checkpoint(PASSIVE)")
+            self.checkpoints += 1
+        except Exception:
+            log.warning("WAL checkpoint failed (retried after the next commits)", exc_info=True)
+        finally:
+            self._checkpointing = None
 
     @asynccontextmanager
     async def write_batch(self, savepoint: str = "api") -> AsyncIterator[Connection]:
@@ -197,6 +228,10 @@ class Database:
                     raise
                 return
             self.commits += 1
+            self._uncheckpointed += 1
+            if self._uncheckpointed >= CHECKPOINT_EVERY_COMMITS and self._checkpointing is None:
+                self._uncheckpointed = 0
+                self._checkpointing = asyncio.get_running_loop().create_task(self._checkpoint())
             for waiter in batch:
                 if not waiter.done():
                     waiter.set_result(None)
@@ -208,6 +243,9 @@ class Database:
             if conn is not None:
                 conn.close()
         self._read = self._write = None
+        if self._checkpointer is not None and self._checkpointing is None:  # (one in flight finishes alone)
+            self._checkpointer.close()
+        self._checkpointer = None
         if self._sync is not None:
             self._sync.dispose()
 
