@@ -25,10 +25,6 @@ the server runs instead of uvicorn's plain one (``restcomm serve`` passes it as 
   connection is busy in the application is the new one closed. So a flood of slow connections
   cannot lock out a client that sends a request at a normal speed.
 
-It also writes each response's head and body to the socket together (``_JoinedWrites``): uvicorn
-writes them separately, two ``send`` system calls per response where one does (the kernel's work
-on loopback and the syscalls themselves were ~12 % of a node's CPU under the mixed load).
-
 A connection closed by a deadline or a cap is just closed (no response: the request is
 incomplete, or the client is not reading); the count of each is in the ``restcomm_http_closed_total``
 metric. All of this is per server process, as the rest of the limits are.
@@ -177,56 +173,6 @@ class Guard:
             self.open -= 1
 
 
-class _JoinedWrites:
-    """The connection's transport, holding a response head back until the body follows it.
-
-    uvicorn writes the head (``http.response.start``) and the body (``http.response.body``) with two
-    ``transport.write`` calls, one system call each; an application sends both in one step, so the
-    head is held until the next write (joined into one) or, at the latest, the end of the current
-    turn of the loop (``call_soon``), so nothing is ever held longer. Interim ``1xx`` heads (``100
-    Continue``: the client waits for it) and everything else are written at once. Every other
-    method is the transport's own; ``close`` writes what is held first, ``abort`` drops it."""
-
-    __slots__ = ("_transport", "_loop", "_held")
-
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
-        self._transport = transport
-        self._loop = loop
-        self._held: bytes | None = None
-
-    def write(self, data: bytes) -> None:
-        held = self._held
-        if held is not None:
-            self._held = None
-            self._transport.write(held + data)
-        elif data[:9] == b"HTTP/1.1 " and data[9:10] != b"1":
-            self._held = data
-            self._loop.call_soon(self._flush)
-        else:
-            self._transport.write(data)
-
-    def _flush(self) -> None:
-        held = self._held
-        if held is not None:
-            self._held = None
-            if not self._transport.is_closing():
-                self._transport.write(held)
-
-    def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size() + len(self._held or b"")
-
-    def close(self) -> None:
-        self._flush()
-        self._transport.close()
-
-    def abort(self) -> None:
-        self._held = None
-        self._transport.abort()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)
-
-
 class GuardedProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the deadlines and caps of ``Guard``."""
 
@@ -296,7 +242,6 @@ class GuardedProtocol(HttpToolsProtocol):
     # --- uvicorn's protocol ------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        transport = _JoinedWrites(transport, self.loop)  # type: ignore[assignment]
         super().connection_made(transport)
         key = None
         if self.client is not None and self.client[0] not in self.guard.proxies:
