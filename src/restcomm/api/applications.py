@@ -141,7 +141,7 @@ async def create_application(call: Call) -> Response:
     }
     row.update(_values(f))
     async with call.write() as conn:
-        await conn.execute(insert(t.applications).values(**row))
+        await conn.execute(insert(t.applications), row)
         await call.audit(conn, "create", "Application", sid, account["sid"], f.keys())
     return call.item(APPLICATION, row)
 

@@ -323,14 +323,14 @@ class Call:
         async with session.begin():
             yield session
 
-    async def fetch_one(self, stmt: Any) -> Row | None:
+    async def fetch_one(self, stmt: Any, params: dict[str, Any] | None = None) -> Row | None:
         conn = await self.conn()
-        row = (await conn.execute(stmt)).mappings().first()
+        row = (await conn.execute(stmt, params)).mappings().first()
         return row
 
-    async def fetch_all(self, stmt: Any) -> list[Row]:
+    async def fetch_all(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Row]:
         conn = await self.conn()
-        return list((await conn.execute(stmt)).mappings().all())
+        return list((await conn.execute(stmt, params)).mappings().all())
 
     # -- tenancy -----------------------------------------------------------------------------
 

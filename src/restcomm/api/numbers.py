@@ -361,7 +361,7 @@ async def create_number(call: Call, kind: str | None) -> Response:
                             else f"Every number with area code {f['AreaCode']} is already provisioned"
                         )
                     row = row_for(free[0])
-                await conn.execute(insert(numbers).values(**row))
+                await conn.execute(insert(numbers), row)
                 await call.audit(conn, "create", "IncomingPhoneNumber", sid, account["sid"], f.keys())
                 created = await _read(conn, sid)
             return call.item(INCOMING_NUMBER, created)

@@ -28,6 +28,15 @@ message. The one wait that could block the loop is the write lock held by anothe
 API's own transactions, another process), whose owner may need this very loop to finish: so the
 lock is taken with ``BEGIN IMMEDIATE`` under a zero busy timeout, retried asynchronously until free.
 
+With the API's writes (``shared``: the process's one write transaction, ``store.session.Database``)
+the writer runs two tasks: while one waits for the COMMIT of its batch (the fsync), the other takes
+the jobs queued meanwhile and waits for the write connection, so its batch joins the very next
+transaction, opened the moment that COMMIT ends (with the API write bodies that waited for it).
+With one task, those jobs waited for the commit in flight, then for the writer to come round again,
+by which time the API's writes had opened the next transaction and its COMMIT had taken the
+connection: a third commit's wait for every send under mixed load. Batches still commit in order
+(one transaction at a time); a job is only ever submitted after what it depends on committed.
+
 PostgreSQL: several batches at once on separate pooled async connections (``concurrency``), since
 its row locks let them overlap.
 """
@@ -157,7 +166,9 @@ class GroupCommitWriter:
         self.shared = shared
         self.sync_engine = sync_engine  # SQLite: the loop-thread path
         self.max_batch = max_batch
-        self.concurrency = 1 if sync_engine is not None else concurrency
+        # SQLite: one batch writes at a time; with ``shared``, a second task queues the next batch
+        # behind the commit in flight (module docstring).
+        self.concurrency = (2 if shared is not None else 1) if sync_engine is not None else concurrency
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
@@ -213,7 +224,9 @@ class GroupCommitWriter:
         if self._closed or not self._tasks:
             raise WriterStopped("the message writer is not running")
         self._queue.put_nowait(job)
-        return await asyncio.shield(job.future)
+        # The job's own future, awaited directly (no shield: one turn of the loop sooner). A caller
+        # cancelled meanwhile cancels only its wait: the job still runs, and a done future is skipped.
+        return await job.future
 
     async def _loop(self) -> None:
         while True:
