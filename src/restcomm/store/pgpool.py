@@ -16,7 +16,7 @@ it is back. While it is down, the driver's error (an ``OSError`` or a SQLSTATE 0
 API's error handler, which answers 503 (``store.db.database_unavailable``).
 
 One pool per process, shared by its users (the account reader, the send checks) and closed when
-the last of them closes; its size is the engine's pool size.
+the last of them closes; at most ``db_pool_size`` connections (opened as needed).
 """
 
 from __future__ import annotations
@@ -129,7 +129,8 @@ def shared_pool(engine: AsyncEngine) -> PgPool:
     dsn = asyncpg_dsn(engine)
     pool = _POOLS.get(dsn)
     if pool is None:
-        size = engine.pool.size() if hasattr(engine.pool, "size") else 5
+        # store.db.create_engine sizes the engine's pool at 2 x db_pool_size; this one gets db_pool_size.
+        size = engine.pool.size() // 2 if hasattr(engine.pool, "size") else 5
         pool = _POOLS[dsn] = PgPool(dsn, size)
     pool.users += 1
     return pool
