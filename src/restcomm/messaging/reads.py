@@ -3,8 +3,8 @@
 They run on every accepted message, so on SQLite they use a plain read-only sqlite3 connection in the
 event-loop thread: an indexed point read takes microseconds, while handing each query to the async
 driver's worker thread costs a thread round trip plus a pool checkout and a transaction. Nothing is
-cached, so a number released or an opt-out recorded is seen by the very next send. On PostgreSQL the
-pooled async engine is used.
+cached, so a number released or an opt-out recorded is seen by the very next send. On PostgreSQL they
+run straight on an asyncpg pool (``store/pgpool.py``): one round trip each, no engine checkout.
 """
 
 from __future__ import annotations
@@ -79,8 +79,35 @@ class SqliteChecks(SendChecks):
         self.conn.close()
 
 
+class PgChecks(SendChecks):
+    """PostgreSQL: the same two reads as ``SqliteChecks``, one round trip each on the process's
+    asyncpg pool (``store/pgpool.py``) instead of an engine checkout (ping + statement) each."""
+
+    _OWNED = ("SELECT account_sid, is_pattern FROM incoming_phone_numbers "
+              "WHERE organization_sid = $1 AND phone_number = ANY($2::varchar[])")
+    _OPTED_OUT = "SELECT 1 FROM opt_outs WHERE sender = ANY($1::varchar[]) AND recipient = ANY($2::varchar[]) LIMIT 1"
+
+    def __init__(self, engine: AsyncEngine):
+        from restcomm.store.pgpool import shared_pool
+
+        self.pool = shared_pool(engine)
+
+    async def owns_number(self, account: Any, number: str) -> bool:
+        rows = await self.pool.fetch(self._OWNED, account["organization_sid"], store.number_forms(number))
+        return any(sid == account["sid"] and not pattern for sid, pattern in rows)
+
+    async def opted_out(self, sender: str, recipient: str) -> bool:
+        row = await self.pool.fetchrow(self._OPTED_OUT, store.number_forms(sender), store.number_forms(recipient))
+        return row is not None
+
+    def close(self) -> None:
+        self.pool.release()
+
+
 def make_checks(engine: AsyncEngine) -> SendChecks:
     url = engine.url
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         return SqliteChecks(url.database)
+    if url.get_backend_name() == "postgresql" and url.get_driver_name() == "asyncpg":
+        return PgChecks(engine)
     return EngineChecks(engine)

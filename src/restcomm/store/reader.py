@@ -3,8 +3,8 @@
 Every request reads its account from the database (nothing is cached, so a password change or a
 suspension made on any node is honoured at once by all). On SQLite that read goes through a plain
 sqlite3 connection in the event-loop thread: a primary-key lookup takes microseconds, far less
-than handing the query to a worker thread as the async driver does. On PostgreSQL the pooled
-async engine is used.
+than handing the query to a worker thread as the async driver does. On PostgreSQL the same reads
+run straight on an asyncpg pool (``store/pgpool.py``): one round trip each, no engine checkout.
 """
 
 from __future__ import annotations
@@ -84,6 +84,39 @@ class EngineReader(Reader):
         return await self._first(stmt)
 
 
+class PgReader(Reader):
+    """PostgreSQL: the same three reads as ``SqliteReader``, one round trip each on the process's
+    asyncpg pool (``store/pgpool.py``), instead of a checkout of the async engine each."""
+
+    def __init__(self, engine: AsyncEngine):
+        from restcomm.store.pgpool import shared_pool
+
+        self.pool = shared_pool(engine)
+        cols = ", ".join(_ACCOUNT_COLUMNS)
+        self._by_sid = f"SELECT {cols} FROM accounts WHERE sid = $1"
+        self._by_email = f"SELECT {cols} FROM accounts WHERE email = $1"
+        acols = ", ".join(f"a.{c}" for c in _ACCOUNT_COLUMNS)
+        self._key = f"SELECT k.secret_hash, {acols} FROM api_keys k JOIN accounts a ON a.sid = k.account_sid WHERE k.sid = $1"
+        self._user = (f"SELECT u.sid, u.role, u.status, u.password_hash, {acols} FROM users u "
+                      "JOIN accounts a ON a.sid = u.account_sid WHERE u.email = $1")
+
+    async def account(self, *, sid: str | None = None, email: str | None = None) -> dict[str, Any] | None:
+        query, arg = (self._by_sid, sid) if sid is not None else (self._by_email, email)
+        values = await self.pool.fetchrow(query, arg)
+        return _account_row(tuple(values), _ACCOUNT_COLUMNS) if values else None
+
+    async def api_key(self, sid: str) -> dict[str, Any] | None:
+        values = await self.pool.fetchrow(self._key, sid)
+        return _account_row(tuple(values), ["secret_hash", *_ACCOUNT_COLUMNS]) if values else None
+
+    async def user(self, email: str) -> dict[str, Any] | None:
+        values = await self.pool.fetchrow(self._user, email)
+        return _account_row(tuple(values), [*_USER_COLUMNS, *_ACCOUNT_COLUMNS]) if values else None
+
+    def close(self) -> None:
+        self.pool.release()
+
+
 class SqliteReader(Reader):
     def __init__(self, path: str):
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -120,4 +153,6 @@ def make_reader(engine: AsyncEngine) -> Reader:
     url = engine.url
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         return SqliteReader(url.database)
+    if url.get_backend_name() == "postgresql" and url.get_driver_name() == "asyncpg":
+        return PgReader(engine)
     return EngineReader(engine)
