@@ -56,7 +56,7 @@ async def test_streams_run_on_the_clock_thread_at_drift_free_deadlines() -> None
     # deadlines come from the schedule, not from when the thread woke: exactly 20 ms apart
     assert [round(t - a.times[0], 6) for t in a.times] == [0.0, 0.02, 0.04, 0.06, 0.08]
     assert set(b.times) <= set(a.times)  # one tick for every stream (b joined at the first or the next)
-    assert clock.ticks >= 6
+    assert clock.ticks >= 5  # the sixth tick (a's end) may not be counted yet when its future resolves
 
 
 async def test_barrier_resolves_after_a_complete_tick_and_at_once_on_an_idle_clock() -> None:
