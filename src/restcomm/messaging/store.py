@@ -365,6 +365,11 @@ class _Fair:
         return [a for (a,) in found if a not in skip][:limit]
 
 
+# The email outbox claims through the same two statements (messaging/email.py).
+FairClaim = _Fair
+LockingClaim = _Claim
+
+
 class FairCursor:
     """Where a node's next fair claim starts in the account order (see ``_Fair``)."""
 
