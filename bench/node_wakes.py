@@ -31,7 +31,15 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.server import ADMIN_EMAIL, ADMIN_PASSWORD, API, database_env, start_server, stop_server  # noqa: E402
+from tests.support.server import (  # noqa: E402
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    API,
+    database_env,
+    start_server,
+    stop_server,
+    wait_ready,
+)
 from tests.support.sms_app import Answer, AppServer, add_number  # noqa: E402
 
 MODES = {
@@ -60,8 +68,10 @@ def run_mode(mode: str, rounds: int, idle: float) -> dict[str, float | list[floa
         config.write_text(MODES[mode] + COMMON)
         with database_env("postgres", data, config) as env:
             apps = AppServer().start()
-            a, base_a, _ = start_server(env, data / "a")
-            b, base_b, _ = start_server(env, data / "b")
+            a, base_a, log_a = start_server(env, data / "a", wait=False)
+            wait_ready(a, base_a, log_a, timeout=180)  # a loaded machine starts slowly
+            b, base_b, log_b = start_server(env, data / "b", wait=False)
+            wait_ready(b, base_b, log_b, timeout=180)
             try:
                 me = httpx.get(f"{base_a}{API}/Accounts/{ADMIN_EMAIL}.json", auth=(ADMIN_EMAIL, ADMIN_PASSWORD),
                                timeout=10).json()
