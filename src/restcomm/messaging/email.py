@@ -265,7 +265,7 @@ class Outcome:
 # SMS claims are (messaging/store.py ``_Fair``; partial index ix_emails_queued_account, migration
 # 0013): one account's backlog of thousands of emails does not hold back another account's next one.
 _CLAIM_QUEUED = FairClaim("emails", "status = 'queued'", "next_attempt_at, date_created",
-                          " AND next_attempt_at <= :now", list(emails.c))
+                          " AND next_attempt_at <= :now", list(emails.c), sqlite_index="ix_emails_queued_account")
 # A "sending" row whose lease ran out belonged to a process that died mid-send: taken again.
 _CLAIM_ABANDONED = LockingClaim(
     select(emails)
