@@ -62,6 +62,9 @@ class Pair:
         add_number(self.client, self.account, "+15557770002",
                    SmsUrl=self.apps.route(self.fast, Answer(), token=self.token))
         add_number(self.client, self.account, "+15557770003")
+        self.busy = self.apps.new_path("busy")  # answers after 3 s
+        add_number(self.client, self.account, "+15557770004",
+                   SmsUrl=self.apps.route(self.busy, Answer(delay=3), token=self.token))
 
     def send(self, to: str) -> None:
         r = self.client.post(f"/Accounts/{self.account}/SMS/Messages.json",
@@ -174,3 +177,13 @@ def test_the_listener_reconnects_and_catches_up_on_what_it_missed(pair: Pair) ->
     assert set(again).isdisjoint(first)
     # Listening again: prompt pickups as before.
     assert pair.pickup(3) < BOUND
+
+
+def test_a_wake_while_every_slot_is_busy_is_acted_on_when_one_frees(pair: Pair) -> None:
+    """B is woken while its one slot is busy: the session that finishes there claims the pending
+    work at once (it used to wait for B's poll)."""
+    wait_until(lambda: _listeners(pair.env, pair.b.pid), timeout=BOUND, what="B listening")
+    pair.hold_a_slot()
+    pair.send("+15557770004")
+    pair.apps.wait(pair.busy, 1, timeout=BOUND)  # B's slot: busy for 3 s from now
+    assert pair.pickup(1) < BOUND < POLL
