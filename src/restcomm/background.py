@@ -19,6 +19,18 @@ from restcomm.container import BackgroundService, Services
 Provider = Callable[[Services], Sequence[BackgroundService]]
 
 
+def node_wakes(services: Services) -> list[BackgroundService]:
+    """Wake-ups between nodes (store/wakeups.py): PostgreSQL LISTEN/NOTIFY on one connection, first
+    to start and last to stop; the workers below subscribe to it. Inert on SQLite."""
+    from restcomm.store.wakeups import NodeWakes, asyncpg_dsn
+
+    settings = services.settings
+    dsn = None if settings.is_sqlite or not settings.db_notify else asyncpg_dsn(settings.effective_database_url)
+    wakes = NodeWakes(dsn)
+    services.wakes = wakes
+    return [wakes]
+
+
 def email_outbox(services: Services) -> list[BackgroundService]:
     """The email outbox (messaging/email.py); writers wake it through ``services.email_sender``."""
     from restcomm.messaging.email import build_email_sender
@@ -76,7 +88,7 @@ def voice_engine(services: Services) -> list[BackgroundService]:
     return [engine, OutboundService(services, engine)]
 
 
-PROVIDERS: list[Provider] = [email_outbox, sms_pipeline, smpp_carriers, call_recovery, voice_engine]
+PROVIDERS: list[Provider] = [node_wakes, email_outbox, sms_pipeline, smpp_carriers, call_recovery, voice_engine]
 
 
 def build_background_services(services: Services, providers: Sequence[Provider] | None = None) -> list[BackgroundService]:

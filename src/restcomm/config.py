@@ -91,6 +91,9 @@ class Settings:
     # Prometheus metrics at /metrics; with a token, scrapers must send "Authorization: Bearer <token>".
     metrics_enabled: bool = True
     metrics_token: str = ""
+    # PostgreSQL: nodes wake each other with LISTEN/NOTIFY when they commit work another node may
+    # take (store/wakeups.py), so polling is only the safety net. Off: nodes find it by polling.
+    db_notify: bool = True
     # Server processes sharing the listening socket (``restcomm serve --workers``); each is a node
     # of its own (dispatcher, callbacks, its share of every carrier's binds). worker_index is set
     # by the server in each process.
@@ -181,6 +184,7 @@ ENV_VARS: dict[str, str] = {
     "RESTCOMM_WEBHOOK_BLOCK_PRIVATE": "webhook_block_private",
     "RESTCOMM_METRICS_ENABLED": "metrics_enabled",
     "RESTCOMM_METRICS_TOKEN": "metrics_token",
+    "RESTCOMM_DB_NOTIFY": "db_notify",
     "RESTCOMM_WORKERS": "workers",
     "RESTCOMM_SIP_LISTEN": "sip_listen",
     "RESTCOMM_MEDIA_ADDRESS": "media_address",

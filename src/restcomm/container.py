@@ -84,6 +84,16 @@ class Waker(Protocol):
     def wake(self) -> None: ...
 
 
+class NodeWakes(Protocol):
+    """Wake-ups between nodes on one PostgreSQL database (``restcomm.store.wakeups``): ``publish``
+    after committing work another node may take; ``subscribe`` a local wake to what others publish.
+    Topics: ``outbound``, ``apps``, ``callbacks``, ``email``."""
+
+    def publish(self, *topics: str) -> None: ...
+
+    def subscribe(self, topic: str, handler: Callable[[], None]) -> None: ...
+
+
 @dataclass
 class Services:
     """One server process's settings, database and running services."""
@@ -102,6 +112,8 @@ class Services:
     # Set in each worker of a multi-process server; None in a single process (this node is the server).
     server_view: ServerView | None = None
     email_sender: Waker | None = None
+    # Wake-ups to and from the other nodes (inert on SQLite); None outside a server process.
+    wakes: NodeWakes | None = None
     # The voice engine's seam (restcomm.voice.ports): None when no engine runs in this process.
     call_placer: CallPlacer | None = None
     call_control: CallControl | None = None
@@ -135,6 +147,11 @@ class Services:
         if self.server_view is not None:
             return await self.server_view.carrier_states()
         return self.carrier_states()
+
+    def publish_wake(self, *topics: str) -> None:
+        """Tell the other nodes that work of these kinds was committed (see ``NodeWakes``)."""
+        if self.wakes is not None:
+            self.wakes.publish(*topics)
 
     def require_messaging(self) -> MessagingEngine:
         if self.messaging is None:

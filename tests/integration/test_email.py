@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -9,15 +10,20 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from restcomm.config import load_settings
+from restcomm.messaging.email import queue_email
+from restcomm.store.db import create_engine
 from tests.support.ports import free_port
 from tests.support.postgres import pg_create_database, pg_drop_database
 from tests.support.server import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
     Server,
     SmtpSink,
     Tenant,
@@ -375,6 +381,67 @@ def test_two_server_processes_share_the_outbox_without_sending_twice(server: Ser
         assert {e["attempts"] for e in listing["email_messages"]} == {1}
     finally:
         for proc, _, _ in procs:
+            stop_server(proc)
+        sink.stop()
+        if db_name:
+            pg_drop_database(db_name)
+
+
+def _queue_backlog(env: dict[str, str], account_sid: str, marker: str, count: int) -> None:
+    """``count`` emails queued for ``account_sid`` straight into the store, a minute old (so older
+    than anything sent through the API afterwards), the way the API queues them."""
+
+    async def run() -> None:
+        engine = create_engine(load_settings(env=dict(env)))
+        past = datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=1)
+        try:
+            async with engine.begin() as conn:
+                for i in range(count):
+                    await queue_email(conn, account_sid=account_sid, from_addr=None, to="a@example.com",
+                                      subject=f"{marker} #{i}", body="backlog", clock=lambda: past)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+def test_one_accounts_backlog_does_not_hold_back_another_accounts_email(server: Server, tmp_path: Any) -> None:
+    """Account A has thousands of emails queued, older than anything else; account B's email is sent
+    within a bound all the same (the outbox is claimed fairly between accounts, not oldest first)."""
+    backlog, bound = 4000, 5.0
+    smtp_port = free_port()
+    config = tmp_path / "restcomm.toml"
+    config.write_text(smtp_section(smtp_port))
+    db_name = database_url = None
+    if server.backend == "postgres":
+        db_name, database_url = pg_create_database()
+    env = base_env(tmp_path / "data", database_url, config)
+    sink = SmtpSink(smtp_port)
+    proc = None
+    try:
+        if db_name:
+            migrate(env)
+        proc, base, _ = start_server(env, tmp_path)
+        own = Server(server.backend, base, env, tmp_path, proc)
+        me = httpx.get(f"{own.api}/Accounts/{ADMIN_EMAIL}.json", auth=(ADMIN_EMAIL, ADMIN_PASSWORD), timeout=30).json()
+        own.admin_sid, own.admin_token = me["sid"], me["auth_token"]
+        other = make_tenant(own, name="other")
+        flood, mine = tag(), tag()
+        _queue_backlog(env, own.admin_sid, flood, backlog)
+        sink.start()
+        sink.wait_for(lambda m: (m.message["Subject"] or "").startswith(flood), count=20)  # A's are flowing
+        with other.client() as c:
+            start = time.monotonic()
+            r = send(c, other.sid, **{**VALID, "Subject": mine})
+            assert r.status_code == 200, r.text
+            sink.wait_for(lambda m: m.message["Subject"] == mine, timeout=3 * bound)
+            waited = time.monotonic() - start
+        sent_for_a = len([m for m in sink.received if (m.message["Subject"] or "").startswith(flood)])
+        print(f"B's email after {waited:.3f} s, {sent_for_a} of A's {backlog} sent by then")  # with -s: the numbers
+        assert sent_for_a < backlog, "A's backlog drained first: the test shows nothing"
+        assert waited < bound, f"B's email waited {waited:.2f} s behind A's backlog ({sent_for_a} of A's sent)"
+    finally:
+        if proc is not None:
             stop_server(proc)
         sink.stop()
         if db_name:

@@ -178,7 +178,10 @@ class AppRunner(PollingWorker):
         """Claim pending work (and what dead nodes left) up to the free session slots."""
         ms = self.messaging
         if self.free() <= 0 and woken:
-            return ms.sms.poll_interval  # every slot busy; a finishing session wakes us if work waits
+            # Every slot busy. The wake may say work is pending (from another node, too): the next
+            # session to finish looks for it (and arrivals meanwhile queue behind it, in order).
+            self._backlog = True
+            return ms.sms.poll_interval
         # Every slot busy or not, a poll also looks for the sessions a dead node left running.
         claim = _Claim()
         try:

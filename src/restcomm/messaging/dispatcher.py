@@ -116,6 +116,10 @@ class Dispatcher(PollingWorker):
         if await self._persist(release, "putting back messages not handed to a carrier", held):
             self.in_hand.difference_update(r["sid"] for r in held)
 
+    def can_claim(self) -> bool:
+        """Whether a wake makes this dispatcher claim now (not stopping, room for more)."""
+        return not self.stopping and self.held_count() < self.max_held
+
     def held_count(self) -> int:
         return sum(len(rows) for rows in self._held.values())
 
@@ -313,7 +317,7 @@ class Dispatcher(PollingWorker):
                 full = self.held_count() >= self.max_held
                 self._pump(name)
                 if full and self.held_count() < self.max_held:
-                    self.messaging.wake(outbound=True)  # room again: claim more
+                    self.messaging.outbound_ready.set()  # room again: claim more (this node only)
 
     async def _hand_over(self, rows: list[dict[str, Any]]) -> None:
         ms = self.messaging

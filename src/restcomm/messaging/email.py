@@ -30,10 +30,11 @@ from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
 
 import aiosmtplib
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from restcomm.config import ConfigError, Settings
+from restcomm.messaging.store import FairClaim, FairCursor, LockingClaim
 from restcomm.notify import ERROR, write_notification
 from restcomm.polling import PollingWorker
 from restcomm.store.schema import emails
@@ -153,10 +154,12 @@ async def queue_email(
 
 
 def wake_sender(services: Services) -> None:
-    """Tell this process's sender that an email was committed, so it need not wait for its poll."""
+    """Tell this process's sender (and the other nodes') that an email was committed, so they need
+    not wait for their poll."""
     sender = services.email_sender
     if sender is not None:
         sender.wake()
+    services.publish_wake("email")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,6 +261,26 @@ class Outcome:
     error: str | None = None
 
 
+# Claims (see EmailSender._claim). Fresh emails are shared fairly between the accounts waiting, as
+# SMS claims are (messaging/store.py ``_Fair``; partial index ix_emails_queued_account, migration
+# 0013): one account's backlog of thousands of emails does not hold back another account's next one.
+_CLAIM_QUEUED = FairClaim("emails", "status = 'queued'", "next_attempt_at, date_created",
+                          " AND next_attempt_at <= :now", list(emails.c), sqlite_index="ix_emails_queued_account")
+# A "sending" row whose lease ran out belonged to a process that died mid-send: taken again.
+_CLAIM_ABANDONED = LockingClaim(
+    select(emails)
+    .where(emails.c.status == "sending", emails.c.lease_until < bindparam("now"))
+    .order_by(emails.c.lease_until)
+    .limit(bindparam("lim"))
+)
+_TAKE = (
+    update(emails)
+    .where(emails.c.sid == bindparam("b_sid"))
+    .values(status="sending", lease_owner=bindparam("owner"), lease_until=bindparam("until"),
+            date_updated=bindparam("now"))
+)
+
+
 class EmailSender(PollingWorker):
     """The background service that drains the ``emails`` outbox over SMTP."""
 
@@ -273,6 +296,9 @@ class EmailSender(PollingWorker):
         self.poll = smtp.poll_seconds if smtp else 1.0
         self.lease = smtp.lease if smtp else timedelta(seconds=60)
         self.batch = smtp.batch if smtp else 10
+        self._cursor = FairCursor()  # where the next fair claim starts among the accounts
+        if services.wakes is not None:  # emails committed on other nodes (store/wakeups.py)
+            services.wakes.subscribe("email", self.wake)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -314,48 +340,36 @@ class EmailSender(PollingWorker):
         return len(rows)
 
     def _due(self, now: datetime) -> Any:
-        queued = and_(
-            emails.c.status == "queued", or_(emails.c.next_attempt_at.is_(None), emails.c.next_attempt_at <= now)
-        )
+        queued = and_(emails.c.status == "queued", emails.c.next_attempt_at <= now)  # never NULL (0013)
         # A "sending" row whose lease ran out belonged to a process that died mid-send.
         abandoned = and_(emails.c.status == "sending", emails.c.lease_until < now)
         return or_(queued, abandoned)
 
     async def _claim(self) -> list[Any]:
+        """Take up to a batch of due emails with this process's lease: fresh ones shared between the
+        accounts waiting, then any a dead process left mid-send. Exclusive on both databases: on
+        PostgreSQL the rows are locked (``FOR UPDATE SKIP LOCKED``, so two nodes skip each other's),
+        on SQLite the claim runs in the single writer's ``BEGIN IMMEDIATE``."""
         now = self.clock()
         async with self.engine.connect() as conn:
-            # Look first without the write lock: an idle outbox must not contend with SMS traffic
-            # for SQLite's single writer.
+            if self.services.settings.is_sqlite:
+                # Look first without the write lock: an idle outbox must not contend with SMS
+                # traffic for SQLite's single writer.
+                async with conn.begin():
+                    if (await conn.execute(select(emails.c.sid).where(self._due(now)).limit(1))).first() is None:
+                        return []
+                await conn.execution_options(sqlite_immediate=True)
             async with conn.begin():
-                sids = list(
-                    (
-                        await conn.execute(
-                            select(emails.c.sid)
-                            .where(self._due(now))
-                            .order_by(emails.c.next_attempt_at, emails.c.date_created)
-                            .limit(self.batch)
-                        )
-                    ).scalars()
-                )
-            if not sids:
-                return []
-            await conn.execution_options(sqlite_immediate=True)
-            async with conn.begin():
-                claimed: list[str] = []
-                for sid in sids:
-                    # Conditional on still being due: of two processes racing for a row, one wins.
-                    result = await conn.execute(
-                        update(emails)
-                        .where(emails.c.sid == sid, self._due(now))
-                        .values(status="sending", lease_owner=self.owner, lease_until=now + self.lease,
-                                date_updated=now)
-                    )
-                    if result.rowcount == 1:
-                        claimed.append(sid)
-                if not claimed:
+                rows = await _CLAIM_QUEUED.claim(conn, self._cursor, now, self.batch)
+                if len(rows) < self.batch:
+                    rows += list((await conn.execute(_CLAIM_ABANDONED(conn),
+                                                     {"now": now, "lim": self.batch - len(rows)})).mappings())
+                if not rows:
                     return []
-                rows = (await conn.execute(select(emails).where(emails.c.sid.in_(claimed)))).mappings().all()
-        return list(rows)
+                until = now + self.lease
+                await conn.execute(_TAKE, [{"b_sid": sid, "owner": self.owner, "until": until, "now": now}
+                                           for sid in sorted(r["sid"] for r in rows)])
+        return [{**r, "status": "sending", "lease_owner": self.owner, "lease_until": until} for r in rows]
 
     async def _process(self, row: Any) -> None:
         try:

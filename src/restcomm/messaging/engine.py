@@ -76,6 +76,10 @@ class Messaging:
         self.outbound_ready = asyncio.Event()
         self.apps_ready = asyncio.Event()
         self.callbacks_ready = asyncio.Event()
+        if services.wakes is not None:  # other nodes' commits wake these too (store/wakeups.py)
+            services.wakes.subscribe("outbound", self.outbound_ready.set)
+            services.wakes.subscribe("apps", self.apps_ready.set)
+            services.wakes.subscribe("callbacks", self.callbacks_ready.set)
         self.http: aiohttp.ClientSession | None = None
         self.callback_http: LeanClient | None = None  # status callbacks (webhooks/lean.py)
         self._receipts: ReceiptRecorder | None = None  # made on first use
@@ -119,6 +123,7 @@ class Messaging:
         if not self._drained:
             self._drained = True
             await self.dispatcher.stop()
+            self.services.publish_wake("outbound")  # what is queued here is for the other nodes now
 
     async def stop(self) -> None:
         await self.drain()
@@ -173,13 +178,23 @@ class Messaging:
             self._read_conn.rollback()  # never keep a snapshot open between uses
 
     def wake(self, *, outbound: bool = False, apps: bool = False, callbacks: bool = False) -> None:
-        """Call after a commit that created work, so the worker looks now rather than at its next poll."""
+        """Call after a commit that created work, so the worker looks now rather than at its next
+        poll; the other nodes are told too (they may take it: a free slot, a carrier bound there)."""
+        topics = []
         if outbound:
             self.outbound_ready.set()
+            if not self.dispatcher.can_claim():
+                # Only then: this node's dispatcher takes what it wakes for within milliseconds, and
+                # other nodes woken for it would only race it for the rows.
+                topics.append("outbound")
         if apps:
             self.apps_ready.set()
+            topics.append("apps")
         if callbacks:
             self.callbacks_ready.set()
+            topics.append("callbacks")
+        if topics:
+            self.services.publish_wake(*topics)
 
     # -- carriers ---------------------------------------------------------------------------------
 
@@ -257,7 +272,7 @@ class Messaging:
         if not dispatch:
             await self.writer.insert((messages, [row]))
             store.count_status([row], m.QUEUED)  # committed
-            self.outbound_ready.set()
+            self.wake(outbound=True)
             return row
         result = Settled()
 

@@ -292,17 +292,26 @@ class _Fair:
     (``after``, per node) moves past the last one served, so every account's turn comes round.
     """
 
-    def __init__(self, table: str, where: str, order: str, due: str, columns: Any, *, extra: str = ""):
+    def __init__(self, table: str, where: str, order: str, due: str, columns: Any, *, extra: str = "",
+                 sqlite_index: str | None = None):
         key = "id" if table == "status_callbacks" else "sid"
         self.order = [c.strip() for c in order.split(",")]
-        walk_step = f"SELECT min(account_sid) FROM {table} WHERE {where} AND account_sid > "
-        self.walk = text(
-            f"WITH RECURSIVE walk(a, n) AS ("
-            f" SELECT ({walk_step}:after), 1"
-            f" UNION ALL"
-            f" SELECT ({walk_step}walk.a), n + 1 FROM walk WHERE walk.a IS NOT NULL AND walk.n < :accounts"
-            f") SELECT a FROM walk WHERE a IS NOT NULL"
-        ).bindparams(bindparam("after", type_=String), bindparam("accounts", type_=Integer))
+
+        def walk(source: str) -> Any:
+            step = f"SELECT min(account_sid) FROM {source} WHERE {where} AND account_sid > "
+            return text(
+                f"WITH RECURSIVE walk(a, n) AS ("
+                f" SELECT ({step}:after), 1"
+                f" UNION ALL"
+                f" SELECT ({step}walk.a), n + 1 FROM walk WHERE walk.a IS NOT NULL AND walk.n < :accounts"
+                f") SELECT a FROM walk WHERE a IS NOT NULL"
+            ).bindparams(bindparam("after", type_=String), bindparam("accounts", type_=Integer))
+
+        self.walk = walk(table)
+        # SQLite without statistics (the server never runs ANALYZE) may walk through another index
+        # with ``status = ?`` first, reading every waiting row per step (1.2 s per walk over 100,000
+        # queued emails, against 0.05 ms): ``sqlite_index`` names the partial index to walk.
+        self.walk_sqlite = walk(f"{table} INDEXED BY {sqlite_index}") if sqlite_index else self.walk
         names = ", ".join(f"m.{c.name}" for c in columns)
         now = [bindparam("now", type_=DateTime)] if ":now" in due + extra else []
         if ":owner" in extra:
@@ -361,8 +370,14 @@ class _Fair:
         return list(result.mappings())
 
     async def _walk(self, conn: AsyncConnection, after: str, limit: int, skip: set[str]) -> list[str]:
-        found = await conn.execute(self.walk, {"after": after, "accounts": limit + len(skip)})
+        walk = self.walk if is_postgres(conn) else self.walk_sqlite
+        found = await conn.execute(walk, {"after": after, "accounts": limit + len(skip)})
         return [a for (a,) in found if a not in skip][:limit]
+
+
+# The email outbox claims through the same two statements (messaging/email.py).
+FairClaim = _Fair
+LockingClaim = _Claim
 
 
 class FairCursor:
@@ -402,7 +417,7 @@ def _round_robin(rows: Sequence[Row], limit: int) -> list[Row]:
 # Claiming outbound messages
 
 _CLAIM_FRESH = _Fair("messages", "status = 'queued'", "next_attempt_at", " AND next_attempt_at <= :now",
-                     list(messages.c))
+                     list(messages.c), sqlite_index="ix_messages_queued_account")
 _CLAIM_STALE = _Claim(
     select(messages)
     # Never this node's own: a lease of its own runs out only when renewing it fell behind (a
@@ -455,7 +470,8 @@ async def claim_outbound(
 # ---------------------------------------------------------------------------------------------
 # Application sessions
 
-_CLAIM_APPS = _Fair("messages", "app_state = 'pending'", "date_created", "", list(messages.c))
+_CLAIM_APPS = _Fair("messages", "app_state = 'pending'", "date_created", "", list(messages.c),
+                    sqlite_index="ix_messages_pending_app_account")
 _INTERRUPTED_APPS = _Claim(
     # Not this node's own sessions: they are alive here even when renewing their lease fell behind.
     select(messages)
@@ -598,6 +614,7 @@ _CLAIM_UNOWNED_CALLBACKS = _Claim(
 _CLAIM_CALLBACKS = _Fair(
     "status_callbacks", "state = 'pending'", "next_attempt_at, id", " AND next_attempt_at <= :now",
     list(status_callbacks.c),
+    sqlite_index="ix_callbacks_pending_account",
     # A lease that ran out is taken over, unless it is this node's own (still in hand here:
     # renewing fell behind), which would send the callback twice at once.
     extra=(" AND (lease_until IS NULL OR (lease_until < :now AND lease_owner <> :owner))"

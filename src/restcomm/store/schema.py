@@ -349,6 +349,10 @@ emails = Table(
     Column("date_sent", DateTime),
 )
 Index("ix_emails_due", emails.c.status, emails.c.next_attempt_at)
+# Fair claiming of the outbox (revision 0013_email_fair_claiming), as for messages above.
+QUEUED_EMAIL = text("status = 'queued'")
+Index("ix_emails_queued_account", emails.c.account_sid, emails.c.next_attempt_at, emails.c.date_created,
+      sqlite_where=QUEUED_EMAIL, postgresql_where=QUEUED_EMAIL)
 
 # SMPP delivery receipts that arrived before the submit_sm_resp they answer was recorded (the
 # carrier's id is not in message_segments yet); re-applied once it is (restcomm.smpp.mo).

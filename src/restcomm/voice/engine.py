@@ -186,7 +186,7 @@ class VoiceEngine:
         return self.messaging.read()
 
     def wake_callbacks(self) -> None:
-        self.messaging.callbacks_ready.set()
+        self.messaging.wake(callbacks=True)
 
     def public_base(self) -> str:
         return self.messaging.public_base()
