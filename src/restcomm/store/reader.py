@@ -33,6 +33,18 @@ def _account_row(values: tuple[Any, ...], columns: list[str]) -> dict[str, Any]:
     return row
 
 
+def _statements(param: str) -> tuple[str, str, str, str]:
+    """The readers' four statements (account by sid, by email; API key; user), with the driver's
+    placeholder for their one parameter."""
+    cols = ", ".join(_ACCOUNT_COLUMNS)
+    acols = ", ".join(f"a.{c}" for c in _ACCOUNT_COLUMNS)
+    return (f"SELECT {cols} FROM accounts WHERE sid = {param}",
+            f"SELECT {cols} FROM accounts WHERE email = {param}",
+            f"SELECT k.secret_hash, {acols} FROM api_keys k JOIN accounts a ON a.sid = k.account_sid WHERE k.sid = {param}",
+            f"SELECT u.sid, u.role, u.status, u.password_hash, {acols} FROM users u "
+            f"JOIN accounts a ON a.sid = u.account_sid WHERE u.email = {param}")
+
+
 class Reader:
     async def account(self, *, sid: str | None = None, email: str | None = None) -> dict[str, Any] | None:
         raise NotImplementedError
@@ -92,13 +104,7 @@ class PgReader(Reader):
         from restcomm.store.pgpool import shared_pool
 
         self.pool = shared_pool(engine)
-        cols = ", ".join(_ACCOUNT_COLUMNS)
-        self._by_sid = f"SELECT {cols} FROM accounts WHERE sid = $1"
-        self._by_email = f"SELECT {cols} FROM accounts WHERE email = $1"
-        acols = ", ".join(f"a.{c}" for c in _ACCOUNT_COLUMNS)
-        self._key = f"SELECT k.secret_hash, {acols} FROM api_keys k JOIN accounts a ON a.sid = k.account_sid WHERE k.sid = $1"
-        self._user = (f"SELECT u.sid, u.role, u.status, u.password_hash, {acols} FROM users u "
-                      "JOIN accounts a ON a.sid = u.account_sid WHERE u.email = $1")
+        self._by_sid, self._by_email, self._key, self._user = _statements("$1")
 
     async def account(self, *, sid: str | None = None, email: str | None = None) -> dict[str, Any] | None:
         query, arg = (self._by_sid, sid) if sid is not None else (self._by_email, email)
@@ -121,13 +127,7 @@ class SqliteReader(Reader):
     def __init__(self, path: str):
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         self.conn.execute("PRAGMA query_only=ON")
-        cols = ", ".join(_ACCOUNT_COLUMNS)
-        self._by_sid = f"SELECT {cols} FROM accounts WHERE sid = ?"
-        self._by_email = f"SELECT {cols} FROM accounts WHERE email = ?"
-        acols = ", ".join(f"a.{c}" for c in _ACCOUNT_COLUMNS)
-        self._key = f"SELECT k.secret_hash, {acols} FROM api_keys k JOIN accounts a ON a.sid = k.account_sid WHERE k.sid = ?"
-        self._user = (f"SELECT u.sid, u.role, u.status, u.password_hash, {acols} FROM users u "
-                      "JOIN accounts a ON a.sid = u.account_sid WHERE u.email = ?")
+        self._by_sid, self._by_email, self._key, self._user = _statements("?")
 
     async def account(self, *, sid: str | None = None, email: str | None = None) -> dict[str, Any] | None:
         query, arg = (self._by_sid, sid) if sid is not None else (self._by_email, email)
