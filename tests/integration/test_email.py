@@ -279,6 +279,15 @@ def test_smtp_down_retries_then_fails_and_recovers_when_back(
 # -- durability: a server killed with emails in its outbox --------------------------------------
 
 
+def _node_env(server: Server, tmp_path: Any, config: Any) -> tuple[str | None, dict[str, str]]:
+    """A node of the test's own: its environment, on SQLite under ``tmp_path`` or on a throwaway
+    PostgreSQL database (its name returned; the caller drops it)."""
+    db_name = database_url = None
+    if server.backend == "postgres":
+        db_name, database_url = pg_create_database()
+    return db_name, base_env(tmp_path / "data", database_url, config)
+
+
 def test_queued_emails_survive_a_crash_and_are_sent_after_restart(server: Server, tmp_path: Any) -> None:
     """SMTP down, emails accepted, server killed -9; SMTP back, server restarted: each arrives once."""
     smtp_port = free_port()
@@ -286,10 +295,7 @@ def test_queued_emails_survive_a_crash_and_are_sent_after_restart(server: Server
     # Retries forever (for this test) with a short lease, so the restarted server takes over at once.
     config.write_text(smtp_section(smtp_port, max_attempts=1000, retry_base_seconds=0.05, retry_max_seconds=0.2,
                                    lease_seconds=1))
-    db_name = database_url = None
-    if server.backend == "postgres":
-        db_name, database_url = pg_create_database()
-    env = base_env(tmp_path / "data", database_url, config)
+    db_name, env = _node_env(server, tmp_path, config)
     sink = SmtpSink(smtp_port)
     proc = None
     try:
@@ -346,10 +352,7 @@ def test_two_server_processes_share_the_outbox_without_sending_twice(server: Ser
     smtp_port = free_port()
     config = tmp_path / "restcomm.toml"
     config.write_text(smtp_section(smtp_port, batch=3))
-    db_name = database_url = None
-    if server.backend == "postgres":
-        db_name, database_url = pg_create_database()
-    env = base_env(tmp_path / "data", database_url, config)
+    db_name, env = _node_env(server, tmp_path, config)
     sink = SmtpSink(smtp_port)
     sink.start()
     procs = []
@@ -412,10 +415,7 @@ def test_one_accounts_backlog_does_not_hold_back_another_accounts_email(server: 
     smtp_port = free_port()
     config = tmp_path / "restcomm.toml"
     config.write_text(smtp_section(smtp_port))
-    db_name = database_url = None
-    if server.backend == "postgres":
-        db_name, database_url = pg_create_database()
-    env = base_env(tmp_path / "data", database_url, config)
+    db_name, env = _node_env(server, tmp_path, config)
     sink = SmtpSink(smtp_port)
     proc = None
     try:
