@@ -43,6 +43,7 @@ FRAME_SAMPLES = 160  # 20 ms at 8 kHz
 FRAME_SECONDS = 0.020
 VOICE_RMS = 400  # linear RMS above which a frame counts as voice (about -38 dBFS)
 RTCP_INTERVAL = 5.0
+RECORDING_BUFFER_FRAMES = 250  # 5 s of audio waiting to be written into a recording
 _BIND_ATTEMPTS = 16
 
 _ENCODERS: dict[str, Callable[[bytes], bytes]] = {"PCMU": g711.ulaw_encode, "PCMA": g711.alaw_encode}
@@ -467,7 +468,9 @@ class RtpEndpoint:
         if self._writer is not None:
             raise RuntimeError("already recording")
         self._writer = WavWriter(Path(path))
-        self._mixer = Mixer(2, prefill=5, max_frames=25)  # 100 ms against arrival jitter; latency is free here
+        # 100 ms of prefill against arrival jitter; room for 5 s so that a burst read after a stalled loop (the
+        # packets waited in the socket buffer) is recorded, not trimmed: latency is free here.
+        self._mixer = Mixer(2, prefill=5, max_frames=RECORDING_BUFFER_FRAMES)
         self._recorder_task = self._loop.create_task(self._record_loop(self._writer, self._mixer))
 
     async def stop_recording(self) -> float:
