@@ -135,7 +135,7 @@ class IncomingCall(_Call):
         self.to_tag = _tag()
         self.answered = False
         self._final_sent = False
-        self._ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._ack: asyncio.Future[Request] = asyncio.get_running_loop().create_future()
 
     @property
     def sdp(self) -> str:
@@ -150,10 +150,11 @@ class IncomingCall(_Call):
         if not self._final_sent:
             self._respond(status, extra=[("Contact", self._stack.contact(self.source[0]))])
 
-    async def answer(self, sdp: str, *, timeout: float | None = None) -> None:  # noqa: ASYNC109 - contract
+    async def answer(self, sdp: str, *, timeout: float | None = None) -> str:  # noqa: ASYNC109 - contract
         """Send 200 OK with ``sdp``; return once the ACK arrives (the transaction layer
-        retransmits the 200 meanwhile). Raises :class:`CallFailed` (408) if no ACK in 64*T1,
-        after sending BYE, or (487) if the caller cancelled first."""
+        retransmits the 200 meanwhile), with the SDP the ACK carried ("" when none: it only carries
+        one when the INVITE had no offer and ``sdp`` was ours). Raises :class:`CallFailed` (408) if
+        no ACK in 64*T1, after sending BYE, or (487) if the caller cancelled first."""
         if self.ended.done():
             raise CallFailed(487, "call already ended")
         if self._final_sent:
@@ -170,7 +171,10 @@ class IncomingCall(_Call):
         done, _ = await asyncio.wait({self._ack, self.ended}, timeout=timeout,
                                      return_when=asyncio.FIRST_COMPLETED)
         if self._ack.done() and not self._ack.cancelled() and self._ack.exception() is None:
-            return
+            ack = self._ack.result()
+            if ack.body and (ack.content_type or "").lower() == "application/sdp":
+                return ack.body.decode("utf-8", "replace")
+            return ""
         if self.ended.done() and self.ended.result() == "timeout":
             raise CallFailed(408, "no ACK")
         if not done:
@@ -511,7 +515,7 @@ class SipStack:
         if m == "ACK":
             call = self._find_dialog(req)
             if isinstance(call, IncomingCall) and not call._ack.done():
-                call._ack.set_result(None)
+                call._ack.set_result(req)
             return
         if m == "CANCEL":
             inc = self._incoming.get(req.top_via.branch or "")

@@ -20,7 +20,8 @@ Interface (binding for voice/ modules):
   binds the endpoint, sends the INVITE with our offer and returns at once; ``await
   leg.wait_answer(timeout)`` applies the answer (raises ``sip.ua.CallFailed`` with the status).
 * ``await leg.ringing()``, ``await leg.answer()`` (incoming: 200 OK with the negotiated SDP, returns
-  once the ACK arrived), ``await leg.reject(status, reason)``, ``await leg.hangup()`` (BYE when
+  once the ACK arrived; for an INVITE without SDP, a late offer, the 200 OK carries our offer and
+  the ACK's answer is applied, ``CallFailed`` 488 and a BYE when it has none we can use), ``await leg.reject(status, reason)``, ``await leg.hangup()`` (BYE when
   answered, CANCEL or a final answer before), ``await leg.close()`` (releases the media; idempotent).
 * ``leg.media`` (``RtpEndpoint``: ``play``, ``digits``, ``start_recording``, ``bridge`` ...),
   ``leg.sip`` (the ``IncomingCall``/``OutgoingCall``), ``leg.state``, ``leg.answered_at`` (monotonic)
@@ -69,6 +70,7 @@ class Leg:
         self.direction = direction  # "inbound" | "outbound"
         self.state = LegState.RINGING
         self.negotiated: Answer | None = None
+        self.late_offer: str | None = None  # our offer, when an incoming INVITE had none
         self.answered_at: float | None = None
         self.rejected_with: int | None = None  # the final status reject() sent
         self.ended: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -82,6 +84,12 @@ class Leg:
     async def incoming(cls, call_sid: str, sip_call: IncomingCall, ports: PortAllocator,
                        media_address: str, *, bind_address: str | None = None) -> Leg:
         media = await RtpEndpoint.create(ports, media_address, bind_address=bind_address)
+        if not sip_call.sdp.strip():
+            # Late offer (RFC 3261 §13.2.1, "delayed offer" of some PBXs and trunks): the INVITE
+            # carries no SDP, so the 200 OK carries our offer and the ACK the caller's answer.
+            leg = cls(call_sid, sip_call, media, direction="inbound")
+            leg.late_offer = make_offer(media_address, media.local_port)
+            return leg
         try:
             negotiated = negotiate(sip_call.sdp, media_address, media.local_port)
         except SdpError as exc:
@@ -138,10 +146,24 @@ class Leg:
     async def answer(self) -> None:
         """Incoming: 200 OK with the negotiated SDP; returns once ACKed. Raises ``CallFailed``
         (487 when the caller cancelled first, 408 when no ACK came)."""
-        assert isinstance(self.sip, IncomingCall) and self.negotiated is not None
+        assert isinstance(self.sip, IncomingCall)
         if self.state is not LegState.RINGING:
             return
-        await self.sip.answer(self.negotiated.sdp)
+        if self.negotiated is not None:
+            await self.sip.answer(self.negotiated.sdp)
+            self._answered()
+            return
+        assert self.late_offer is not None
+        remote = await self.sip.answer(self.late_offer)
+        try:
+            self.negotiated = parse_answer(remote)
+        except SdpError:
+            # The dialog exists (200 OK and ACK) but there is no usable media: end it (§13.3.1.4).
+            log.info("call %s: the ACK carried no usable answer to our offer; hanging up", self.call_sid)
+            with contextlib.suppress(CallFailed):
+                await self.sip.bye()
+            raise CallFailed(488, "no usable answer in the ACK") from None
+        self.media.set_remote(self.negotiated)
         self._answered()
 
     async def wait_answer(self, timeout: float | None = None) -> None:  # noqa: ASYNC109 - a ring timeout
