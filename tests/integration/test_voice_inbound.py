@@ -4,7 +4,8 @@
   back out of baresip's recording through a speech recognizer; the WAV baresip plays into
   ``<Record>`` comes back out of the recording the API serves; its digits reach ``<Gather>``.
 * SIPp, bound to 127.0.0.2 (a trunk's ``inbound_addresses``), drives the protocol paths: a late offer
-  (INVITE without SDP; what ``<Say>`` speaks is recognised at the port the ACK named), RFC 4733
+  (INVITE without SDP; what ``<Say>`` speaks is recognised at the port the ACK named), hold and
+  resume by re-INVITE with the media moved (recognised at the new port), RFC 4733
   digits from SIPp's own capture, retransmitted INVITE, CANCEL before answer, BYE during ``<Play>``,
   the application down (fallback) or answering garbage; from 127.0.0.1 without credentials it is
   challenged and no call is made.
@@ -551,3 +552,22 @@ def test_late_offer_without_an_answer_in_the_ack_is_hung_up(vs: VoiceServer) -> 
     assert rc == 0, trace[-3000:]
     call = vs.wait_call(number, {"completed", "failed"})
     assert call["status"] == "failed" and int(call["duration"]) == 0
+
+
+def test_reinvite_hold_then_resume_with_the_media_moved(vs: VoiceServer) -> None:
+    """The caller holds us (re-INVITE ``sendonly``: we answer ``recvonly``), then resumes with its
+    media on another port: what ``<Say>`` speaks afterwards arrives at the new port."""
+    path = vs.app.new_path("reinvite")
+    vs.app.route(path, Answer(f'<Response><Pause length="1"/><Say>{PHRASES[2]}</Say></Response>'))
+    number = vs.number(VoiceUrl=vs.app.url(path))
+    sink = RtpSink()
+    try:
+        rc, trace = run_sipp(vs, "uac_reinvite_hold_move.xml", number, extra=("-key", "rtp_port", str(sink.port)))
+    finally:
+        sink.close()
+    assert rc == 0, trace[-3000:]
+    voice = [p for p in sink.packets if p[1] & 0x7F == 0]
+    assert len(voice) > 25, f"{len(sink.packets)} packets reached the port of the second re-INVITE"
+    heard = _ulaw_to_linear(b"".join(p[12:] for p in voice))
+    assert recognize_phrase(heard, PHRASES) == PHRASES[2]
+    assert vs.wait_call(number, {"completed"})["status"] == "completed"

@@ -85,10 +85,17 @@ class _Call:
         self.local_sdp: str | None = None
         self.ended: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._info_cb: Callable[[str], Any] | None = None
+        self._reinvite_cb: Callable[[str], str | None] | None = None
 
     def on_info(self, callback: Callable[[str], Any]) -> None:
         """``callback(digit)`` for each application/dtmf-relay INFO received in the dialog."""
         self._info_cb = callback
+
+    def on_reinvite(self, callback: Callable[[str], str | None]) -> None:
+        """``callback(offer)`` for each re-INVITE with an SDP offer (hold, resume, media moved): it
+        returns the answer SDP, or ``None`` when nothing in the offer is acceptable (488; the
+        session goes on as it was, RFC 3261 §14.2)."""
+        self._reinvite_cb = callback
 
     def _end(self, reason: str) -> None:
         if not self.ended.done():
@@ -596,7 +603,16 @@ class SipStack:
         if m == "BYE":
             self._send_response(make_response(req, 200))
             call._end("bye")
-        elif m == "INVITE":  # re-INVITE: answer with the current SDP (no hold/resume yet)
+        elif m == "INVITE":
+            # re-INVITE: a new offer (hold, resume, media moved) is answered by the leg; one
+            # without SDP gets the current session description (a session refresh).
+            offer = req.body.decode("utf-8", "replace") if req.body and req.content_type == "application/sdp" else ""
+            if offer.strip() and call._reinvite_cb is not None:
+                answer = call._reinvite_cb(offer)
+                if answer is None:
+                    self._send_response(make_response(req, 488))
+                    return
+                call.local_sdp = answer
             body = (call.local_sdp or "").encode()
             extra = [("Contact", self.contact(source[0])), ("Allow", ALLOW)]
             if body:

@@ -27,6 +27,9 @@ Interface (binding for voice/ modules):
   ``leg.sip`` (the ``IncomingCall``/``OutgoingCall``), ``leg.state``, ``leg.answered_at`` (monotonic)
   and ``leg.ended``: a future resolved with the reason (``bye``, ``cancel``, ``local``, ``timeout``,
   ``rejected``, ``failed``) once the leg is over for whatever cause.
+* A re-INVITE with an offer (the peer holds us with ``sendonly``/``inactive``, resumes, or moves
+  its media) is answered from the leg's endpoint and applied to it; an offer with nothing we accept
+  is refused with 488 and the call goes on as it was.
 * SIP INFO digits (``application/dtmf-relay``) are fed into ``leg.media.digits`` with the RFC 4733
   ones, so one queue holds every digit.
 """
@@ -36,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from enum import StrEnum
 
@@ -63,7 +67,7 @@ class Leg:
     """See the module docstring. Build with ``incoming`` or ``outgoing``, never directly."""
 
     def __init__(self, call_sid: str, sip: IncomingCall | OutgoingCall, media: RtpEndpoint,
-                 *, direction: str) -> None:
+                 *, direction: str, sdp_session: int = 0) -> None:
         self.call_sid = call_sid
         self.sip = sip
         self.media = media
@@ -75,7 +79,11 @@ class Leg:
         self.rejected_with: int | None = None  # the final status reject() sent
         self.ended: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._closed = False
+        # o= of our session descriptions: one id, a version raised by each new one (RFC 3264 §8)
+        self._sdp_session = sdp_session
+        self._sdp_version = 0
         sip.on_info(media.feed_digit)
+        sip.on_reinvite(self._reoffered)
         sip.ended.add_done_callback(self._sip_ended)
 
     # ---- construction ------------------------------------------------------------------------
@@ -84,19 +92,20 @@ class Leg:
     async def incoming(cls, call_sid: str, sip_call: IncomingCall, ports: PortAllocator,
                        media_address: str, *, bind_address: str | None = None) -> Leg:
         media = await RtpEndpoint.create(ports, media_address, bind_address=bind_address)
+        session = secrets.randbelow(2**62)
         if not sip_call.sdp.strip():
             # Late offer (RFC 3261 §13.2.1, "delayed offer" of some PBXs and trunks): the INVITE
             # carries no SDP, so the 200 OK carries our offer and the ACK the caller's answer.
-            leg = cls(call_sid, sip_call, media, direction="inbound")
-            leg.late_offer = make_offer(media_address, media.local_port)
+            leg = cls(call_sid, sip_call, media, direction="inbound", sdp_session=session)
+            leg.late_offer = make_offer(media_address, media.local_port, session_id=session)
             return leg
         try:
-            negotiated = negotiate(sip_call.sdp, media_address, media.local_port)
+            negotiated = negotiate(sip_call.sdp, media_address, media.local_port, session_id=session)
         except SdpError as exc:
             await media.close()
             raise NoCommonCodec(str(exc)) from None
         media.set_remote(negotiated)
-        leg = cls(call_sid, sip_call, media, direction="inbound")
+        leg = cls(call_sid, sip_call, media, direction="inbound", sdp_session=session)
         leg.negotiated = negotiated
         return leg
 
@@ -107,14 +116,16 @@ class Leg:
                        destination: tuple[str, str, int] | None = None,
                        credentials: tuple[str, str] | None = None, bind_address: str | None = None) -> Leg:
         media = await RtpEndpoint.create(ports, media_address, bind_address=bind_address)
+        session = secrets.randbelow(2**62)
         try:
             sip_call = await stack.invite(target, from_uri=from_uri, to_uri=to_uri,
-                                          sdp=make_offer(media_address, media.local_port), headers=headers,
+                                          sdp=make_offer(media_address, media.local_port, session_id=session),
+                                          headers=headers,
                                           destination=destination, credentials=credentials)
         except BaseException:
             await media.close()
             raise
-        return cls(call_sid, sip_call, media, direction="outbound")
+        return cls(call_sid, sip_call, media, direction="outbound", sdp_session=session)
 
     # ---- state -------------------------------------------------------------------------------
 
@@ -177,6 +188,19 @@ class Leg:
             raise CallFailed(488, "unusable answer SDP") from None
         self.media.set_remote(self.negotiated)
         self._answered()
+
+    def _reoffered(self, offer: str) -> str | None:
+        """A re-INVITE's offer (the peer holds us, resumes, or moved its media): answer it and
+        apply it to the endpoint; ``None`` (488, nothing changes) when it has nothing we accept."""
+        try:
+            answer = negotiate(offer, self.media.local_address, self.media.local_port,
+                               session_id=self._sdp_session, session_version=self._sdp_version + 1)
+        except SdpError:
+            return None
+        self._sdp_version += 1
+        self.negotiated = answer
+        self.media.set_remote(answer)
+        return answer.sdp
 
     def _answered(self) -> None:
         if self.state is LegState.RINGING:
