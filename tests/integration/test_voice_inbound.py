@@ -137,6 +137,27 @@ def test_play_of_a_wav_url_is_heard(vs: VoiceServer, tmp_path: Path) -> None:
     assert recognize_phrase(heard, PHRASES) == PHRASES[1]
 
 
+def test_speech_gather_recognises_what_the_caller_says(vs: VoiceServer, tmp_path: Path) -> None:
+    """baresip plays speech into the call; ``<Gather input="speech">`` with the phrases as hints
+    hears it and its action gets ``SpeechResult`` and ``Confidence``."""
+    path, action = vs.app.new_path("speech"), vs.app.new_path("heard")
+    hints = ", ".join(PHRASES)
+    vs.app.route(path, Answer(f'<Response><Gather input="speech" hints="{hints}" timeout="5" speechTimeout="1" '
+                              f'action="{action}"/></Response>'))
+    vs.app.route(action, Answer("<Response><Hangup/></Response>"))
+    number = vs.number(VoiceUrl=vs.app.url(path))
+    login = client_login(vs, "erin")
+    source = speech_wav(tmp_path / "speech.wav", PHRASES[1], tail=4.0)
+    with phone(vs, tmp_path / "erin", login, source) as p:
+        registered(p)
+        p.dial(f"sip:{number}@127.0.0.1:{vs.sip_port}")
+        p.wait_event("CALL_ESTABLISHED")
+        p.wait_event("CALL_CLOSED", timeout=20)
+    (request,) = vs.app.wait(action, 1)
+    assert request.params["SpeechResult"] == PHRASES[1]
+    assert 0 < float(request.params["Confidence"]) <= 1 and "Digits" not in request.params
+
+
 def test_baresip_digits_reach_gather(vs: VoiceServer, tmp_path: Path) -> None:
     path, action = vs.app.new_path("gather"), vs.app.new_path("gathered")
     vs.app.route(path, Answer(f'<Response><Gather numDigits="1" timeout="10" action="{action}">'
