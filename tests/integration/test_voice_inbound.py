@@ -543,23 +543,29 @@ class RtpSink:
         self.sock.close()
 
 
+def sipp_heard(vs: VoiceServer, scenario: str, number: str) -> tuple[str, bytes]:
+    """Run a SIPp scenario whose SDP names ``[rtp_port]`` for its media; (its trace, the PCMU audio
+    that reached that port, as linear PCM)."""
+    sink = RtpSink()
+    try:
+        rc, trace = run_sipp(vs, scenario, number, extra=("-key", "rtp_port", str(sink.port)))
+    finally:
+        sink.close()
+    assert rc == 0, trace[-3000:]
+    voice = [p for p in sink.packets if p[1] & 0x7F == 0]
+    assert len(voice) > 25, f"only {len(sink.packets)} packets reached the port the SDP named"
+    return trace, _ulaw_to_linear(b"".join(p[12:] for p in voice))
+
+
 def test_late_offer_the_ok_carries_our_offer_and_the_ack_answer_is_used(vs: VoiceServer) -> None:
     """An INVITE without SDP (a delayed offer, as some PBXs and trunks send): the 200 OK offers,
     SIPp answers in its ACK with a port of the test's, and what <Say> speaks arrives there."""
     path = vs.app.new_path("late-offer")
     vs.app.route(path, Answer(f"<Response><Say>{PHRASES[2]}</Say></Response>"))
     number = vs.number(VoiceUrl=vs.app.url(path))
-    sink = RtpSink()
-    try:
-        rc, trace = run_sipp(vs, "uac_late_offer.xml", number, extra=("-key", "rtp_port", str(sink.port)))
-    finally:
-        sink.close()
-    assert rc == 0, trace[-3000:]
+    trace, heard = sipp_heard(vs, "uac_late_offer.xml", number)
     ok = trace[trace.index("SIP/2.0 200 OK"):]
     assert "Content-Type: application/sdp" in ok and "a=rtpmap:0 PCMU/8000" in ok  # the offer
-    voice = [p for p in sink.packets if p[1] & 0x7F == 0]
-    assert len(voice) > 25, f"{len(sink.packets)} packets reached the port the ACK's answer named"
-    heard = _ulaw_to_linear(b"".join(p[12:] for p in voice))
     assert recognize_phrase(heard, PHRASES) == PHRASES[2]
     call = vs.wait_call(number, {"completed"})
     assert call["direction"] == "inbound"
@@ -581,14 +587,6 @@ def test_reinvite_hold_then_resume_with_the_media_moved(vs: VoiceServer) -> None
     path = vs.app.new_path("reinvite")
     vs.app.route(path, Answer(f'<Response><Pause length="1"/><Say>{PHRASES[2]}</Say></Response>'))
     number = vs.number(VoiceUrl=vs.app.url(path))
-    sink = RtpSink()
-    try:
-        rc, trace = run_sipp(vs, "uac_reinvite_hold_move.xml", number, extra=("-key", "rtp_port", str(sink.port)))
-    finally:
-        sink.close()
-    assert rc == 0, trace[-3000:]
-    voice = [p for p in sink.packets if p[1] & 0x7F == 0]
-    assert len(voice) > 25, f"{len(sink.packets)} packets reached the port of the second re-INVITE"
-    heard = _ulaw_to_linear(b"".join(p[12:] for p in voice))
+    _, heard = sipp_heard(vs, "uac_reinvite_hold_move.xml", number)
     assert recognize_phrase(heard, PHRASES) == PHRASES[2]
     assert vs.wait_call(number, {"completed"})["status"] == "completed"
