@@ -18,8 +18,10 @@ values (dates bound in SQLAlchemy's storage format). Errors are raised as SQLAlc
 Any other database runs ``Query.statement`` through the session's ``execute`` (rows are its
 ``RowMapping``\\ s), so the same handler code serves both.
 
-Limits: no expanding ``IN`` parameters (their SQL depends on the list's length) and only scalar
-Python-side defaults; both are refused when the statement is first compiled.
+An expanding parameter (``col.in_(bindparam("names", expanding=True))``, a list) gets one ``?`` per
+item, its SQL made once per list length (an empty list matches nothing). Only scalar Python-side
+defaults are supported, and no ``NOT IN`` of an expanding parameter; both are refused when the
+statement is first compiled.
 """
 
 from __future__ import annotations
@@ -40,14 +42,16 @@ _REQUIRED = object()
 class _Plan:
     """One compiled form of a Query (SQLite)."""
 
-    __slots__ = ("sql", "binds", "names", "procs")
+    __slots__ = ("sql", "binds", "names", "procs", "expanding", "by_length")
 
     def __init__(self, sql: str, binds: tuple[tuple[str, Any, Any], ...], names: tuple[str, ...],
-                 procs: tuple[tuple[int, Any], ...]):
+                 procs: tuple[tuple[int, Any], ...], expanding: frozenset[str]):
         self.sql = sql
         self.binds = binds  # (parameter name, value when absent or _REQUIRED, bind processor or None)
         self.names = names  # result column keys
         self.procs = procs  # (column index, result processor) for the columns that need one
+        self.expanding = expanding  # parameters that are lists (one "?" per item)
+        self.by_length: dict[tuple[int, ...], str] = {}  # their SQL by the lists' lengths
 
 
 class Query:
@@ -106,21 +110,40 @@ def _execute(raw: sqlite3.Connection, plan: _Plan, params: Mapping[str, Any]) ->
         v = params.get(name, absent)
         if v is _REQUIRED:
             raise sa_exc.ArgumentError(f"a value is required for bind parameter {name!r}")
+        if name in plan.expanding:
+            args.extend(v if proc is None else [proc(x) if x is not None else x for x in v])
+            continue
         if proc is not None and v is not None:
             v = proc(v)
         args.append(v)
+    sql = plan.sql if not plan.expanding else _expanded(plan, params)
     trips.note()
     try:
-        return raw.execute(plan.sql, args)
+        return raw.execute(sql, args)
     except sqlite3.Error as e:
-        raise sa_exc.DBAPIError.instance(plan.sql, args, e, sqlite3.Error) from e
+        raise sa_exc.DBAPIError.instance(sql, args, e, sqlite3.Error) from e
+
+
+def _expanded(plan: _Plan, params: Mapping[str, Any]) -> str:
+    lengths = tuple(len(params[name]) for name in sorted(plan.expanding))
+    sql = plan.by_length.get(lengths)
+    if sql is None:
+        sql = plan.sql
+        for name, n in zip(sorted(plan.expanding), lengths, strict=True):
+            # An empty list: IN (NULL) is never true, as IN of nothing.
+            sql = sql.replace(f"__[POSTCOMPILE_{name}]", ", ".join("?" * n) if n else "NULL")
+        if len(plan.by_length) < 64:
+            plan.by_length[lengths] = sql
+    return sql
 
 
 def _compile(statement: Any, dialect: Any, column_keys: list[str] | None) -> _Plan:
     compiled = statement.compile(dialect=dialect, column_keys=column_keys)
     sql = compiled.string
-    if "POSTCOMPILE" in sql:
-        raise NotImplementedError(f"expanding parameters are not supported by Query: {sql}")
+    expanding = frozenset(name for name, bind in compiled.binds.items() if bind.expanding)
+    for name in expanding:
+        if f"NOT IN (__[POSTCOMPILE_{name}])" in sql or sql.count(f"__[POSTCOMPILE_{name}]") != 1:
+            raise NotImplementedError(f"only IN of an expanding parameter (once) is supported by Query: {sql}")
     processors = compiled._bind_processors
     defaults: dict[str, Any] = {}
     for column in (*getattr(compiled, "insert_prefetch", ()), *getattr(compiled, "update_prefetch", ())):
@@ -147,4 +170,4 @@ def _compile(statement: Any, dialect: Any, column_keys: list[str] | None) -> _Pl
             proc = type_._cached_result_processor(dialect, None)
         if proc is not None:
             procs.append((i, proc))
-    return _Plan(sql, tuple(binds), tuple(names), tuple(procs))
+    return _Plan(sql, tuple(binds), tuple(names), tuple(procs), expanding)
