@@ -28,7 +28,7 @@ _MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "O
 # Rendered dates by value: a list re-renders the same rows again and again (a dict lookup is ~0.1 µs,
 # formatting 2-3.5 µs, and a message has three dates). Naive (UTC) datetimes only: an aware one equals
 # another instant's wall clock in another zone. Emptied when full.
-_RENDERED_MAX = 16384
+_RENDERED_MAX = 1 << 14
 _RFC2822: dict[datetime, str] = {}
 _ISO8601: dict[datetime, str] = {}
 
