@@ -37,6 +37,8 @@ from sqlalchemy.sql import sqltypes
 from restcomm.store import trips
 
 _REQUIRED = object()
+# Compiled forms kept per Query (an UPDATE compiles once per set of changed columns).
+MAX_PLANS = 128
 
 
 class _Plan:
@@ -72,6 +74,8 @@ class Query:
         key = frozenset(params) if self._dml else None
         plan = self._plans.get(key)
         if plan is None:
+            if len(self._plans) >= MAX_PLANS:  # an UPDATE of arbitrary column sets: bounded, oldest out
+                self._plans.pop(next(iter(self._plans)))
             plan = self._plans[key] = _compile(self.statement, dialect, list(params) if self._dml else None)
         return plan
 
