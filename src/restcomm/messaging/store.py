@@ -179,6 +179,7 @@ def count_status(rows: Sequence[Row], *statuses: str) -> None:
 # Status callbacks (the outbox)
 
 _INSERT_CALLBACKS = insert(status_callbacks)
+INSERT_MESSAGES = insert(messages)  # built once (the pipeline's inserts; see the module docstring)
 _LAST_SEQ = select(func.coalesce(func.max(status_callbacks.c.seq), 0)).where(
     status_callbacks.c.message_sid == _P("sid")
 )
@@ -349,7 +350,9 @@ class _Fair:
         # rather than at its next poll. (The share others left unused is not handed out in this
         # claim: that would lengthen the round, and the wait of everyone else's next message.)
         cursor.more = any(n >= share for n in _per_account(rows).values())
-        cursor.after = accounts[-1]
+        # Fewer accounts than the limit: every account waiting had its share in this claim, so the
+        # next one may start from the beginning: one walk instead of a walk and its wrap-round.
+        cursor.after = accounts[-1] if len(accounts) >= limit else ""
         # ``share`` rounds up: keep to the limit, taking from every account in turn. Then oldest first,
         # as the rows would have come without fairness (the take returns them account by account).
         rows.sort(key=lambda r: tuple(r[c] for c in self.order))

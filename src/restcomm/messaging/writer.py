@@ -38,8 +38,15 @@ connection: a third commit's wait for every send under mixed load. Batches still
 (one transaction at a time); a job is only ever submitted after what it depends on committed.
 
 PostgreSQL: several batches at once on separate pooled async connections (``concurrency``), since
-its row locks let them overlap. A batch of a single job runs without a SAVEPOINT (two round trips
-fewer; nothing else in its transaction needs protecting from its failure).
+its row locks let them overlap.
+
+On both databases a batch of a single job runs without a SAVEPOINT of its own (two statements, on
+PostgreSQL two round trips, fewer; nothing else in its transaction needs protecting from its
+failure: on SQLite with ``shared`` the batch already has the shared transaction's savepoint).
+
+``run(fn, within=seconds)``: a job that may wait that long for a batch to join, so that it costs
+no transaction of its own while other work flows (the end of an application session, recorded as
+bookkeeping); alone, it is committed once the time is up.
 """
 
 from __future__ import annotations
@@ -100,19 +107,23 @@ class LoopConnection:
 
     @asynccontextmanager
     async def begin_nested(self) -> AsyncIterator[None]:
-        # Plain SAVEPOINT statements: SQLAlchemy's nested-transaction objects cost several times
-        # more than the statements, and every group-commit job takes one.
+        # Plain SAVEPOINT statements on the driver's connection: SQLAlchemy's nested-transaction
+        # objects, and even its ``exec_driver_sql``, cost several times more than the statements.
         self._depth += 1
         name = f"job{self._depth}"
-        self.sync.exec_driver_sql(f"SAVEPOINT {name}")
+        raw = self.sync.connection.driver_connection
+        raw.execute(f"SAVEPOINT {name}")
+        trips.note()
         try:
             yield
         except BaseException:
-            self.sync.exec_driver_sql(f"ROLLBACK TO {name}")
-            self.sync.exec_driver_sql(f"RELEASE {name}")
+            raw.execute(f"ROLLBACK TO {name}")
+            raw.execute(f"RELEASE {name}")
+            trips.note(2)
             raise
         else:
-            self.sync.exec_driver_sql(f"RELEASE {name}")
+            raw.execute(f"RELEASE {name}")
+            trips.note()
         finally:
             self._depth -= 1
 
@@ -130,6 +141,9 @@ def sqlite_sync_engine(engine: AsyncEngine, synchronous: str) -> Engine:
     def _begin(conn: Connection) -> None:
         if conn.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
             return  # the writer took the write lock itself (GroupCommitWriter._transaction)
+        options = conn.get_execution_options()
+        if options.get("autocommit_reads"):
+            return  # each read is its own snapshot (Messaging.read), as on PostgreSQL: no BEGIN, no ROLLBACK
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
 
     trips.instrument(sync, boundaries=False)  # the writer's own BEGIN IMMEDIATE and COMMIT counted where sent
@@ -174,6 +188,10 @@ class GroupCommitWriter:
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
         self._sync_conn: Connection | None = None
+        # Jobs that join the next batch (``run(..., within=...)``), and the timer that queues them
+        # when no batch comes in time.
+        self._lazy: list[_Job] = []
+        self._lazy_timer: asyncio.TimerHandle | None = None
         # Statistics, read by the bench and tests.
         self.batches = 0
         self.jobs = 0
@@ -187,12 +205,22 @@ class GroupCommitWriter:
         job = _Job(self._future(), inserts=[(table, rows) for table, rows in items if rows])
         await self._submit(job)
 
-    async def run(self, fn: JobFn, *, retry: bool = False) -> Any:
+    async def run(self, fn: JobFn, *, retry: bool = False, within: float | None = None) -> Any:
         """Run ``fn(conn)`` in the next batch's transaction; returns its result after the commit.
 
         ``retry=True``: ``fn`` only reads and writes the database, so when the transaction is lost
-        before its commit (see the module docstring) it is simply run again in the next one."""
-        return await self._submit(_Job(self._future(), fn=fn, retry=retry))
+        before its commit (see the module docstring) it is simply run again in the next one.
+        ``within``: the job need not start a batch of its own; it joins the next batch that other
+        jobs start, or starts one after that many seconds."""
+        job = _Job(self._future(), fn=fn, retry=retry)
+        if within is None:
+            return await self._submit(job)
+        if self._closed or not self._tasks:
+            raise WriterStopped("the message writer is not running")
+        self._lazy.append(job)
+        if self._lazy_timer is None:
+            self._lazy_timer = asyncio.get_running_loop().call_later(within, self._promote_lazy)
+        return await job.future
 
     async def start(self) -> None:
         self._closed = False
@@ -204,6 +232,7 @@ class GroupCommitWriter:
     async def stop(self) -> None:
         """Refuse new jobs, finish the queued ones, then stop."""
         self._closed = True
+        self._promote_lazy()
         for _ in self._tasks:
             self._queue.put_nowait(_Job(self._future()))  # sentinel: fn None, no inserts
         for task in self._tasks:
@@ -217,6 +246,28 @@ class GroupCommitWriter:
             self._sync_conn = None
 
     # -- internals ------------------------------------------------------------------------------
+
+    def _promote_lazy(self) -> None:
+        """Queue the waiting ``within`` jobs as a batch of their own (no other batch came in time)."""
+        if self._lazy_timer is not None:
+            self._lazy_timer.cancel()
+            self._lazy_timer = None
+        lazy, self._lazy = self._lazy, []
+        for job in lazy:
+            self._queue.put_nowait(job)
+
+    def _take_lazy(self, batch: list[_Job]) -> None:
+        """A batch is about to run: the ``within`` jobs waiting join it."""
+        if not self._lazy:
+            return
+        room = self.max_batch - len(batch)
+        if room <= 0:
+            return
+        batch.extend(self._lazy[:room])
+        del self._lazy[:room]
+        if not self._lazy and self._lazy_timer is not None:
+            self._lazy_timer.cancel()
+            self._lazy_timer = None
 
     def _future(self) -> asyncio.Future[Any]:
         return asyncio.get_running_loop().create_future()
@@ -247,6 +298,7 @@ class GroupCommitWriter:
                     stop_after = True
                     break
                 batch.append(nxt)
+            self._take_lazy(batch)
             await self._commit(batch)
             if stop_after:
                 return
@@ -306,7 +358,7 @@ class GroupCommitWriter:
             committing = False
             try:
                 async with self._transaction() as conn:
-                    if len(batch) == 1 and self.sync_engine is None and self.shared is None:
+                    if len(batch) == 1:
                         results.append(await self._alone(conn, batch[0]))
                     else:
                         await self._inserts(conn, [j for j in batch if j.inserts], results)
@@ -389,11 +441,12 @@ class GroupCommitWriter:
         results.extend((job, None, None) for job in jobs)
 
     async def _alone(self, conn: Any, job: _Job) -> tuple[_Job, Any, BaseException | None]:
-        """PostgreSQL, a batch of one job (the common case below saturation): no SAVEPOINT and
-        RELEASE round trips around it, since there is nothing else in the transaction to keep. If it
-        fails, the whole transaction is rolled back (``_JobFailed``) and the caller gets its error,
-        as it would from its rolled-back savepoint; a lost connection or transaction takes the
-        batch's usual way (run again when the job may run twice)."""
+        """A batch of one job (the common case below saturation): no SAVEPOINT and RELEASE around
+        it, since there is nothing else in the transaction to keep. If it fails, the whole
+        transaction is rolled back (``_JobFailed``; on SQLite with the API's writes, the shared
+        transaction's own savepoint for this batch) and the caller gets its error, as it would from
+        its rolled-back savepoint; a lost connection or transaction takes the batch's usual way
+        (run again when the job may run twice)."""
         try:
             if job.fn is not None:
                 return job, await job.fn(conn), None
