@@ -218,8 +218,12 @@ class GroupCommitWriter:
         if self._closed or not self._tasks:
             raise WriterStopped("the message writer is not running")
         self._lazy.append(job)
-        if self._lazy_timer is None:
-            self._lazy_timer = asyncio.get_running_loop().call_later(within, self._promote_lazy)
+        loop = asyncio.get_running_loop()
+        due = loop.time() + within
+        if self._lazy_timer is None or due < self._lazy_timer.when():  # the earliest deadline of those waiting
+            if self._lazy_timer is not None:
+                self._lazy_timer.cancel()
+            self._lazy_timer = loop.call_at(due, self._promote_lazy)
         return await job.future
 
     async def start(self) -> None:
