@@ -64,6 +64,7 @@ FINISH_WITHIN = 0.1
 
 _ACCOUNT = select(accounts).where(accounts.c.sid == bindparam("sid"))
 _APPLICATION = select(applications).where(applications.c.sid == bindparam("sid"))
+store.precompiled(_ACCOUNT, _APPLICATION)
 
 
 @dataclass

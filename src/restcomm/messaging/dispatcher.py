@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from restcomm import routing
 from restcomm.messaging import model as m
 from restcomm.messaging import store
 from restcomm.messaging.inbound import Arrival, store_arrivals
@@ -444,6 +445,8 @@ _REQUEUE = (
             next_attempt_at=bindparam("due"), date_updated=bindparam("now"))
 )
 _INSERT_SEGMENTS = insert(message_segments)
+# The hosted-number lookup runs for every message delivered here (routing.find_hosted_number).
+store.precompiled(_MARK_CARRIER, _RELEASE, _REQUEUE, _INSERT_SEGMENTS, routing._HOSTED)
 
 
 async def _record_sends(conn: AsyncConnection, answers: list[tuple[dict[str, Any], str, SendResult]], now: Any) -> None:

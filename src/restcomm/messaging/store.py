@@ -43,7 +43,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from restcomm.messaging import model as m
-from restcomm.messaging.writer import after_commit
+from restcomm.messaging.writer import after_commit, precompiled
 from restcomm.observability import MESSAGES
 from restcomm.phone import to_e164
 from restcomm.store.schema import accounts, incoming_phone_numbers, messages, opt_outs, status_callbacks
@@ -227,7 +227,9 @@ SEQ_SENDING, SEQ_SENT, SEQ_FINAL = 1, 2, 3
 @lru_cache(maxsize=64)
 def _update_by_sid(columns: tuple[str, ...]) -> Any:
     """``UPDATE messages SET <columns> WHERE sid = :b_sid``, built once per column set."""
-    return update(messages).where(messages.c.sid == _P("b_sid")).values({c: _P(f"v_{c}") for c in columns})
+    stmt = update(messages).where(messages.c.sid == _P("b_sid")).values({c: _P(f"v_{c}") for c in columns})
+    precompiled(stmt)  # held by the lru_cache (and the registry) for the process's life
+    return stmt
 
 
 async def set_status(
@@ -659,3 +661,12 @@ async def claim_callbacks(
 async def next_callback_due(conn: AsyncConnection, now: datetime) -> datetime | None:
     """When the next retry falls due (callbacks already due are waiting for a predecessor)."""
     return (await conn.execute(_NEXT_DUE, {"now": now})).scalar()
+
+
+# The statements above that run for every message go straight to the driver on SQLite's loop-thread
+# connection (writer.precompiled); those with expanding IN lists keep SQLAlchemy's path.
+precompiled(
+    INSERT_MESSAGES, _INSERT_CALLBACKS, _LAST_SEQ, _TAKE, _SET_APP_STATE, _FINISH_APP, _RENEW_MESSAGE, _RENEW_CALLBACK,
+    _LEASE_CALLBACK, _NEXT_DUE, _CLAIM_STALE.plain, _INTERRUPTED_APPS.plain, _CLAIM_UNOWNED_CALLBACKS.plain,
+    *(stmt for fair in (_CLAIM_FRESH, _CLAIM_APPS, _CLAIM_CALLBACKS) for stmt in (fair.walk_sqlite, fair.take_sqlite)),
+)
