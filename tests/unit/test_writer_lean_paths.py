@@ -68,6 +68,12 @@ def test_precompiled_statements_answer_as_sqlalchemy_does(tmp_path: Path) -> Non
                 assert direct[0]["attempts"] == 1 and direct[0]["status"] == m.SENDING
                 walk = store._CLAIM_FRESH.walk_sqlite
                 assert [a for (a,) in await conn.execute(walk, {"after": "", "accounts": 5})] == ["AC0", "AC1"]
+                # IN lists: a form per length, the same rows as SQLAlchemy's expansion.
+                for sids in (["AC0"], ["AC1", "AC0"], ["AC9", "AC1", "AC0"], ["AC0"]):
+                    direct_orgs = sorted(tuple(r) for r in await conn.execute(store._ORGANIZATIONS, {"sids": sids}))
+                    assert direct_orgs == sorted(tuple(r) for r in lite.execute(store._ORGANIZATIONS, {"sids": sids}))
+                times = {"senders": ["+1", "1"], "recipients": ["+2"]}
+                assert list(await conn.execute(store._OPT_OUT_TIMES, times)) == []
                 last = (await conn.execute(store._LAST_SEQ, {"sid": "SM" + "0" * 32})).scalar_one()
                 assert last == 0
                 # A parameter left out: SQLAlchemy's own error, as before.

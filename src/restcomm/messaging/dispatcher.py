@@ -445,8 +445,8 @@ _REQUEUE = (
             next_attempt_at=bindparam("due"), date_updated=bindparam("now"))
 )
 _INSERT_SEGMENTS = insert(message_segments)
-# The hosted-number lookup runs for every message delivered here (routing.find_hosted_number).
-store.precompiled(_MARK_CARRIER, _RELEASE, _REQUEUE, _INSERT_SEGMENTS, routing._HOSTED)
+# The number lookups run for every message delivered here and every application session (routing).
+store.precompiled(_MARK_CARRIER, _RELEASE, _REQUEUE, _INSERT_SEGMENTS, routing._HOSTED, routing._EXACT)
 
 
 async def _record_sends(conn: AsyncConnection, answers: list[tuple[dict[str, Any], str, SendResult]], now: Any) -> None:

@@ -664,9 +664,10 @@ async def next_callback_due(conn: AsyncConnection, now: datetime) -> datetime | 
 
 
 # The statements above that run for every message go straight to the driver on SQLite's loop-thread
-# connection (writer.precompiled); those with expanding IN lists keep SQLAlchemy's path.
+# connection (writer.precompiled), IN lists included (a form per length).
 precompiled(
     INSERT_MESSAGES, _INSERT_CALLBACKS, _LAST_SEQ, _TAKE, _SET_APP_STATE, _FINISH_APP, _RENEW_MESSAGE, _RENEW_CALLBACK,
     _LEASE_CALLBACK, _NEXT_DUE, _CLAIM_STALE.plain, _INTERRUPTED_APPS.plain, _CLAIM_UNOWNED_CALLBACKS.plain,
     *(stmt for fair in (_CLAIM_FRESH, _CLAIM_APPS, _CLAIM_CALLBACKS) for stmt in (fair.walk_sqlite, fair.take_sqlite)),
+    _OWNED, _OPTED_OUT, _OPT_OUT_TIMES, _ORGANIZATIONS,
 )

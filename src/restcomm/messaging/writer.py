@@ -149,11 +149,14 @@ class LoopConnection:
 class _Compiled:
     """One registered statement compiled for SQLite, per set of INSERT column keys."""
 
-    __slots__ = ("statement", "_forms")
+    __slots__ = ("statement", "_forms", "_expanding")
 
     def __init__(self, statement: Any):
         self.statement = statement  # held: the registry is keyed by id()
         self._forms: dict[Any, Any] = {}
+        self._expanding = tuple(sorted(
+            b.key for b in statement._get_embedded_bindparams() if getattr(b, "expanding", False)
+        )) if hasattr(statement, "_get_embedded_bindparams") else ()
 
     def run(self, conn: Connection, parameters: Any) -> Any:
         """The result, or None when this call must go through SQLAlchemy."""
@@ -164,10 +167,20 @@ class _Compiled:
             first = parameters[0]
         else:
             first = parameters or {}
-        key = tuple(first) if self.statement.is_insert else None
+        if self.statement.is_insert:
+            key: Any = tuple(first)
+        elif self._expanding:  # one form per length of each IN list
+            try:
+                key = tuple(len(first[name]) for name in self._expanding)
+            except (KeyError, TypeError):
+                return None
+        else:
+            key = None
         form = self._forms.get(key, _MISSING)
         if form is _MISSING:
-            form = self._forms[key] = _compile(self.statement, conn.dialect, key)
+            if len(self._forms) >= 64:
+                return None  # IN lists of many lengths: not worth a form each
+            form = self._forms[key] = _compile(self.statement, conn.dialect, key, first, self._expanding)
         if form is None:
             return None
         sql, order, result = form
@@ -208,37 +221,56 @@ def precompiled(*statements: Any) -> None:
         _FAST.setdefault(id(statement), _Compiled(statement))
 
 
-def _bind(order: list[tuple[str, Any, Any]], params: Any) -> tuple[Any, ...]:
+def _bind(order: list[tuple[str, int | None, Any, Any]], params: Any) -> tuple[Any, ...]:
     out = []
-    for name, proc, default in order:
+    for name, item, proc, default in order:
         value = params[name] if default is _MISSING else params.get(name, default)
+        if item is not None:
+            value = value[item]  # the item-th value of an IN list
         out.append(proc(value) if proc is not None and value is not None else value)
     return tuple(out)
 
 
-def _compile(statement: Any, dialect: Any, keys: tuple[str, ...] | None) -> Any:
-    compiled = statement.compile(dialect=dialect, column_keys=list(keys) if keys is not None else None)
+def _compile(statement: Any, dialect: Any, keys: Any, sample: Any, expanding: tuple[str, ...]) -> Any:
+    compiled = statement.compile(dialect=dialect, column_keys=list(keys) if statement.is_insert else None)
+    if compiled.positiontup is None:
+        return None
+    string, positions = compiled.string, list(compiled.positiontup)
+    items: dict[str, tuple[str, int]] = {}  # an IN list's expanded bind -> (its parameter, index)
+    if expanding:
+        if any(not sample[name] for name in expanding):
+            return None  # an empty IN list renders differently
+        try:
+            state = compiled.construct_expanded_state(dict(sample))
+        except Exception:
+            return None  # a parameter is missing: SQLAlchemy's path raises its own error
+        string, positions = state.statement, list(state.positiontup or ())
+        for name, expanded in state.parameter_expansion.items():
+            items.update({e: (name, i) for i, e in enumerate(expanded)})
     if (
-        compiled.positiontup is None
-        or "POSTCOMPILE" in compiled.string
-        or any(b.expanding or b.literal_execute for b in compiled.binds.values())
+        "POSTCOMPILE" in string
+        or any(b.literal_execute or (b.expanding and b.key not in expanding) for b in compiled.binds.values())
         or any(getattr(compiled, attr, None) for attr in ("insert_prefetch", "update_prefetch", "postfetch",
                                                          "effective_returning"))
     ):
         return None
     procs = compiled._bind_processors
-    order: list[tuple[str, Any, Any]] = []
-    for name in compiled.positiontup:
+    order: list[tuple[str, int | None, Any, Any]] = []
+    for position in positions:
+        name, item = items.get(position, (position, None))
         bind = compiled.binds[name]
         fixed = not bind.required and (bind.value is not None or bind.callable is not None)
-        order.append((name, procs.get(name), bind.effective_value if fixed else _MISSING))
+        proc = procs.get(name)
+        if item is not None and proc is None:
+            proc = bind.type._cached_bind_processor(dialect)
+        order.append((name, item, proc, bind.effective_value if fixed else _MISSING))
     if compiled.isinsert or compiled.isupdate or compiled.isdelete:
-        return compiled.string, order, None
+        return string, order, None
     columns = compiled._result_columns
     if not columns:  # text() without declared columns: the cursor's names, values as the driver gives them
-        return compiled.string, order, (None, None)
+        return string, order, (None, None)
     rprocs = [c.type._cached_result_processor(dialect, None) for c in columns]
-    return compiled.string, order, ([c.keyname for c in columns], rprocs if any(rprocs) else None)
+    return string, order, ([c.keyname for c in columns], rprocs if any(rprocs) else None)
 
 
 class _Done:
