@@ -44,9 +44,10 @@ On both databases a batch of a single job runs without a SAVEPOINT of its own (t
 PostgreSQL two round trips, fewer; nothing else in its transaction needs protecting from its
 failure: on SQLite with ``shared`` the batch already has the shared transaction's savepoint).
 
-``run(fn, within=seconds)``: a job that may wait that long for a batch to join, so that it costs
-no transaction of its own while other work flows (the end of an application session, recorded as
-bookkeeping); alone, it is committed once the time is up.
+``run(fn, within=seconds)`` (SQLite): a job that may wait that long for a batch to join, so that it
+costs no transaction (and no fsync) of its own while other work flows (a dispatcher round, the end
+of an application session); alone, it is committed once the time is up. On PostgreSQL it is
+submitted at once, as any job (concurrent batches: joining would hold row locks longer).
 """
 
 from __future__ import annotations
@@ -370,7 +371,9 @@ class GroupCommitWriter:
         ``within``: the job need not start a batch of its own; it joins the next batch that other
         jobs start, or starts one after that many seconds."""
         job = _Job(self._future(), fn=fn, retry=retry)
-        if within is None:
+        if within is None or self.sync_engine is None:
+            # PostgreSQL: at once, as before. Its batches run concurrently and lock rows, so a job
+            # joining another's transaction would hold its locks longer and risk more deadlocks.
             return await self._submit(job)
         if self._closed or not self._tasks:
             raise WriterStopped("the message writer is not running")
