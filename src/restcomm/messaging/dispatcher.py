@@ -21,10 +21,10 @@ transport's answer is recorded. While ``max_held`` messages wait here, the dispa
 more (they stay queued in the store); a graceful stop puts the waiting ones back in the queue.
 
 The loop wakes at once when a commit queued new work on this node (``Messaging.outbound_ready``)
-and otherwise polls every ``poll_interval`` seconds for work committed by other nodes. A round
-waits up to ``ROUND_WITHIN`` (5 ms) for the message writer's next batch and runs in its
-transaction (writer.py, ``run(within=...)``), so that while messages flow it costs no commit of its
-own.
+and otherwise polls every ``poll_interval`` seconds for work committed by other nodes. On SQLite a
+round waits up to ``ROUND_WITHIN`` (5 ms) for the message writer's next batch and runs in its
+transaction (writer.py, ``run(within=...)``), so that while messages flow it costs no commit (and
+no fsync) of its own.
 """
 
 from __future__ import annotations
