@@ -13,16 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from restcomm.encoding import segment
 from restcomm.messaging import model as m
 from restcomm.messaging.config import SmsSettings
-from restcomm.messaging.store import count_status, insert_ignore, number_forms
+from restcomm.messaging.store import INSERT_MESSAGES, count_status, insert_ignore, number_forms
 from restcomm.notify import WARNING, write_notification
 from restcomm.rcml.errors import Code
-from restcomm.store.schema import messages, opt_outs
+from restcomm.store.schema import opt_outs
 
 log = logging.getLogger("restcomm.messaging.inbound")
 
@@ -131,14 +131,14 @@ async def store_arrivals(
             if reply is not None:
                 replies.append(reply)
     if rows:
-        await conn.execute(insert(messages), rows)
+        await conn.execute(INSERT_MESSAGES, rows)
         count_status(rows, m.RECEIVED)
         if log.isEnabledFor(logging.INFO):
             for row in rows:
                 log.info("message %s received: %s -> %s%s", row["sid"], row["from_number"], row["to_number"],
                          " (runs the number's application)" if row["app_state"] != m.APP_NONE else "")
     if replies:
-        await conn.execute(insert(messages), replies)
+        await conn.execute(INSERT_MESSAGES, replies)
         count_status(replies, m.QUEUED)
     for row in rows:
         if row["app_state"] == m.APP_LOOP:

@@ -132,8 +132,12 @@ async def run_sms_application(
     if budget is None:  # at most [sms] max_messages_per_session, each spending an API rate-limit token
         budget = SessionBudget.for_session(ms, account["sid"])
     ctx = Context(channel, notifier, replies=replies, email=PipelineEmail(ms, account["sid"]), budget=budget)
-    assert ms.http is not None
-    fetcher = DocumentFetcher(ms.http, account["auth_token"], timeout=ms.sms.app_timeout,
+    # Documents come through the lean keep-alive client that status callbacks use
+    # (webhooks/lean.py): same redirects, signatures, guard and outcomes (webhooks/fetch.py), at a
+    # fraction of a general client's cost per request; it keeps bodies up to the documents' limit.
+    http: Any = ms.callback_http or ms.http
+    assert http is not None
+    fetcher = DocumentFetcher(http, account["auth_token"], timeout=ms.sms.app_timeout,
                               max_redirects=ms.sms.app_max_redirects, guard=ms.guard,
                               before_first_request=before_first_request)
     ending = await Interpreter(channel, ctx, fetcher, entry, public_base=ms.public_base()).run()

@@ -43,7 +43,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from restcomm.messaging import model as m
-from restcomm.messaging.writer import after_commit
+from restcomm.messaging.writer import after_commit, precompiled
 from restcomm.observability import MESSAGES
 from restcomm.phone import to_e164
 from restcomm.store.schema import accounts, incoming_phone_numbers, messages, opt_outs, status_callbacks
@@ -179,6 +179,7 @@ def count_status(rows: Sequence[Row], *statuses: str) -> None:
 # Status callbacks (the outbox)
 
 _INSERT_CALLBACKS = insert(status_callbacks)
+INSERT_MESSAGES = insert(messages)  # built once (the pipeline's inserts; see the module docstring)
 _LAST_SEQ = select(func.coalesce(func.max(status_callbacks.c.seq), 0)).where(
     status_callbacks.c.message_sid == _P("sid")
 )
@@ -226,7 +227,9 @@ SEQ_SENDING, SEQ_SENT, SEQ_FINAL = 1, 2, 3
 @lru_cache(maxsize=64)
 def _update_by_sid(columns: tuple[str, ...]) -> Any:
     """``UPDATE messages SET <columns> WHERE sid = :b_sid``, built once per column set."""
-    return update(messages).where(messages.c.sid == _P("b_sid")).values({c: _P(f"v_{c}") for c in columns})
+    stmt = update(messages).where(messages.c.sid == _P("b_sid")).values({c: _P(f"v_{c}") for c in columns})
+    precompiled(stmt)  # held by the lru_cache (and the registry) for the process's life
+    return stmt
 
 
 async def set_status(
@@ -349,7 +352,9 @@ class _Fair:
         # rather than at its next poll. (The share others left unused is not handed out in this
         # claim: that would lengthen the round, and the wait of everyone else's next message.)
         cursor.more = any(n >= share for n in _per_account(rows).values())
-        cursor.after = accounts[-1]
+        # Fewer accounts than the limit: every account waiting had its share in this claim, so the
+        # next one may start from the beginning: one walk instead of a walk and its wrap-round.
+        cursor.after = accounts[-1] if len(accounts) >= limit else ""
         # ``share`` rounds up: keep to the limit, taking from every account in turn. Then oldest first,
         # as the rows would have come without fairness (the take returns them account by account).
         rows.sort(key=lambda r: tuple(r[c] for c in self.order))
@@ -656,3 +661,13 @@ async def claim_callbacks(
 async def next_callback_due(conn: AsyncConnection, now: datetime) -> datetime | None:
     """When the next retry falls due (callbacks already due are waiting for a predecessor)."""
     return (await conn.execute(_NEXT_DUE, {"now": now})).scalar()
+
+
+# The statements above that run for every message go straight to the driver on SQLite's loop-thread
+# connection (writer.precompiled), IN lists included (a form per length).
+precompiled(
+    INSERT_MESSAGES, _INSERT_CALLBACKS, _LAST_SEQ, _TAKE, _SET_APP_STATE, _FINISH_APP, _RENEW_MESSAGE, _RENEW_CALLBACK,
+    _LEASE_CALLBACK, _NEXT_DUE, _CLAIM_STALE.plain, _INTERRUPTED_APPS.plain, _CLAIM_UNOWNED_CALLBACKS.plain,
+    *(stmt for fair in (_CLAIM_FRESH, _CLAIM_APPS, _CLAIM_CALLBACKS) for stmt in (fair.walk_sqlite, fair.take_sqlite)),
+    _OWNED, _OPTED_OUT, _OPT_OUT_TIMES, _ORGANIZATIONS,
+)

@@ -38,8 +38,16 @@ connection: a third commit's wait for every send under mixed load. Batches still
 (one transaction at a time); a job is only ever submitted after what it depends on committed.
 
 PostgreSQL: several batches at once on separate pooled async connections (``concurrency``), since
-its row locks let them overlap. A batch of a single job runs without a SAVEPOINT (two round trips
-fewer; nothing else in its transaction needs protecting from its failure).
+its row locks let them overlap.
+
+On both databases a batch of a single job runs without a SAVEPOINT of its own (two statements, on
+PostgreSQL two round trips, fewer; nothing else in its transaction needs protecting from its
+failure: on SQLite with ``shared`` the batch already has the shared transaction's savepoint).
+
+``run(fn, within=seconds)`` (SQLite): a job that may wait that long for a batch to join, so that it
+costs no transaction (and no fsync) of its own while other work flows (a dispatcher round, the end
+of an application session); alone, it is committed once the time is up. On PostgreSQL it is
+submitted at once, as any job (concurrent batches: joining would hold row locks longer).
 """
 
 from __future__ import annotations
@@ -54,7 +62,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, insert
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from restcomm.store import trips
@@ -96,25 +105,185 @@ class LoopConnection:
         return self.sync.dialect
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        fast = _FAST.get(id(statement))
+        if fast is not None:
+            result = fast.run(self.sync, parameters)
+            if result is not None:
+                return result
         return self.sync.execute(statement, parameters)
 
     @asynccontextmanager
     async def begin_nested(self) -> AsyncIterator[None]:
-        # Plain SAVEPOINT statements: SQLAlchemy's nested-transaction objects cost several times
-        # more than the statements, and every group-commit job takes one.
+        # Plain SAVEPOINT statements on the driver's connection: SQLAlchemy's nested-transaction
+        # objects, and even its ``exec_driver_sql``, cost several times more than the statements.
         self._depth += 1
         name = f"job{self._depth}"
-        self.sync.exec_driver_sql(f"SAVEPOINT {name}")
+        raw = self.sync.connection.driver_connection
+        raw.execute(f"SAVEPOINT {name}")
+        trips.note()
         try:
             yield
         except BaseException:
-            self.sync.exec_driver_sql(f"ROLLBACK TO {name}")
-            self.sync.exec_driver_sql(f"RELEASE {name}")
+            raw.execute(f"ROLLBACK TO {name}")
+            raw.execute(f"RELEASE {name}")
+            trips.note(2)
             raise
         else:
-            self.sync.exec_driver_sql(f"RELEASE {name}")
+            raw.execute(f"RELEASE {name}")
+            trips.note()
         finally:
             self._depth -= 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Pre-compiled statements on the loop-thread SQLite connection
+#
+# SQLAlchemy's execution of a cached statement (parameter processing, execution context, result
+# object) costs several times what SQLite takes to run an indexed point statement, and the pipeline
+# runs dozens of them per message. The statements registered with ``precompiled`` (module-level
+# constants, run for every message) are compiled once for SQLite and then sent straight to the
+# driver's cursor by ``LoopConnection``, with the same bind and result type processing. Anything a
+# plain compile cannot express (expanding IN lists, Python-side column defaults to fill in,
+# RETURNING, rows with differing keys) goes through SQLAlchemy as before. PostgreSQL is untouched.
+
+
+class _Compiled:
+    """One registered statement compiled for SQLite, per set of INSERT column keys."""
+
+    __slots__ = ("statement", "_forms", "_expanding")
+
+    def __init__(self, statement: Any):
+        self.statement = statement  # held: the registry is keyed by id()
+        self._forms: dict[Any, Any] = {}
+        self._expanding = tuple(sorted(
+            b.key for b in statement._get_embedded_bindparams() if getattr(b, "expanding", False)
+        )) if hasattr(statement, "_get_embedded_bindparams") else ()
+
+    def run(self, conn: Connection, parameters: Any) -> Any:
+        """The result, or None when this call must go through SQLAlchemy."""
+        many = isinstance(parameters, list)
+        if many:
+            if not parameters:
+                return None
+            first = parameters[0]
+        else:
+            first = parameters or {}
+        if self.statement.is_insert:
+            key: Any = tuple(first)
+        elif self._expanding:  # one form per length of each IN list
+            try:
+                key = tuple(len(first[name]) for name in self._expanding)
+            except (KeyError, TypeError):
+                return None
+        else:
+            key = None
+        form = self._forms.get(key, _MISSING)
+        if form is _MISSING:
+            if len(self._forms) >= 64:
+                return None  # IN lists of many lengths: not worth a form each
+            form = self._forms[key] = _compile(self.statement, conn.dialect, key, first, self._expanding)
+        if form is None:
+            return None
+        sql, order, result = form
+        raw = conn.connection.driver_connection
+        try:
+            if many:
+                if key is not None and any(len(p) != len(key) for p in parameters):
+                    return None
+                rows = [_bind(order, p) for p in parameters]
+                trips.note()
+                cursor = raw.executemany(sql, rows)
+            else:
+                values = _bind(order, first)
+                trips.note()
+                cursor = raw.execute(sql, values)
+        except KeyError:
+            return None  # a parameter is missing: SQLAlchemy raises its own error for it
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc  # as SQLAlchemy would
+        if result is None:
+            return _Done(cursor.rowcount)
+        keys, procs = result
+        if keys is None:
+            keys = [d[0] for d in cursor.description or ()]
+        fetched = cursor.fetchall()
+        if procs:
+            fetched = [tuple(p(v) if p is not None else v for p, v in zip(procs, row, strict=True)) for row in fetched]
+        return IteratorResult(SimpleResultMetaData(keys), iter(fetched))
+
+
+_MISSING = object()
+_FAST: dict[int, _Compiled] = {}
+
+
+def precompiled(*statements: Any) -> None:
+    """Register module-level statements for ``LoopConnection``'s direct path (see above)."""
+    for statement in statements:
+        _FAST.setdefault(id(statement), _Compiled(statement))
+
+
+def _bind(order: list[tuple[str, int | None, Any, Any]], params: Any) -> tuple[Any, ...]:
+    out = []
+    for name, item, proc, default in order:
+        value = params[name] if default is _MISSING else params.get(name, default)
+        if item is not None:
+            value = value[item]  # the item-th value of an IN list
+        out.append(proc(value) if proc is not None and value is not None else value)
+    return tuple(out)
+
+
+def _compile(statement: Any, dialect: Any, keys: Any, sample: Any, expanding: tuple[str, ...]) -> Any:
+    compiled = statement.compile(dialect=dialect, column_keys=list(keys) if statement.is_insert else None)
+    if compiled.positiontup is None:
+        return None
+    string, positions = compiled.string, list(compiled.positiontup)
+    items: dict[str, tuple[str, int]] = {}  # an IN list's expanded bind -> (its parameter, index)
+    if expanding:
+        if any(not sample[name] for name in expanding):
+            return None  # an empty IN list renders differently
+        try:
+            state = compiled.construct_expanded_state(dict(sample))
+        except Exception:
+            return None  # a parameter is missing: SQLAlchemy's path raises its own error
+        string, positions = state.statement, list(state.positiontup or ())
+        for name, expanded in state.parameter_expansion.items():
+            items.update({e: (name, i) for i, e in enumerate(expanded)})
+    if (
+        "POSTCOMPILE" in string
+        or any(b.literal_execute or (b.expanding and b.key not in expanding) for b in compiled.binds.values())
+        or any(getattr(compiled, attr, None) for attr in ("insert_prefetch", "update_prefetch", "postfetch",
+                                                         "effective_returning"))
+    ):
+        return None
+    procs = compiled._bind_processors
+    order: list[tuple[str, int | None, Any, Any]] = []
+    for position in positions:
+        name, item = items.get(position, (position, None))
+        bind = compiled.binds[name]
+        fixed = not bind.required and (bind.value is not None or bind.callable is not None)
+        proc = procs.get(name)
+        if item is not None and proc is None:
+            proc = bind.type._cached_bind_processor(dialect)
+        order.append((name, item, proc, bind.effective_value if fixed else _MISSING))
+    if compiled.isinsert or compiled.isupdate or compiled.isdelete:
+        return string, order, None
+    columns = compiled._result_columns
+    if not columns:  # text() without declared columns: the cursor's names, values as the driver gives them
+        return string, order, (None, None)
+    rprocs = [c.type._cached_result_processor(dialect, None) for c in columns]
+    return string, order, ([c.keyname for c in columns], rprocs if any(rprocs) else None)
+
+
+class _Done:
+    """The result of a statement that returns no rows."""
+
+    __slots__ = ("rowcount",)
+
+    def __init__(self, rowcount: int):
+        self.rowcount = rowcount
+
+    def close(self) -> None:
+        pass
 
 
 def sqlite_sync_engine(engine: AsyncEngine, synchronous: str) -> Engine:
@@ -130,6 +299,9 @@ def sqlite_sync_engine(engine: AsyncEngine, synchronous: str) -> Engine:
     def _begin(conn: Connection) -> None:
         if conn.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
             return  # the writer took the write lock itself (GroupCommitWriter._transaction)
+        options = conn.get_execution_options()
+        if options.get("autocommit_reads"):
+            return  # each read is its own snapshot (Messaging.read), as on PostgreSQL: no BEGIN, no ROLLBACK
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
 
     trips.instrument(sync, boundaries=False)  # the writer's own BEGIN IMMEDIATE and COMMIT counted where sent
@@ -174,6 +346,10 @@ class GroupCommitWriter:
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
         self._sync_conn: Connection | None = None
+        # Jobs that join the next batch (``run(..., within=...)``), and the timer that queues them
+        # when no batch comes in time.
+        self._lazy: list[_Job] = []
+        self._lazy_timer: asyncio.TimerHandle | None = None
         # Statistics, read by the bench and tests.
         self.batches = 0
         self.jobs = 0
@@ -187,12 +363,28 @@ class GroupCommitWriter:
         job = _Job(self._future(), inserts=[(table, rows) for table, rows in items if rows])
         await self._submit(job)
 
-    async def run(self, fn: JobFn, *, retry: bool = False) -> Any:
+    async def run(self, fn: JobFn, *, retry: bool = False, within: float | None = None) -> Any:
         """Run ``fn(conn)`` in the next batch's transaction; returns its result after the commit.
 
         ``retry=True``: ``fn`` only reads and writes the database, so when the transaction is lost
-        before its commit (see the module docstring) it is simply run again in the next one."""
-        return await self._submit(_Job(self._future(), fn=fn, retry=retry))
+        before its commit (see the module docstring) it is simply run again in the next one.
+        ``within``: the job need not start a batch of its own; it joins the next batch that other
+        jobs start, or starts one after that many seconds."""
+        job = _Job(self._future(), fn=fn, retry=retry)
+        if within is None or self.sync_engine is None:
+            # PostgreSQL: at once, as before. Its batches run concurrently and lock rows, so a job
+            # joining another's transaction would hold its locks longer and risk more deadlocks.
+            return await self._submit(job)
+        if self._closed or not self._tasks:
+            raise WriterStopped("the message writer is not running")
+        self._lazy.append(job)
+        loop = asyncio.get_running_loop()
+        due = loop.time() + within
+        if self._lazy_timer is None or due < self._lazy_timer.when():  # the earliest deadline of those waiting
+            if self._lazy_timer is not None:
+                self._lazy_timer.cancel()
+            self._lazy_timer = loop.call_at(due, self._promote_lazy)
+        return await job.future
 
     async def start(self) -> None:
         self._closed = False
@@ -204,6 +396,7 @@ class GroupCommitWriter:
     async def stop(self) -> None:
         """Refuse new jobs, finish the queued ones, then stop."""
         self._closed = True
+        self._promote_lazy()
         for _ in self._tasks:
             self._queue.put_nowait(_Job(self._future()))  # sentinel: fn None, no inserts
         for task in self._tasks:
@@ -217,6 +410,28 @@ class GroupCommitWriter:
             self._sync_conn = None
 
     # -- internals ------------------------------------------------------------------------------
+
+    def _promote_lazy(self) -> None:
+        """Queue the waiting ``within`` jobs as a batch of their own (no other batch came in time)."""
+        if self._lazy_timer is not None:
+            self._lazy_timer.cancel()
+            self._lazy_timer = None
+        lazy, self._lazy = self._lazy, []
+        for job in lazy:
+            self._queue.put_nowait(job)
+
+    def _take_lazy(self, batch: list[_Job]) -> None:
+        """A batch is about to run: the ``within`` jobs waiting join it."""
+        if not self._lazy:
+            return
+        room = self.max_batch - len(batch)
+        if room <= 0:
+            return
+        batch.extend(self._lazy[:room])
+        del self._lazy[:room]
+        if not self._lazy and self._lazy_timer is not None:
+            self._lazy_timer.cancel()
+            self._lazy_timer = None
 
     def _future(self) -> asyncio.Future[Any]:
         return asyncio.get_running_loop().create_future()
@@ -247,6 +462,7 @@ class GroupCommitWriter:
                     stop_after = True
                     break
                 batch.append(nxt)
+            self._take_lazy(batch)
             await self._commit(batch)
             if stop_after:
                 return
@@ -306,7 +522,7 @@ class GroupCommitWriter:
             committing = False
             try:
                 async with self._transaction() as conn:
-                    if len(batch) == 1 and self.sync_engine is None and self.shared is None:
+                    if len(batch) == 1:
                         results.append(await self._alone(conn, batch[0]))
                     else:
                         await self._inserts(conn, [j for j in batch if j.inserts], results)
@@ -389,11 +605,12 @@ class GroupCommitWriter:
         results.extend((job, None, None) for job in jobs)
 
     async def _alone(self, conn: Any, job: _Job) -> tuple[_Job, Any, BaseException | None]:
-        """PostgreSQL, a batch of one job (the common case below saturation): no SAVEPOINT and
-        RELEASE round trips around it, since there is nothing else in the transaction to keep. If it
-        fails, the whole transaction is rolled back (``_JobFailed``) and the caller gets its error,
-        as it would from its rolled-back savepoint; a lost connection or transaction takes the
-        batch's usual way (run again when the job may run twice)."""
+        """A batch of one job (the common case below saturation): no SAVEPOINT and RELEASE around
+        it, since there is nothing else in the transaction to keep. If it fails, the whole
+        transaction is rolled back (``_JobFailed``; on SQLite with the API's writes, the shared
+        transaction's own savepoint for this batch) and the caller gets its error, as it would from
+        its rolled-back savepoint; a lost connection or transaction takes the batch's usual way
+        (run again when the job may run twice)."""
         try:
             if job.fn is not None:
                 return job, await job.fn(conn), None

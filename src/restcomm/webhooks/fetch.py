@@ -487,7 +487,7 @@ async def _attempt(
 
 
 async def fetch_document(
-    session: aiohttp.ClientSession,
+    session: aiohttp.ClientSession | LeanClient,
     url: str,
     method: str | None,
     params: Params | None,

@@ -1,4 +1,5 @@
-"""A small HTTP/1.1 client for status callbacks: keep-alive connections, httptools parsing.
+"""A small HTTP/1.1 client for status callbacks and SMS application documents: keep-alive
+connections, httptools parsing.
 
 Status callbacks are the pipeline's most frequent outgoing request (three per message sent through
 a carrier: sending, sent, delivered). A general client's per-request bookkeeping (request and
@@ -33,7 +34,9 @@ import yarl
 from multidict import CIMultiDict, CIMultiDictProxy
 
 MAX_IDLE_PER_ORIGIN = 256
-MAX_BODY_KEPT = 64 * 1024  # a callback's answer is ignored beyond an excerpt; the rest is drained
+# A callback's answer is ignored beyond an excerpt; the rest is drained. SMS application documents
+# come through this client too: at least their limit (rcml.parser.MAX_DOCUMENT_BYTES) is kept.
+MAX_BODY_KEPT = 64 * 1024
 
 Origin = tuple[str, str, int]  # scheme, host, port
 AddressCheck = Callable[[str, Iterable[str]], None]  # raises to refuse a destination
