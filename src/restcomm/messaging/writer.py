@@ -174,6 +174,9 @@ class GroupCommitWriter:
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
         self._sync_conn: Connection | None = None
+        # PostgreSQL: the writer's own asyncpg pool and compiled statements (store/pgdirect.py).
+        self._pg: Any = None
+        self._pg_compiler: Any = None
         # Statistics, read by the bench and tests.
         self.batches = 0
         self.jobs = 0
@@ -198,6 +201,12 @@ class GroupCommitWriter:
         self._closed = False
         if self.sync_engine is not None and self.shared is None:
             self._sync_conn = self.sync_engine.connect().execution_options(write=True)
+        if self.sync_engine is None and self.shared is None and self.engine.dialect.name == "postgresql":
+            from restcomm.store.pgdirect import Compiler
+            from restcomm.store.pgpool import writer_pool
+
+            self._pg = writer_pool(self.engine, self.concurrency)
+            self._pg_compiler = Compiler(self.engine.dialect)
         for i in range(self.concurrency):
             self._tasks.append(asyncio.create_task(self._loop(), name=f"group-commit-{i}"))
 
@@ -215,6 +224,9 @@ class GroupCommitWriter:
         if self._sync_conn is not None:
             self._sync_conn.close()
             self._sync_conn = None
+        if self._pg is not None:
+            pool, self._pg = self._pg, None
+            pool.release()
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -293,9 +305,43 @@ class GroupCommitWriter:
                 _abandon(tx, raw)
                 raise
             return
+        if self._pg is not None:
+            async with self._pg_transaction() as pconn:
+                yield pconn
+            return
         async with self.engine.connect() as aconn:
             async with aconn.begin():
                 yield aconn
+
+    @asynccontextmanager
+    async def _pg_transaction(self) -> AsyncIterator[Any]:
+        """PostgreSQL: a READ COMMITTED transaction on a connection of the writer's asyncpg pool, its
+        statements run straight through asyncpg (``store/pgdirect.py``). A connection whose
+        transaction could not be ended cleanly (lost, or a failed ROLLBACK) is never reused."""
+        from restcomm.store.pgdirect import PgConnection
+
+        pool = self._pg
+        raw = await pool.acquire()
+        conn = PgConnection(raw, self._pg_compiler)
+        clean = False
+        try:
+            await conn.run_sql("BEGIN ISOLATION LEVEL READ COMMITTED")
+            try:
+                yield conn
+            except BaseException:
+                try:
+                    await conn.run_sql("ROLLBACK")
+                except Exception:  # noqa: S110 - the body's error is what the caller gets
+                    pass
+                else:
+                    clean = True
+                raise
+            await conn.run_sql("COMMIT")
+            clean = True
+        finally:
+            if not clean or raw.is_in_transaction():
+                raw.terminate()
+            await pool.give_back(raw)
 
     async def _commit(self, batch: list[_Job]) -> None:
         attempt = 0

@@ -168,3 +168,16 @@ def session_pool(engine: AsyncEngine) -> PgPool:
         pool = _POOLS[key] = PgPool(dsn, size, key)
     pool.users += 1
     return pool
+
+
+def writer_pool(engine: AsyncEngine, size: int) -> PgPool:
+    """The message writer's own pool (``messaging/writer.py``; one connection per concurrent batch):
+    apart from the sessions' pool, since API requests wait for the writer's commits while holding
+    their session's connection. Each caller must ``release()`` it."""
+    dsn = asyncpg_dsn(engine)
+    key = "writer " + dsn
+    pool = _POOLS.get(key)
+    if pool is None:
+        pool = _POOLS[key] = PgPool(dsn, size, key)
+    pool.users += 1
+    return pool
