@@ -318,7 +318,7 @@ class GroupCommitWriter:
         """PostgreSQL: a READ COMMITTED transaction on a connection of the writer's asyncpg pool, its
         statements run straight through asyncpg (``store/pgdirect.py``). A connection whose
         transaction could not be ended cleanly (lost, or a failed ROLLBACK) is never reused."""
-        from restcomm.store.pgdirect import PgConnection
+        from restcomm.store.pgdirect import PgConnection, discard, give_back, reusable
 
         pool = self._pg
         raw = await pool.acquire()
@@ -339,9 +339,10 @@ class GroupCommitWriter:
             await conn.run_sql("COMMIT")
             clean = True
         finally:
-            if not clean or raw.is_in_transaction():
-                raw.terminate()
-            await pool.give_back(raw)
+            if clean and reusable(raw):
+                await give_back(pool, raw)
+            else:
+                await discard(pool, raw)
 
     async def _commit(self, batch: list[_Job]) -> None:
         attempt = 0

@@ -159,12 +159,55 @@ def _rowcount(status: bytes | str | None) -> int:
     return int(tail) if tail.isdigit() else -1
 
 
+_GONE = ("ConnectionDoesNotExistError", "ConnectionFailureError", "InternalClientError")
+_GONE_TEXT = ("released back to the pool", "connection is closed", "connection was closed")
+
+
+def _gone(exc: BaseException) -> bool:
+    """A driver's error that says the connection is gone (lost, or taken back by the pool when it
+    was): raised as a ``ConnectionError``, which ``store.db.database_unavailable`` knows."""
+    name = type(exc).__name__
+    if name in _GONE:
+        return True
+    return name == "InterfaceError" and any(t in str(exc) for t in _GONE_TEXT)
+
+
+def discard(pool: Any, raw: Any) -> Any:
+    """Close a connection that must not be used again, then give it back (a coroutine)."""
+    try:
+        raw.terminate()
+    except Exception:  # noqa: S110 - already detached by the pool (it noticed the loss first)
+        pass
+    return give_back(pool, raw)
+
+
+def reusable(raw: Any) -> bool:
+    """Open, attached to its pool, and outside any transaction."""
+    try:
+        return not raw.is_closed() and not raw.is_in_transaction()
+    except Exception:  # detached by the pool
+        return False
+
+
+async def give_back(pool: Any, raw: Any) -> None:
+    try:
+        await pool.give_back(raw)
+    except Exception:  # noqa: S110 - released already (the pool took it back when it was lost)
+        pass
+
+
 def translate(exc: BaseException, sql: str | None, args: Any) -> BaseException:
     """A server's error as SQLAlchemy would raise it (its class by SQLSTATE, the driver's error as
     ``orig``); anything else (a lost connection, a protocol error) as it is."""
     import asyncpg
 
     if not isinstance(exc, asyncpg.PostgresError):
+        if _gone(exc):
+            from restcomm.store.pgpool import DatabaseUnavailable
+
+            lost = DatabaseUnavailable(f"{type(exc).__name__}: {exc}")
+            lost.__cause__ = exc
+            return lost
         return exc
     state = str(getattr(exc, "sqlstate", "") or "")
     cls: type[sa_exc.DBAPIError]

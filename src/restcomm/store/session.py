@@ -51,7 +51,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from restcomm.store import trips
 from restcomm.store.db import sqlite_pragmas
-from restcomm.store.pgdirect import Compiler, PgConnection
+from restcomm.store.pgdirect import Compiler, PgConnection, discard, give_back
 
 log = logging.getLogger("restcomm.store")
 
@@ -377,8 +377,7 @@ class EngineSession(Session):
         """Drop the connection (lost, or in an unknown state): never handed out again."""
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            conn.raw.terminate()
-            await self.db.pg_sessions().give_back(conn.raw)
+            await discard(self.db.pg_sessions(), conn.raw)
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
         conn = self._conn or await self._connection()
@@ -409,7 +408,7 @@ class EngineSession(Session):
                 await self._discard()
                 return
             conn, self._conn = self._conn, None
-            await self.db.pg_sessions().give_back(conn.raw)
+            await give_back(self.db.pg_sessions(), conn.raw)
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[Session]:
@@ -437,8 +436,7 @@ class EngineSession(Session):
             try:
                 await conn.run_sql("COMMIT")
             except BaseException:
-                if conn.raw.is_in_transaction():
-                    await self._discard()
+                await self._discard()  # in doubt, or the connection is gone: never reused
                 raise
         finally:
             self._tx = False
