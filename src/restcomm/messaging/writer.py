@@ -345,6 +345,8 @@ class GroupCommitWriter:
                 await discard(pool, raw)
 
     async def _commit(self, batch: list[_Job]) -> None:
+        if self._pg is not None and await self._pg_one_statement(batch):
+            return
         attempt = 0
         while True:
             results: list[tuple[_Job, Any, BaseException | None]] = []
@@ -403,6 +405,59 @@ class GroupCommitWriter:
                 job.future.set_exception(error)
             else:
                 job.future.set_result(value)
+
+    async def _pg_one_statement(self, batch: list[_Job]) -> bool:
+        """PostgreSQL, a batch of row inserts into one table (the API's sends below and at
+        saturation): one statement in autocommit mode, atomic on its own (asyncpg's executemany
+        sends all of its rows before one Sync: one implicit transaction), so no BEGIN and no COMMIT
+        round trips. True when done (every job answered). False when it must take the usual path
+        instead: other kinds of job, several tables, or a row that conflicts (nothing was written:
+        the usual path inserts job by job so only the offender fails). A connection lost under the
+        statement leaves it in doubt (it may have committed): the jobs get the error and are not
+        run again, as for a COMMIT that got no answer."""
+        table = None
+        rows: list[dict[str, Any]] = []
+        for job in batch:
+            if job.fn is not None:
+                return False
+            for t, r in job.inserts:
+                if table is None:
+                    table = t
+                elif t is not table:
+                    return False
+                rows.extend(r)
+        if table is None:
+            return False
+        from restcomm.store.pgdirect import PgConnection, discard, give_back, reusable
+
+        pool = self._pg
+        try:
+            raw = await pool.acquire()
+        except Exception as exc:
+            if not _lost(exc):
+                raise
+            return False  # not sent: the usual path retries
+        clean = False
+        try:
+            await PgConnection(raw, self._pg_compiler).execute(insert(table), rows)
+            clean = True
+        except IntegrityError:
+            clean = True
+            return False
+        except Exception as exc:
+            self._failed(batch, exc)
+            return True
+        finally:
+            if clean and reusable(raw):
+                await give_back(pool, raw)
+            else:
+                await discard(pool, raw)
+        self.batches += 1
+        self.jobs += len(batch)
+        for job in batch:
+            if not job.future.done():
+                job.future.set_result(None)
+        return True
 
     def _failed(self, batch: list[_Job], exc: BaseException, logged: bool = True) -> None:
         """The transaction failed: nobody's work is durable."""
