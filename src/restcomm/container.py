@@ -121,7 +121,9 @@ class Services:
 
     def __post_init__(self) -> None:
         self.limits = Limits(self.settings)
-        self.profiles = ProfileCache(self.engine, self.settings.profile_cache_seconds)
+        # On SQLite a miss reads on the loop thread's read connection (store/session.py).
+        self.profiles = ProfileCache(self.engine, self.settings.profile_cache_seconds,
+                                     session=(lambda: self.db.session()) if self.settings.is_sqlite else None)
 
     @property
     def db(self) -> Database:

@@ -25,6 +25,7 @@ through the API, so the send path reads the database once per account and period
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -287,16 +288,23 @@ async def resolve(conn: AsyncConnection, account: Mapping[str, Any]) -> tuple[st
 
 
 class ProfileCache:
-    """Effective policies by account SID, each kept ``ttl`` seconds; ``invalidate`` empties it."""
+    """Effective policies by account SID, each kept ``ttl`` seconds; ``invalidate`` empties it.
+
+    A miss reads through ``session()`` when given (a request session of store/session.py: on SQLite
+    the event-loop thread's read connection, no worker-thread hop), else on a connection of the
+    engine. Concurrent misses for one account share one read (when an entry expires, every request
+    of that account in flight would otherwise read it)."""
 
     def __init__(self, engine: AsyncEngine, ttl: float, clock: Callable[[], float] = time.monotonic,
-                 max_entries: int = 100_000) -> None:
+                 max_entries: int = 100_000, session: Callable[[], Any] | None = None) -> None:
         self.engine = engine
         self.ttl = ttl
         self.clock = clock
         self.max_entries = max_entries
+        self.session = session
         self._entries: dict[str, tuple[float, Policy]] = {}
         self._generation = 0
+        self._reading: dict[tuple[str, int], asyncio.Future[Policy]] = {}
         self.reads = 0  # database reads made (tests and the benchmark look)
 
     def cached(self, account_sid: str) -> Policy | None:
@@ -309,10 +317,25 @@ class ProfileCache:
         hit = self.cached(account["sid"])
         if hit is not None:
             return hit
+        key = (account["sid"], self._generation)  # a read started before a change is not joined after it
+        reading = self._reading.get(key)
+        if reading is None:
+            reading = self._reading[key] = asyncio.ensure_future(self._read(account))
+            reading.add_done_callback(lambda _done: self._reading.pop(key, None))
+        return await asyncio.shield(reading)  # a cancelled caller does not cancel the others' read
+
+    async def _read(self, account: Mapping[str, Any]) -> Policy:
         generation = self._generation
         self.reads += 1
-        async with self.engine.connect() as conn:
-            sid, document = await resolve(conn, account)
+        if self.session is not None:
+            session = self.session()
+            try:
+                sid, document = await resolve(session, account)
+            finally:
+                await session.close()
+        else:
+            async with self.engine.connect() as conn:
+                sid, document = await resolve(conn, account)
         found = policy_of(sid, document)
         if self.ttl > 0 and generation == self._generation:  # not if a change landed meanwhile
             if len(self._entries) >= self.max_entries:

@@ -25,6 +25,14 @@ _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
+# Rendered dates by value: a list re-renders the same rows again and again (a dict lookup is ~0.1 µs,
+# formatting 2-3.5 µs, and a message has three dates). Naive (UTC) datetimes only: an aware one equals
+# another instant's wall clock in another zone. Emptied when full.
+_RENDERED_MAX = 1 << 14
+_RFC2822: dict[datetime, str] = {}
+_ISO8601: dict[datetime, str] = {}
+
+
 def rfc2822(dt: datetime | None) -> str | None:
     """Restcomm's date_created/date_updated format: 'Wed, 7 Jun 2017 10:03:38 +0000'.
 
@@ -32,17 +40,32 @@ def rfc2822(dt: datetime | None) -> str | None:
     and several times slower."""
     if dt is None:
         return None
-    return (
-        f"{_DAYS[dt.weekday()]}, {dt.day} {_MONTHS[dt.month]} {dt.year:04d} "
-        f"{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d} +0000"
-    )
+    text = _RFC2822.get(dt)
+    if text is None:
+        text = (
+            f"{_DAYS[dt.weekday()]}, {dt.day} {_MONTHS[dt.month]} {dt.year:04d} "
+            f"{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d} +0000"
+        )
+        if dt.tzinfo is None:
+            if len(_RFC2822) >= _RENDERED_MAX:
+                _RFC2822.clear()
+            _RFC2822[dt] = text
+    return text
 
 
 def iso8601(dt: datetime | None) -> str | None:
     """Restcomm's date_sent/message_date format: '2013-11-01T09:41:14.488Z'."""
     if dt is None:
         return None
-    return f"{dt:%Y-%m-%dT%H:%M:%S}.{dt.microsecond // 1000:03d}Z"
+    text = _ISO8601.get(dt)
+    if text is None:
+        text = (f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}"
+                f".{dt.microsecond // 1000:03d}Z")
+        if dt.tzinfo is None:
+            if len(_ISO8601) >= _RENDERED_MAX:
+                _ISO8601.clear()
+            _ISO8601[dt] = text
+    return text
 
 
 def parse_date(text: str) -> datetime:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -75,6 +76,24 @@ async def test_speech_played_by_one_endpoint_is_recorded_and_recognised_by_the_o
     assert seconds == pytest.approx(len(pcm) / 16000, abs=0.3)
     assert phrase_of(tmp_path / "b.wav") == "one two three four five"
     assert b.last_voice_activity > 0
+
+
+async def test_a_stalled_event_loop_loses_no_recorded_audio(
+        pair: tuple[RtpEndpoint, RtpEndpoint], synth: tts.Synthesizer, tmp_path: Path) -> None:
+    """The sender paces on the media clock's thread, so packets keep coming while the receiving leg's
+    event loop is blocked (a busy machine, a slow handler); they wait in the socket's buffer and must
+    all reach the recording once the loop runs again."""
+    a, b = pair
+    pcm = synth.synthesize_sync("one two three four five")
+    b.start_recording(tmp_path / "b.wav")
+    frames = -(-len(pcm) // 320)
+    playing = asyncio.create_task(a.play(pcm))
+    await wait_for(lambda: b.stats["received"] >= 10)
+    time.sleep(1.0)  # noqa: ASYNC251 -- the loop stalls on purpose: a second of audio piles up unread
+    assert await playing is True
+    await wait_for(lambda: b.stats["received"] >= frames)
+    await b.stop_recording()
+    assert phrase_of(tmp_path / "b.wav") == "one two three four five"
 
 
 async def test_dtmf_round_trip_each_digit_once(pair: tuple[RtpEndpoint, RtpEndpoint]) -> None:

@@ -3,7 +3,9 @@
 * baresip registers as a Client with digest and calls a number; the words ``<Say>`` speaks come
   back out of baresip's recording through a speech recognizer; the WAV baresip plays into
   ``<Record>`` comes back out of the recording the API serves; its digits reach ``<Gather>``.
-* SIPp, bound to 127.0.0.2 (a trunk's ``inbound_addresses``), drives the protocol paths: RFC 4733
+* SIPp, bound to 127.0.0.2 (a trunk's ``inbound_addresses``), drives the protocol paths: a late offer
+  (INVITE without SDP; what ``<Say>`` speaks is recognised at the port the ACK named), hold and
+  resume by re-INVITE with the media moved (recognised at the new port), RFC 4733
   digits from SIPp's own capture, retransmitted INVITE, CANCEL before answer, BYE during ``<Play>``,
   the application down (fallback) or answering garbage; from 127.0.0.1 without credentials it is
   challenged and no call is made.
@@ -133,6 +135,27 @@ def test_play_of_a_wav_url_is_heard(vs: VoiceServer, tmp_path: Path) -> None:
         p.wait_event("CALL_CLOSED", timeout=20)
         heard = read_wav(p.heard().read_bytes())
     assert recognize_phrase(heard, PHRASES) == PHRASES[1]
+
+
+def test_speech_gather_recognises_what_the_caller_says(vs: VoiceServer, tmp_path: Path) -> None:
+    """baresip plays speech into the call; ``<Gather input="speech">`` with the phrases as hints
+    hears it and its action gets ``SpeechResult`` and ``Confidence``."""
+    path, action = vs.app.new_path("speech"), vs.app.new_path("heard")
+    hints = ", ".join(PHRASES)
+    vs.app.route(path, Answer(f'<Response><Gather input="speech" hints="{hints}" timeout="5" speechTimeout="1" '
+                              f'action="{action}"/></Response>'))
+    vs.app.route(action, Answer("<Response><Hangup/></Response>"))
+    number = vs.number(VoiceUrl=vs.app.url(path))
+    login = client_login(vs, "erin")
+    source = speech_wav(tmp_path / "speech.wav", PHRASES[1], tail=4.0)
+    with phone(vs, tmp_path / "erin", login, source) as p:
+        registered(p)
+        p.dial(f"sip:{number}@127.0.0.1:{vs.sip_port}")
+        p.wait_event("CALL_ESTABLISHED")
+        p.wait_event("CALL_CLOSED", timeout=20)
+    (request,) = vs.app.wait(action, 1)
+    assert request.params["SpeechResult"] == PHRASES[1]
+    assert 0 < float(request.params["Confidence"]) <= 1 and "Digits" not in request.params
 
 
 def test_baresip_digits_reach_gather(vs: VoiceServer, tmp_path: Path) -> None:
@@ -479,3 +502,91 @@ def test_wrong_password_does_not_register(vs: VoiceServer, tmp_path: Path) -> No
         # baresip answers each new challenge with the same wrong password: the source is soon
         # refused outright (403) rather than challenged again (the registrar's failure throttle)
         assert wait_until(lambda: "too many failed attempts" in p.log(), bool, 15, "the throttle")
+
+
+def _ulaw_to_linear(payload: bytes) -> bytes:
+    """G.711 μ-law to 16-bit linear PCM, written out here so the check does not lean on our codec."""
+    out = bytearray()
+    for byte in payload:
+        u = ~byte & 0xFF
+        sample = ((((u & 0x0F) << 3) + 0x84) << ((u >> 4) & 0x07)) - 0x84
+        out += (-sample if u & 0x80 else sample).to_bytes(2, "little", signed=True)
+    return bytes(out)
+
+
+class RtpSink:
+    """Collects the RTP sent to one UDP port, in a thread (SIPp runs as a blocking subprocess)."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.packets: list[bytes] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.packets.append(self.sock.recv(2048))
+            except TimeoutError:
+                continue
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()
+
+
+def sipp_heard(vs: VoiceServer, scenario: str, number: str) -> tuple[str, bytes]:
+    """Run a SIPp scenario whose SDP names ``[rtp_port]`` for its media; (its trace, the PCMU audio
+    that reached that port, as linear PCM)."""
+    sink = RtpSink()
+    try:
+        rc, trace = run_sipp(vs, scenario, number, extra=("-key", "rtp_port", str(sink.port)))
+    finally:
+        sink.close()
+    assert rc == 0, trace[-3000:]
+    voice = [p for p in sink.packets if p[1] & 0x7F == 0]
+    assert len(voice) > 25, f"only {len(sink.packets)} packets reached the port the SDP named"
+    return trace, _ulaw_to_linear(b"".join(p[12:] for p in voice))
+
+
+def test_late_offer_the_ok_carries_our_offer_and_the_ack_answer_is_used(vs: VoiceServer) -> None:
+    """An INVITE without SDP (a delayed offer, as some PBXs and trunks send): the 200 OK offers,
+    SIPp answers in its ACK with a port of the test's, and what <Say> speaks arrives there."""
+    path = vs.app.new_path("late-offer")
+    vs.app.route(path, Answer(f"<Response><Say>{PHRASES[2]}</Say></Response>"))
+    number = vs.number(VoiceUrl=vs.app.url(path))
+    trace, heard = sipp_heard(vs, "uac_late_offer.xml", number)
+    ok = trace[trace.index("SIP/2.0 200 OK"):]
+    assert "Content-Type: application/sdp" in ok and "a=rtpmap:0 PCMU/8000" in ok  # the offer
+    assert recognize_phrase(heard, PHRASES) == PHRASES[2]
+    call = vs.wait_call(number, {"completed"})
+    assert call["direction"] == "inbound"
+
+
+def test_late_offer_without_an_answer_in_the_ack_is_hung_up(vs: VoiceServer) -> None:
+    path = vs.app.new_path("late-offer-none")
+    vs.app.route(path, Answer(f"<Response><Say>{PHRASES[2]}</Say></Response>"))
+    number = vs.number(VoiceUrl=vs.app.url(path))
+    rc, trace = run_sipp(vs, "uac_late_offer_no_answer.xml", number)  # waits for our BYE
+    assert rc == 0, trace[-3000:]
+    call = vs.wait_call(number, {"completed", "failed"})
+    assert call["status"] == "failed" and int(call["duration"]) == 0
+
+
+def test_reinvite_hold_then_resume_with_the_media_moved(vs: VoiceServer) -> None:
+    """The caller holds us (re-INVITE ``sendonly``: we answer ``recvonly``), then resumes with its
+    media on another port: what ``<Say>`` speaks afterwards arrives at the new port."""
+    path = vs.app.new_path("reinvite")
+    vs.app.route(path, Answer(f'<Response><Pause length="1"/><Say>{PHRASES[2]}</Say></Response>'))
+    number = vs.number(VoiceUrl=vs.app.url(path))
+    _, heard = sipp_heard(vs, "uac_reinvite_hold_move.xml", number)
+    assert recognize_phrase(heard, PHRASES) == PHRASES[2]
+    assert vs.wait_call(number, {"completed"})["status"] == "completed"

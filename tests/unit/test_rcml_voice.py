@@ -16,7 +16,15 @@ from typing import Any
 
 import pytest
 
-from restcomm.rcml.call import Callback, DialOptions, DialResult, DialTarget, MediaError, RecordingResult
+from restcomm.rcml.call import (
+    Callback,
+    DialOptions,
+    DialResult,
+    DialTarget,
+    MediaError,
+    RecordingResult,
+    SpeechResult,
+)
 from restcomm.rcml.errors import Code
 from restcomm.rcml.interpreter import Ending, Entry
 from restcomm.rcml.parser import parse_rcml
@@ -37,7 +45,10 @@ class FakeCall:
         hang_up_after_plays: int | None = None, failing_audio: frozenset[str] = frozenset(),
         record_result: RecordingResult | None = None, record_hangs_up: bool = False,
         dial_result: DialResult | None = None, answered: bool = False,
+        speech: SpeechResult | None = None, speech_available: bool = True,
     ) -> None:
+        self.speech = speech or SpeechResult("", 0.0)
+        self._speech_available = speech_available
         self._answered = answered
         self._hung_up = asyncio.Event()
         self.events: list[tuple[Any, ...]] = []
@@ -120,6 +131,23 @@ class FakeCall:
 
     async def send_digits(self, digits: str) -> None:
         self.events.append(("send_digits", digits))
+
+    @property
+    def speech_available(self) -> bool:
+        return self._speech_available
+
+    def start_listening(self) -> None:
+        self.events.append(("listening",))
+
+    def stop_listening(self) -> None:
+        self.events.append(("stop listening",))
+
+    async def listen(self, *, timeout: float, speech_timeout: float, max_speech_time: float,  # noqa: ASYNC109
+                     hints: str | None, stop_on_digit: bool) -> SpeechResult:
+        self.events.append(("listen", timeout, speech_timeout, max_speech_time, hints, stop_on_digit))
+        if self.speech.digit is None and not self.speech.text:
+            self.now += timeout
+        return self.speech
 
     async def record(
         self, *, max_length: float, silence_timeout: float, finish_on_key: str, play_beep: bool,
@@ -410,8 +438,43 @@ async def test_gather_action_on_empty_result() -> None:
     assert s.docs.requests[1][2]["Digits"] == ""
 
 
+async def test_speech_gather_sends_the_speech_result_and_confidence() -> None:
+    doc = rcml('<Gather input="speech" hints="sales, support" speechTimeout="auto" action="/menu">'
+               '<Say>Say sales or support</Say></Gather>', "<Say>No input</Say>")
+    call = FakeCall(speech=SpeechResult("support", 0.93))
+    s = await run({APP: doc, MENU: "<Response/>"}, call)
+    assert call.events.index(("listening",)) < call.events.index(("say", "Say sales or support", "man", "en"))
+    assert ("listen", 5, 1.0, 60, "sales, support", False) in call.events and ("stop listening",) in call.events
+    params = s.docs.requests[1][2]
+    assert (params["SpeechResult"], params["Confidence"]) == ("support", "0.930000") and "Digits" not in params
+
+
+async def test_speech_gather_with_nothing_said_falls_through() -> None:
+    doc = rcml('<Gather input="speech" timeout="2" speechTimeout="3" maxSpeechTime="9" action="/menu"/>',
+               "<Say>No input</Say>")
+    call = FakeCall()
+    s = await run({APP: doc, MENU: "<Response/>"}, call)
+    assert ("listen", 2, 3.0, 9, None, False) in call.events
+    assert len(s.docs.requests) == 1 and ("say", "No input", "man", "en") in s.events
+
+
+async def test_dtmf_speech_gather_a_key_ends_the_listening_and_digits_are_collected() -> None:
+    doc = rcml('<Gather input="dtmf speech" numDigits="2" action="/menu"/>')
+    call = FakeCall(speech=SpeechResult("", 0.0, "4"), keys=["2"])
+    s = await run({APP: doc, MENU: "<Response/>"}, call)
+    assert ("listen", 5, 5, 60, None, True) in call.events
+    assert s.docs.requests[1][2]["Digits"] == "42" and "SpeechResult" not in s.docs.requests[1][2]
+
+
+async def test_speech_gather_without_a_recognizer_warns_and_collects_digits() -> None:
+    call = FakeCall(speech_available=False, keys=["7", "#"])
+    s = await run({APP: rcml('<Gather input="speech" action="/menu"/>'), MENU: "<Response/>"}, call)
+    assert Code.SCHEMA_VALIDATION_WARNING in s.notes.codes
+    assert not any(e[0] == "listen" for e in call.events) and s.docs.requests[1][2]["Digits"] == "7"
+
+
 async def test_gather_attribute_warnings() -> None:
-    doc = rcml('<Gather timeout="x" numDigits="0" finishOnKey="a" method="PUT" input="speech">'
+    doc = rcml('<Gather timeout="x" numDigits="0" finishOnKey="a" method="PUT" input="fax">'
                '<Say voice="bob" loop="z">Hi</Say><Play>http://[bad</Play><Dial/></Gather>')
     s = await run({APP: doc})
     assert s.notes.codes[:8] == [Code.INVALID_GATHER_TIMEOUT, Code.INVALID_GATHER_NUM_DIGITS,

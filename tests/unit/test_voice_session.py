@@ -32,6 +32,9 @@ class FakeSip:
     def on_info(self, cb: Any) -> None:
         self.info_cb = cb
 
+    def on_reinvite(self, cb: Any) -> None:
+        self.reinvite_cb = cb
+
     async def bye(self) -> None:
         if not self.ended.done():
             self.ended.set_result("local")

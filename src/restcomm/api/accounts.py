@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 from starlette.responses import Response
 
 from restcomm.api.errors import ApiError, forbidden
@@ -15,6 +15,7 @@ from restcomm.api.shapes import Shape, col, computed
 from restcomm.api.tagging import TAG_FILTER, tag_condition
 from restcomm.security import hash_password_async, new_auth_token
 from restcomm.store import schema as t
+from restcomm.store.compiled import Query
 from restcomm.util import API_VERSION, new_sid, rfc2822
 
 STATUSES = ("active", "suspended", "inactive", "closed", "uninitialized")
@@ -134,10 +135,17 @@ async def list_accounts(call: Call) -> Response:
             raise ApiError(404, 20404, "The organization was not found")
         cond = [t.accounts.c.organization_sid == org["sid"]]
     tagged = tag_condition(call, t.accounts.c.sid, "Accounts", None)
+    if tagged is None and len(cond) == 1 and not (q.get("OrganizationSid") or q.get("DomainName")):
+        rows = await call.fetch_all(_SUBACCOUNTS, {"parent_sid": call.me.sid})  # the common case: a constant
+        return call.bare_list(_shape(call), rows)
     if tagged is not None:
         cond.append(tagged)
     rows = await call.fetch_all(select(t.accounts).where(*cond).order_by(t.accounts.c.date_created))
     return call.bare_list(_shape(call), rows)
+
+
+_SUBACCOUNTS = Query(select(t.accounts).where(t.accounts.c.parent_sid == bindparam("parent_sid"))
+                     .order_by(t.accounts.c.date_created))
 
 
 @operation("POST", "/Accounts", summary="Create a sub-account of the authenticated account", tag="Accounts",

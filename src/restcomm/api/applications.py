@@ -10,14 +10,15 @@ import re
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 from starlette.responses import Response
 
 from restcomm.api.errors import ApiError, not_found
-from restcomm.api.framework import Call, Param, operation
+from restcomm.api.framework import Call, Param, by_sid, operation
 from restcomm.api.shapes import Row, Shape, col, computed
 from restcomm.api.tagging import TAG_FILTER, tag_condition
 from restcomm.store import schema as t
+from restcomm.store.compiled import Query
 from restcomm.util import API_VERSION, new_sid, rfc2822
 
 TAG = "Applications"
@@ -89,6 +90,30 @@ def _values(f: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+# Constant statements (store/compiled.py).
+_LIST = Query(select(t.applications).where(t.applications.c.account_sid == bindparam("account_sid"))
+              .order_by(t.applications.c.date_created, t.applications.c.sid))
+_n = t.incoming_phone_numbers
+_BOUND_NUMBERS = Query(
+    select(_n.c.sid, _n.c.friendly_name, _n.c.phone_number, *(_n.c[b] for b in BINDINGS))
+    .where(_n.c.account_sid == bindparam("account_sid"), or_(*(_n.c[b].is_not(None) for b in BINDINGS)))
+    .order_by(_n.c.phone_number, _n.c.sid)
+)
+_INSERT = Query(insert(t.applications))
+_UPDATE = Query(update(t.applications).where(t.applications.c.sid == bindparam("where_sid")))
+_DELETE = Query(delete(t.applications).where(t.applications.c.sid == bindparam("sid")))
+_DELETE_TAGS = Query(delete(t.tags).where(t.tags.c.resource_sid == bindparam("sid")))
+# Unbinding a deleted application: one statement per column that can name it, and the clients'.
+_UNBIND = tuple(
+    Query(update(_n).where(_n.c[column] == bindparam("app_sid")).values({column: None, "date_updated": bindparam("now")}))
+    for column in BINDINGS
+)
+_UNBIND_CLIENTS = Query(
+    update(t.clients).where(t.clients.c.voice_application_sid == bindparam("app_sid"))
+    .values(voice_application_sid=None, date_updated=bindparam("now"))
+)
+
+
 async def _application(call: Call, *, write: bool = False) -> tuple[Row, Row]:
     if not _SID.match(call.path["ApplicationSid"]):
         await call.account(write=write)  # the account's own 403/404 come first
@@ -100,21 +125,16 @@ async def _application(call: Call, *, write: bool = False) -> tuple[Row, Row]:
            shape=APPLICATION, kind="list", query=(TAG_FILTER,))
 async def list_applications(call: Call) -> Response:
     account = await call.account()
-    cond = [t.applications.c.account_sid == account["sid"]]
     tagged = tag_condition(call, t.applications.c.sid, "Applications", account["sid"])
-    if tagged is not None:
-        cond.append(tagged)
-    apps = await call.fetch_all(
-        select(t.applications)
-        .where(*cond)
-        .order_by(t.applications.c.date_created, t.applications.c.sid)
-    )
-    n = t.incoming_phone_numbers
-    numbers = await call.fetch_all(
-        select(n.c.sid, n.c.friendly_name, n.c.phone_number, *(n.c[b] for b in BINDINGS))
-        .where(n.c.account_sid == account["sid"], or_(*(n.c[b].is_not(None) for b in BINDINGS)))
-        .order_by(n.c.phone_number, n.c.sid)
-    )
+    if tagged is None:
+        apps = await call.fetch_all(_LIST, {"account_sid": account["sid"]})
+    else:
+        apps = await call.fetch_all(
+            select(t.applications)
+            .where(t.applications.c.account_sid == account["sid"], tagged)
+            .order_by(t.applications.c.date_created, t.applications.c.sid)
+        )
+    numbers = await call.fetch_all(_BOUND_NUMBERS, {"account_sid": account["sid"]})
     bound: dict[str, list[Row]] = defaultdict(list)
     for number in numbers:
         for app_sid in {number[b] for b in BINDINGS if number[b]}:
@@ -141,7 +161,7 @@ async def create_application(call: Call) -> Response:
     }
     row.update(_values(f))
     async with call.write() as conn:
-        await conn.execute(insert(t.applications), row)
+        await conn.run(_INSERT, row)
         await call.audit(conn, "create", "Application", sid, account["sid"], f.keys())
     return call.item(APPLICATION, row)
 
@@ -164,15 +184,11 @@ async def update_application(call: Call) -> Response:
         return call.item(APPLICATION, current)
     values["date_updated"] = call.services.clock()
     async with call.write() as conn:
-        done = await conn.execute(
-            update(t.applications).where(t.applications.c.sid == current["sid"]).values(**values)
-        )
-        if done.rowcount == 0:  # deleted since we read it
+        if await conn.run(_UPDATE, {**values, "where_sid": current["sid"]}) == 0:  # deleted since we read it
             raise not_found("The application")
         await call.audit(conn, "update", "Application", current["sid"], account["sid"], f.keys())
-        row = (
-            await conn.execute(select(t.applications).where(t.applications.c.sid == current["sid"]))
-        ).mappings().one()
+        row = await conn.first(by_sid(t.applications), {"sid": current["sid"]})
+    assert row is not None  # (updated in this transaction)
     return call.item(APPLICATION, row)
 
 
@@ -184,18 +200,12 @@ async def delete_application(call: Call) -> Response:
     async with call.write() as conn:
         # The row goes first: on PostgreSQL its lock makes a concurrent "bind to this application"
         # (which reads it FOR SHARE) either finish before the unbinding below or see it gone.
-        done = await conn.execute(delete(t.applications).where(t.applications.c.sid == sid))
-        await conn.execute(delete(t.tags).where(t.tags.c.resource_sid == sid))
-        if done.rowcount == 0:  # a concurrent delete won
+        done = await conn.run(_DELETE, {"sid": sid})
+        await conn.run(_DELETE_TAGS, {"sid": sid})
+        if done == 0:  # a concurrent delete won
             raise not_found("The application")
-        now = call.services.clock()
-        n = t.incoming_phone_numbers
-        for column in BINDINGS:
-            await conn.execute(update(n).where(n.c[column] == sid).values({column: None, "date_updated": now}))
-        await conn.execute(
-            update(t.clients)
-            .where(t.clients.c.voice_application_sid == sid)
-            .values(voice_application_sid=None, date_updated=now)
-        )
+        unbind = {"app_sid": sid, "now": call.services.clock()}
+        for query in (*_UNBIND, _UNBIND_CLIENTS):
+            await conn.run(query, unbind)
         await call.audit(conn, "delete", "Application", sid, account["sid"])
     return call.empty(200)

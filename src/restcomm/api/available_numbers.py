@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from starlette.responses import Response
 
 from restcomm.api.errors import ApiError
@@ -38,6 +38,7 @@ from restcomm.api.framework import Call, Param, operation
 from restcomm.api.shapes import Shape, col, computed
 from restcomm.config import Settings
 from restcomm.phone import contains_regex, has_area_code, iso_country, national_format, to_e164
+from restcomm.store.compiled import Query
 from restcomm.store.schema import incoming_phone_numbers
 
 log = logging.getLogger("restcomm.numbers")
@@ -197,16 +198,16 @@ def search(items: Iterable[InventoryNumber], query: Search, taken: set[str], lim
     return found[:limit]
 
 
+_PROVISIONED = Query(select(incoming_phone_numbers.c.phone_number)
+                     .where(incoming_phone_numbers.c.phone_number.in_(bindparam("numbers", expanding=True))))
+
+
 async def provisioned(call: Call, phone_numbers: Iterable[str]) -> set[str]:
     """Which of these numbers are already IncomingPhoneNumbers (of any account)."""
     wanted = list(phone_numbers)
     taken: set[str] = set()
     for i in range(0, len(wanted), 500):
-        rows = await call.fetch_all(
-            select(incoming_phone_numbers.c.phone_number).where(
-                incoming_phone_numbers.c.phone_number.in_(wanted[i : i + 500])
-            )
-        )
+        rows = await call.fetch_all(_PROVISIONED, {"numbers": wanted[i : i + 500]})
         taken.update(r["phone_number"] for r in rows)
     return taken
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,6 +25,7 @@ from starlette.responses import Response
 from restcomm.api.errors import ApiError, invalid, missing, not_found
 from restcomm.api.shapes import Row, Shape, dumps, to_json_obj, to_xml, xml_document, xml_list
 from restcomm.codes import more_info_path
+from restcomm.store.compiled import Query
 from restcomm.store.schema import accounts
 from restcomm.store.session import Session
 from restcomm.util import API_VERSION, parse_date
@@ -280,6 +281,22 @@ def can_act_on(principal_sid: str, target: Row) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
+# Constant statements of every request's tenancy checks (store/compiled.py)
+
+ACCOUNT_BY_SID = Query(select(accounts).where(accounts.c.sid == bindparam("sid")))
+ACCOUNT_BY_EMAIL = Query(select(accounts).where(accounts.c.email == bindparam("email")))
+_BY_SID: dict[Any, Query] = {}
+
+
+def by_sid(table: Any) -> Query:
+    """``SELECT * FROM table WHERE sid = :sid``, built once per table."""
+    query = _BY_SID.get(table)
+    if query is None:
+        query = _BY_SID[table] = Query(select(table).where(table.c.sid == bindparam("sid")))
+    return query
+
+
+# ---------------------------------------------------------------------------------------------
 # The per-request context
 
 # What a resource SID in a path can look like (anything else cannot exist: 404 without a query).
@@ -324,12 +341,17 @@ class Call:
             yield session
 
     async def fetch_one(self, stmt: Any, params: dict[str, Any] | None = None) -> Row | None:
+        """The first row of a statement: a constant ``Query`` (store/compiled.py) or any Core statement."""
         conn = await self.conn()
+        if isinstance(stmt, Query):
+            return await conn.first(stmt, params)
         row = (await conn.execute(stmt, params)).mappings().first()
         return row
 
     async def fetch_all(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Row]:
         conn = await self.conn()
+        if isinstance(stmt, Query):
+            return await conn.rows(stmt, params)
         return list((await conn.execute(stmt, params)).mappings().all())
 
     # -- tenancy -----------------------------------------------------------------------------
@@ -357,8 +379,10 @@ class Call:
         elif "\x00" in ident:  # no such account, and PostgreSQL cannot even compare text holding NUL
             target = None
         else:
-            column = accounts.c.email if "@" in ident else accounts.c.sid
-            target = await self.fetch_one(select(accounts).where(column == ident.lower() if "@" in ident else column == ident))
+            if "@" in ident:
+                target = await self.fetch_one(ACCOUNT_BY_EMAIL, {"email": ident.lower()})
+            else:
+                target = await self.fetch_one(ACCOUNT_BY_SID, {"sid": ident})
         if target is None:
             raise not_found("The account")
         if not can_act_on(me.sid, target):
@@ -376,12 +400,12 @@ class Call:
         sid = self.path[sid_param]
         if not _SID.match(sid):
             raise not_found(what)
-        row = await self.fetch_one(select(table).where(table.c.sid == sid))
+        row = await self.fetch_one(by_sid(table), {"sid": sid})
         if row is None:
             raise not_found(what)
         if row["account_sid"] != account["sid"]:
             # The resource exists but belongs elsewhere: say so only if the principal could see it.
-            owner = await self.fetch_one(select(accounts).where(accounts.c.sid == row["account_sid"]))
+            owner = await self.fetch_one(ACCOUNT_BY_SID, {"sid": row["account_sid"]})
             if owner is not None and can_act_on(self.me.sid, owner):
                 raise ApiError(403, 20006, f"{what} does not belong to account {account['sid']}")
             raise not_found(what)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from starlette.responses import Response
 
 from restcomm.api.errors import ApiError
@@ -25,6 +25,7 @@ from restcomm.api.shapes import Shape, col, computed
 from restcomm.messaging import model as m
 from restcomm.messaging.validation import Rejected, check_static
 from restcomm.notify import ERROR, write_notification
+from restcomm.store.compiled import Query
 from restcomm.store.schema import accounts, messages
 from restcomm.util import API_VERSION, iso8601, rfc2822
 
@@ -163,12 +164,28 @@ async def message_filters(call: Call, account_sid: str, *, ends_with: bool) -> l
     return cond
 
 
-async def list_page(call: Call, cond: list[Any], page: int, size: int) -> tuple[list[Any], int]:
+# A list without filters (the common case): two constant statements (store/compiled.py).
+_NEWEST_FIRST = (messages.c.date_created.desc(), messages.c.sid)
+_COUNT = Query(select(func.count().label("n")).select_from(messages)
+               .where(messages.c.account_sid == bindparam("account_sid")))
+_PAGE = Query(select(messages).where(messages.c.account_sid == bindparam("account_sid"))
+              .order_by(*_NEWEST_FIRST).offset(bindparam("offset")).limit(bindparam("limit")))
+# The query parameters message_filters reads.
+_FILTERS = ("SubAccounts", "To", "From", "Status", "Body", "StartTime", "EndTime", "DateSent", "DateSent<", "DateSent>")
+
+
+async def list_page(call: Call, account_sid: str, page: int, size: int, *, ends_with: bool) -> tuple[list[Any], int]:
+    """One page of the account's messages (newest first) and the number of messages matching the filters."""
+    if not any(name in call.query for name in _FILTERS):
+        total = (await call.fetch_one(_COUNT, {"account_sid": account_sid}))["n"]
+        rows = await call.fetch_all(_PAGE, {"account_sid": account_sid, "offset": page * size, "limit": size})
+        return rows, total
+    cond = await message_filters(call, account_sid, ends_with=ends_with)
     total = (await call.fetch_one(select(func.count().label("n")).select_from(messages).where(*cond)))["n"]
     rows = await call.fetch_all(
         select(messages)
         .where(*cond)
-        .order_by(messages.c.date_created.desc(), messages.c.sid)
+        .order_by(*_NEWEST_FIRST)
         .offset(page * size)
         .limit(size)
     )
@@ -186,7 +203,7 @@ async def create_sms(call: Call) -> Response:
 async def list_sms(call: Call) -> Response:
     account = await call.account()
     page, size = call.paging()
-    rows, total = await list_page(call, await message_filters(call, account["sid"], ends_with=True), page, size)
+    rows, total = await list_page(call, account["sid"], page, size, ends_with=True)
     return call.page(SMS_MESSAGE, rows, total, page, size)
 
 

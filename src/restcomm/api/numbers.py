@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, NoResultFound
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
@@ -38,6 +38,8 @@ from restcomm.api.tagging import TAG_FILTER, tag_condition
 from restcomm.phone import has_area_code, normalize, to_e164
 from restcomm.routing import PatternError, canonical_number, check_pattern, is_pattern
 from restcomm.store import schema as t
+from restcomm.store.compiled import Query
+from restcomm.store.session import Session
 from restcomm.util import API_VERSION, new_sid, rfc2822
 
 TAG = "IncomingPhoneNumbers"
@@ -204,8 +206,25 @@ def _select() -> Any:
     return select(numbers, *names).select_from(joined)
 
 
-async def _read(conn: AsyncConnection, sid: str) -> Row:
-    return (await conn.execute(_select().where(numbers.c.sid == sid))).mappings().one()
+# Constant statements (store/compiled.py): one number by SID, and the list without filters in its
+# default order (by phone number).
+_READ = Query(_select().where(numbers.c.sid == bindparam("sid")))
+_BY_PHONE_NUMBER = (numbers.c.phone_number.asc(), numbers.c.sid.asc())
+_COUNT = Query(select(func.count().label("n")).select_from(numbers)
+               .where(numbers.c.account_sid == bindparam("account_sid")))
+_PAGE = Query(_select().where(numbers.c.account_sid == bindparam("account_sid"))
+              .order_by(*_BY_PHONE_NUMBER).offset(bindparam("offset")).limit(bindparam("limit")))
+_INSERT = Query(insert(numbers))
+_UPDATE = Query(update(numbers).where(numbers.c.sid == bindparam("where_sid")))
+_DELETE = Query(delete(numbers).where(numbers.c.sid == bindparam("sid")))
+_DELETE_TAGS = Query(delete(t.tags).where(t.tags.c.resource_sid == bindparam("sid")))
+
+
+async def _read(conn: Session, sid: str) -> Row:
+    row = await conn.first(_READ, {"sid": sid})
+    if row is None:
+        raise NoResultFound("No row was found when one was required")
+    return row
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,7 +282,18 @@ def _defaults(item: InventoryNumber | None) -> dict[str, Any]:
     return values
 
 
-async def _taken(conn: AsyncConnection, phone_numbers: list[str], organization_sid: str | None) -> set[str]:
+_HELD = Query(select(numbers.c.phone_number).where(numbers.c.phone_number == bindparam("phone_number")))
+_HELD_IN_ORG = Query(select(numbers.c.phone_number).where(numbers.c.phone_number == bindparam("phone_number"),
+                                                          numbers.c.organization_sid == bindparam("org")))
+
+
+async def _taken(conn: Session, phone_numbers: list[str], organization_sid: str | None) -> set[str]:
+    if len(phone_numbers) == 1:  # the common case: one constant statement
+        if organization_sid is None:
+            rows = await conn.rows(_HELD, {"phone_number": phone_numbers[0]})
+        else:
+            rows = await conn.rows(_HELD_IN_ORG, {"phone_number": phone_numbers[0], "org": organization_sid})
+        return {r["phone_number"] for r in rows}
     cond = [numbers.c.phone_number.in_(phone_numbers)]
     if organization_sid is not None:
         cond.append(numbers.c.organization_sid == organization_sid)
@@ -361,7 +391,7 @@ async def create_number(call: Call, kind: str | None) -> Response:
                             else f"Every number with area code {f['AreaCode']} is already provisioned"
                         )
                     row = row_for(free[0])
-                await conn.execute(insert(numbers), row)
+                await conn.run(_INSERT, row)
                 await call.audit(conn, "create", "IncomingPhoneNumber", sid, account["sid"], f.keys())
                 created = await _read(conn, sid)
             return call.item(INCOMING_NUMBER, created)
@@ -375,6 +405,10 @@ async def list_numbers(call: Call, kind: str | None) -> Response:
     account = await call.account()
     page, size = call.paging()
     q = call.query
+    if kind is None and not any(q.get(name) for name in ("PhoneNumber", "FriendlyName", "Tag", "SortBy", "Reverse")):
+        total = (await call.fetch_one(_COUNT, {"account_sid": account["sid"]}))["n"]
+        rows = await call.fetch_all(_PAGE, {"account_sid": account["sid"], "offset": page * size, "limit": size})
+        return call.page(INCOMING_NUMBER, rows, total, page, size)
     cond = [numbers.c.account_sid == account["sid"]]
     if kind is not None:
         cond.append(numbers.c.number_type == kind)
@@ -457,7 +491,7 @@ async def update_number(call: Call) -> Response:
     values["date_updated"] = call.services.clock()
     async with call.write() as conn:
         await _check_applications(conn, account["sid"], values)
-        await conn.execute(update(numbers).where(numbers.c.sid == row["sid"]).values(**values))
+        await conn.run(_UPDATE, {**values, "where_sid": row["sid"]})
         await call.audit(conn, "update", "IncomingPhoneNumber", row["sid"], account["sid"], call.form.keys())
         updated = await _read(conn, row["sid"])
     return call.item(INCOMING_NUMBER, updated)
@@ -467,7 +501,7 @@ async def update_number(call: Call) -> Response:
 async def delete_number(call: Call) -> Response:
     account, row = await call.owned(numbers, "IncomingPhoneNumberSid", "The incoming phone number", write=True)
     async with call.write() as conn:
-        await conn.execute(delete(numbers).where(numbers.c.sid == row["sid"]))
-        await conn.execute(delete(t.tags).where(t.tags.c.resource_sid == row["sid"]))
+        await conn.run(_DELETE, {"sid": row["sid"]})
+        await conn.run(_DELETE_TAGS, {"sid": row["sid"]})
         await call.audit(conn, "delete", "IncomingPhoneNumber", row["sid"], account["sid"])
     return call.empty(204)

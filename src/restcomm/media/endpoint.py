@@ -43,6 +43,8 @@ FRAME_SAMPLES = 160  # 20 ms at 8 kHz
 FRAME_SECONDS = 0.020
 VOICE_RMS = 400  # linear RMS above which a frame counts as voice (about -38 dBFS)
 RTCP_INTERVAL = 5.0
+LISTEN_MAX_BYTES = 16000 * 120  # two minutes of 8 kHz linear PCM for one speech <Gather>
+RECORDING_BUFFER_FRAMES = 250  # 5 s of audio waiting to be written into a recording
 _BIND_ATTEMPTS = 16
 
 _ENCODERS: dict[str, Callable[[bytes], bytes]] = {"PCMU": g711.ulaw_encode, "PCMA": g711.alaw_encode}
@@ -147,6 +149,7 @@ class RtpEndpoint:
         self.ssrc = secrets.randbits(32)
         self.digits: asyncio.Queue[str] = asyncio.Queue()
         self.last_voice_activity: float = time.monotonic()
+        self._listening: bytearray | None = None  # what the far end says, kept for speech recognition
         self.last_packet_at: float | None = None
         self.stats = {"sent": 0, "received": 0, "dropped": 0, "foreign": 0, "send_errors": 0, "octets_sent": 0}
         self.last_report: rtcp.ReportBlock | None = None  # what the peer last told us about our stream
@@ -396,6 +399,11 @@ class RtpEndpoint:
             if gap:
                 self._mixer.push(0, bytes(2 * gap))
             self._mixer.push(0, pcm)
+        heard = self._listening
+        if heard is not None and len(heard) < LISTEN_MAX_BYTES:
+            if gap:
+                heard += bytes(2 * gap)
+            heard += pcm
         peer = self._peer
         if peer is not None:
             peer._relay(payload, name, pcm, now, ts, ssrc)
@@ -423,6 +431,16 @@ class RtpEndpoint:
         ts = (src_ts + self._relay_offset) & 0xFFFFFFFF
         self._send_frame(payload, len(payload), now, marker=marker, timestamp=ts)
         self._next_ts = (ts + len(payload)) & 0xFFFFFFFF
+
+    # ---- listening (speech recognition) ----------------------------------------------------
+
+    def start_listening(self) -> None:
+        """Keep what the far end says (linear PCM, up to ``LISTEN_MAX_BYTES``) until ``stop_listening``."""
+        self._listening = bytearray()
+
+    def stop_listening(self) -> bytes:
+        heard, self._listening = self._listening, None
+        return bytes(heard or b"")
 
     async def wait_silence(self, seconds: float, cancel: asyncio.Event | None = None) -> bool:
         """Wait until no voice has arrived for `seconds`; False if `cancel` was set first."""
@@ -467,7 +485,9 @@ class RtpEndpoint:
         if self._writer is not None:
             raise RuntimeError("already recording")
         self._writer = WavWriter(Path(path))
-        self._mixer = Mixer(2, prefill=5, max_frames=25)  # 100 ms against arrival jitter; latency is free here
+        # 100 ms of prefill against arrival jitter; room for 5 s so that a burst read after a stalled loop (the
+        # packets waited in the socket buffer) is recorded, not trimmed: latency is free here.
+        self._mixer = Mixer(2, prefill=5, max_frames=RECORDING_BUFFER_FRAMES)
         self._recorder_task = self._loop.create_task(self._record_loop(self._writer, self._mixer))
 
     async def stop_recording(self) -> float:

@@ -90,6 +90,16 @@ class RecordingResult:
     sid: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SpeechResult:
+    """What a speech ``<Gather>`` heard: ``text`` ("" when nothing was recognised), ``confidence``
+    (0..1), or ``digit`` when a key ended the listening first."""
+
+    text: str
+    confidence: float
+    digit: str | None = None
+
+
 class VoiceCall(Protocol):
     @property
     def answered(self) -> bool: ...
@@ -123,6 +133,21 @@ class VoiceCall(Protocol):
 
     async def send_digits(self, digits: str) -> None:
         """DTMF to the far end; ``w`` waits half a second."""
+
+    @property
+    def speech_available(self) -> bool:
+        """Whether ``listen`` can recognise speech on this server (the optional recognizer)."""
+
+    def start_listening(self) -> None:
+        """Keep what the caller says from now on (a speech ``<Gather>``: from its first prompt)."""
+
+    def stop_listening(self) -> None:
+        """Forget it (``listen`` stops too); safe to call twice."""
+
+    async def listen(self, *, timeout: float, speech_timeout: float, max_speech_time: float,  # noqa: ASYNC109
+                     hints: str | None, stop_on_digit: bool) -> SpeechResult:
+        """Wait for speech and its end, then recognise it (see ``voice/session.py``); raises
+        ``MediaError`` when the recognizer fails."""
 
     async def record(
         self, *, max_length: float, silence_timeout: float, finish_on_key: str, play_beep: bool,

@@ -85,10 +85,17 @@ class _Call:
         self.local_sdp: str | None = None
         self.ended: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._info_cb: Callable[[str], Any] | None = None
+        self._reinvite_cb: Callable[[str], str | None] | None = None
 
     def on_info(self, callback: Callable[[str], Any]) -> None:
         """``callback(digit)`` for each application/dtmf-relay INFO received in the dialog."""
         self._info_cb = callback
+
+    def on_reinvite(self, callback: Callable[[str], str | None]) -> None:
+        """``callback(offer)`` for each re-INVITE with an SDP offer (hold, resume, media moved): it
+        returns the answer SDP, or ``None`` when nothing in the offer is acceptable (488; the
+        session goes on as it was, RFC 3261 §14.2)."""
+        self._reinvite_cb = callback
 
     def _end(self, reason: str) -> None:
         if not self.ended.done():
@@ -135,7 +142,7 @@ class IncomingCall(_Call):
         self.to_tag = _tag()
         self.answered = False
         self._final_sent = False
-        self._ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._ack: asyncio.Future[Request] = asyncio.get_running_loop().create_future()
 
     @property
     def sdp(self) -> str:
@@ -150,10 +157,11 @@ class IncomingCall(_Call):
         if not self._final_sent:
             self._respond(status, extra=[("Contact", self._stack.contact(self.source[0]))])
 
-    async def answer(self, sdp: str, *, timeout: float | None = None) -> None:  # noqa: ASYNC109 - contract
+    async def answer(self, sdp: str, *, timeout: float | None = None) -> str:  # noqa: ASYNC109 - contract
         """Send 200 OK with ``sdp``; return once the ACK arrives (the transaction layer
-        retransmits the 200 meanwhile). Raises :class:`CallFailed` (408) if no ACK in 64*T1,
-        after sending BYE, or (487) if the caller cancelled first."""
+        retransmits the 200 meanwhile), with the SDP the ACK carried ("" when none: it only carries
+        one when the INVITE had no offer and ``sdp`` was ours). Raises :class:`CallFailed` (408) if
+        no ACK in 64*T1, after sending BYE, or (487) if the caller cancelled first."""
         if self.ended.done():
             raise CallFailed(487, "call already ended")
         if self._final_sent:
@@ -170,7 +178,10 @@ class IncomingCall(_Call):
         done, _ = await asyncio.wait({self._ack, self.ended}, timeout=timeout,
                                      return_when=asyncio.FIRST_COMPLETED)
         if self._ack.done() and not self._ack.cancelled() and self._ack.exception() is None:
-            return
+            ack = self._ack.result()
+            if ack.body and (ack.content_type or "").lower() == "application/sdp":
+                return ack.body.decode("utf-8", "replace")
+            return ""
         if self.ended.done() and self.ended.result() == "timeout":
             raise CallFailed(408, "no ACK")
         if not done:
@@ -511,7 +522,7 @@ class SipStack:
         if m == "ACK":
             call = self._find_dialog(req)
             if isinstance(call, IncomingCall) and not call._ack.done():
-                call._ack.set_result(None)
+                call._ack.set_result(req)
             return
         if m == "CANCEL":
             inc = self._incoming.get(req.top_via.branch or "")
@@ -592,7 +603,16 @@ class SipStack:
         if m == "BYE":
             self._send_response(make_response(req, 200))
             call._end("bye")
-        elif m == "INVITE":  # re-INVITE: answer with the current SDP (no hold/resume yet)
+        elif m == "INVITE":
+            # re-INVITE: a new offer (hold, resume, media moved) is answered by the leg; one
+            # without SDP gets the current session description (a session refresh).
+            offer = req.body.decode("utf-8", "replace") if req.body and req.content_type == "application/sdp" else ""
+            if offer.strip() and call._reinvite_cb is not None:
+                answer = call._reinvite_cb(offer)
+                if answer is None:
+                    self._send_response(make_response(req, 488))
+                    return
+                call.local_sdp = answer
             body = (call.local_sdp or "").encode()
             extra = [("Contact", self.contact(source[0])), ("Allow", ALLOW)]
             if body:

@@ -100,8 +100,8 @@ def database_unavailable(exc: BaseException) -> bool:
         if isinstance(e, OSError):  # refused, reset, unreachable, connect timeout
             return True
         state = getattr(e, "sqlstate", None)
-        if isinstance(state, str) and (state.startswith("08") or state in ("57P01", "57P02", "57P03")):
-            return True  # connection exception; admin shutdown, crash shutdown, cannot connect now
+        if isinstance(state, str) and (state.startswith("08") or state in ("57P01", "57P02", "57P03", "53300")):
+            return True  # connection exception; admin shutdown, crash shutdown, cannot connect now, too many clients
         if type(e).__name__ == "InterfaceError" and "connection" in str(e) and "closed" in str(e):
             return True  # asyncpg: "connection is closed"
     return False

@@ -41,7 +41,7 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -50,6 +50,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from restcomm.store import trips
+from restcomm.store.compiled import Query
 from restcomm.store.db import sqlite_pragmas
 from restcomm.store.pgdirect import Compiler, PgConnection, discard, give_back
 
@@ -317,6 +318,21 @@ class Session:
     async def execution_options(self, **_options: Any) -> Session:
         return self
 
+    # Constant statements (``store/compiled.py``): on SQLite straight on the sqlite3 connection;
+    # elsewhere through ``execute``.
+
+    async def rows(self, query: Query, parameters: Mapping[str, Any] | None = None) -> list[Any]:
+        """The query's rows, as mappings."""
+        return list((await self.execute(query.statement, parameters)).mappings().all())
+
+    async def first(self, query: Query, parameters: Mapping[str, Any] | None = None) -> Any | None:
+        """The query's first row (a mapping), or None."""
+        return (await self.execute(query.statement, parameters)).mappings().first()
+
+    async def run(self, query: Query, parameters: Mapping[str, Any] | None = None) -> int:
+        """Run an INSERT, UPDATE or DELETE; the number of rows it matched."""
+        return (await self.execute(query.statement, parameters)).rowcount
+
 
 class SqliteSession(Session):
     def __init__(self, db: Database):
@@ -327,6 +343,20 @@ class SqliteSession(Session):
         if self._tx is not None:
             return self._tx.execute(statement, parameters)
         return self.db.read_connection().execute(statement, parameters)
+
+    def _raw(self) -> sqlite3.Connection:
+        conn = self._tx if self._tx is not None else self.db.read_connection()
+        return conn.connection.driver_connection  # type: ignore[return-value]
+
+    async def rows(self, query: Query, parameters: Mapping[str, Any] | None = None) -> list[Any]:
+        return query.sqlite_rows(self._raw(), self.db.dialect, parameters)
+
+    async def first(self, query: Query, parameters: Mapping[str, Any] | None = None) -> Any | None:
+        rows = query.sqlite_rows(self._raw(), self.db.dialect, parameters, first=True)
+        return rows[0] if rows else None
+
+    async def run(self, query: Query, parameters: Mapping[str, Any] | None = None) -> int:
+        return query.sqlite_run(self._raw(), self.db.dialect, parameters)
 
     def in_transaction(self) -> bool:
         return self._tx is not None

@@ -24,6 +24,7 @@ import aiohttp
 import yarl
 
 from restcomm.config import Settings
+from restcomm.media import asr
 from restcomm.media.audiofile import AudioFormatError, decode_audio
 from restcomm.media.tts import Synthesizer
 from restcomm.rcml.call import MediaError
@@ -157,6 +158,20 @@ class EngineSources:
         self.synthesizer = synthesizer
         self.audio = audio
         self._http = http
+        self._recognizer: asr.Recognizer | None = None  # made at the first speech <Gather>
+
+    async def recognize(self, pcm: bytes, hints: str | None) -> asr.Recognition:
+        if self._recognizer is None:
+            self._recognizer = asr.Recognizer()
+        try:
+            return await self._recognizer.recognize(pcm, hints)
+        except Exception as exc:  # the recognizer missing or failing: the verb reports it
+            raise MediaError(f"speech recognition failed: {exc}") from exc
+
+    def close(self) -> None:
+        if self._recognizer is not None:
+            self._recognizer.close()
+            self._recognizer = None
 
     async def say(self, text: str, voice: str, language: str) -> bytes:
         try:

@@ -160,6 +160,7 @@ class VoiceEngine:
                 await self._lease_task
         await self.stack.stop()
         self.synthesizer.close()
+        self.sources.close()
 
     async def _nonce_secret(self) -> bytes:
         """Shared by every node (digest nonces issued by one verify on another)."""

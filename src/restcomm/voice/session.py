@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from restcomm.rcml.call import Callback, DialOptions, DialResult, DialTarget, RecordingResult
+from restcomm.media import asr
+from restcomm.media.asr import Recognition
+from restcomm.rcml.call import Callback, DialOptions, DialResult, DialTarget, RecordingResult, SpeechResult
 from restcomm.sip.ua import CallFailed
 from restcomm.voice.leg import Leg
 
@@ -48,6 +50,10 @@ class MediaSources(Protocol):
 
     async def fetch(self, url: str) -> bytes:
         """Linear PCM of the WAV/MP3 at url; raises MediaError."""
+        ...
+
+    async def recognize(self, pcm: bytes, hints: str | None) -> Recognition:
+        """What was said in ``pcm``; raises MediaError."""
         ...
 
 
@@ -172,6 +178,52 @@ class CallSession:
 
     async def send_digits(self, digits: str) -> None:
         await self.leg.media.send_digits(digits)
+
+    # ---- speech ------------------------------------------------------------------------------
+
+    @property
+    def speech_available(self) -> bool:
+        return asr.available()
+
+    def start_listening(self) -> None:
+        self._listen_began = asyncio.get_running_loop().time()
+        self.leg.media.start_listening()
+
+    def stop_listening(self) -> None:
+        self.leg.media.stop_listening()
+
+    async def listen(self, *, timeout: float, speech_timeout: float, max_speech_time: float,  # noqa: ASYNC109
+                     hints: str | None, stop_on_digit: bool) -> SpeechResult:
+        """After ``start_listening``: wait up to ``timeout`` seconds for speech to begin, then until
+        ``speech_timeout`` seconds of silence, ``max_speech_time`` or the hang-up (a digit ends it
+        too with ``stop_on_digit``); recognise what was heard."""
+        media = self.leg.media
+        loop = asyncio.get_running_loop()
+        began = loop.time()  # the wait for speech to begin counts from here (after the prompts)
+        heard_from = min(began, getattr(self, "_listen_began", began))  # speech counts from the first prompt
+        digit: str | None = None
+        try:
+            while not self._hung_up.is_set():
+                now = loop.time()
+                if stop_on_digit and not media.digits.empty():
+                    digit = media.digits.get_nowait()
+                    break
+                spoke = media.last_voice_activity > heard_from
+                if not spoke and now - began >= timeout:
+                    break  # nobody spoke
+                if spoke and (now - media.last_voice_activity >= speech_timeout or now - began >= max_speech_time):
+                    break
+                await self._quiet(0.05)
+        finally:
+            heard = media.stop_listening()
+        if digit is not None or self._hung_up.is_set() or media.last_voice_activity <= heard_from:
+            return SpeechResult("", 0.0, digit)
+        result = await self.sources.recognize(heard, hints)
+        return SpeechResult(result.text, result.confidence, None)
+
+    async def _quiet(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._hung_up.wait(), seconds)
 
     # ---- recording ---------------------------------------------------------------------------
 

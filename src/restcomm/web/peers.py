@@ -18,12 +18,20 @@ part over those sockets, at that moment, and merges:
 Asking is bounded (``PEER_TIMEOUT`` per worker, all at once): a worker that is being replaced
 simply does not count. The protocol is one JSON line each way: ``{"want": "metrics" | "ready" |
 "carriers"}``, answered with that worker's part.
+
+Calls: only the first worker listens for SIP and runs calls (one SIP port cannot be shared between
+processes without breaking its transactions). The Calls API of every other worker hands its work to
+the first one over the same sockets (``WorkerCalls``): ``{"want": "place_call", "call": {...}}``
+(the call as committed, ``voice.ports.OutboundCall``) and ``{"want": "control_call", "sid": ...,
+"status": ... | "url": ..., "method": ...}``. A first worker that does not answer refuses the call
+(it fails with 19101, as with no voice engine) or the change (503, retry).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -35,11 +43,13 @@ import orjson
 from restcomm import observability
 from restcomm.config import Settings
 from restcomm.container import Services
+from restcomm.voice.ports import CallNotHere, OutboundCall
 
 log = logging.getLogger("restcomm.workers")
 
 PEER_TIMEOUT = 3.0  # seconds one worker waits for another's answer
-Report = Callable[[str], Awaitable[dict[str, Any]]]
+Report = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+CALLS_WORKER = 0  # the worker that listens for SIP and runs the calls (background.voice_engine)
 
 
 def socket_path(directory: str, index: int) -> str:
@@ -77,7 +87,7 @@ class Peers:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             request = orjson.loads(await asyncio.wait_for(reader.readline(), PEER_TIMEOUT))
-            answer = await self.report(str(request.get("want", "")))
+            answer = await self.report(request if isinstance(request, dict) else {})
             writer.write(orjson.dumps({"index": self.index, "pid": os.getpid(), **answer}) + b"\n")
             await writer.drain()
         except Exception:
@@ -94,12 +104,17 @@ class Peers:
         return dict(zip(indexes, answers, strict=True))
 
     async def _ask_one(self, index: int, want: str) -> dict[str, Any] | None:
+        return await self.ask_worker(index, {"want": want})
+
+    async def ask_worker(self, index: int, request: dict[str, Any]) -> dict[str, Any] | None:
+        """One worker's answer to ``request`` (None when it did not answer in time)."""
+        want = request.get("want")
         path = socket_path(self.settings.workers_dir, index)
         try:
             async with asyncio.timeout(PEER_TIMEOUT):
                 reader, writer = await asyncio.open_unix_connection(path, limit=1 << 24)
                 try:
-                    writer.write(orjson.dumps({"want": want}) + b"\n")
+                    writer.write(orjson.dumps(request) + b"\n")
                     await writer.drain()
                     line = await reader.readline()
                 finally:
@@ -189,14 +204,24 @@ class Fleet:
         configured = {cs.config.name: (cs.config.binds, cs.config.max_tps) for cs in load_carriers(self.services.settings)}
         self.services.server_view = WorkersView(self.peers, self.services.carrier_states, configured)
         await self.peers.start()
+        s = self.services
+        self._forwarding = self.peers.index != CALLS_WORKER and s.call_placer is None and s.call_control is None
+        if self._forwarding:
+            s.call_placer = s.call_control = WorkerCalls(self.peers)
 
     async def stop(self) -> None:
         await self.peers.stop()
         self.services.server_view = None
+        if getattr(self, "_forwarding", False):
+            self.services.call_placer = self.services.call_control = None
 
-    async def report(self, want: str) -> dict[str, Any]:
-        """This worker's part of the server's view."""
+    async def report(self, request: dict[str, Any]) -> dict[str, Any]:
+        """This worker's part of the server's view, or a call handed over by another worker."""
         from restcomm.web.probes import local_readiness
+
+        want = str(request.get("want", ""))
+        if want in ("place_call", "control_call"):
+            return await self._calls(want, request)
 
         if want == "metrics":
             await observability.metrics.collect()
@@ -207,3 +232,50 @@ class Fleet:
             ok, checks = await local_readiness(self.services)
             return {"ok": ok, "checks": checks}
         return {"error": f"unknown request {want!r}"}
+
+    async def _calls(self, want: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Another worker's Calls API, carried out by this one's voice engine."""
+        placer, control = self.services.call_placer, self.services.call_control
+        if isinstance(placer, WorkerCalls) or placer is None or control is None:
+            return {"error": "no voice engine runs in this worker"}
+        try:
+            if want == "place_call":
+                await placer.place(OutboundCall(**request["call"]))
+            elif request.get("status"):
+                await control.hangup(str(request["sid"]), str(request["status"]))
+            else:
+                await control.redirect(str(request["sid"]), str(request["url"]), str(request.get("method") or "POST"))
+        except CallNotHere:
+            return {"not_here": True}
+        except Exception as exc:  # the engine refused: the asking worker fails the call with the reason
+            return {"error": str(exc) or type(exc).__name__}
+        return {"ok": True}
+
+
+class WorkerCalls:
+    """The Calls API's placer and control in a worker without the voice engine: every call is
+    placed and controlled by the first worker (see the module docstring)."""
+
+    def __init__(self, peers: Peers) -> None:
+        self.peers = peers
+
+    async def _ask(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        return await self.peers.ask_worker(CALLS_WORKER, request)
+
+    async def place(self, call: OutboundCall) -> None:
+        answer = await self._ask({"want": "place_call", "call": dataclasses.asdict(call)})
+        if answer is None:
+            raise RuntimeError("the worker that runs calls did not answer")
+        if not answer.get("ok"):
+            raise RuntimeError(str(answer.get("error") or "refused"))
+
+    async def _control(self, request: dict[str, Any]) -> None:
+        answer = await self._ask({"want": "control_call", **request})
+        if answer is None or answer.get("not_here") or not answer.get("ok"):
+            raise CallNotHere(str((answer or {}).get("error") or "the worker that runs calls does not have it"))
+
+    async def hangup(self, call_sid: str, status: str) -> None:
+        await self._control({"sid": call_sid, "status": status})
+
+    async def redirect(self, call_sid: str, url: str, method: str) -> None:
+        await self._control({"sid": call_sid, "url": url, "method": method})
