@@ -346,6 +346,9 @@ class GroupCommitWriter:
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
         self._sync_conn: Connection | None = None
+        # PostgreSQL: the writer's own asyncpg pool and compiled statements (store/pgdirect.py).
+        self._pg: Any = None
+        self._pg_compiler: Any = None
         # Jobs that join the next batch (``run(..., within=...)``), and the timer that queues them
         # when no batch comes in time.
         self._lazy: list[_Job] = []
@@ -390,6 +393,12 @@ class GroupCommitWriter:
         self._closed = False
         if self.sync_engine is not None and self.shared is None:
             self._sync_conn = self.sync_engine.connect().execution_options(write=True)
+        if self.sync_engine is None and self.shared is None and self.engine.dialect.name == "postgresql":
+            from restcomm.store.pgdirect import Compiler
+            from restcomm.store.pgpool import writer_pool
+
+            self._pg = writer_pool(self.engine, self.concurrency)
+            self._pg_compiler = Compiler(self.engine.dialect)
         for i in range(self.concurrency):
             self._tasks.append(asyncio.create_task(self._loop(), name=f"group-commit-{i}"))
 
@@ -408,6 +417,9 @@ class GroupCommitWriter:
         if self._sync_conn is not None:
             self._sync_conn.close()
             self._sync_conn = None
+        if self._pg is not None:
+            pool, self._pg = self._pg, None
+            pool.release()
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -509,11 +521,48 @@ class GroupCommitWriter:
                 _abandon(tx, raw)
                 raise
             return
+        if self._pg is not None:
+            async with self._pg_transaction() as pconn:
+                yield pconn
+            return
         async with self.engine.connect() as aconn:
             async with aconn.begin():
                 yield aconn
 
+    @asynccontextmanager
+    async def _pg_transaction(self) -> AsyncIterator[Any]:
+        """PostgreSQL: a READ COMMITTED transaction on a connection of the writer's asyncpg pool, its
+        statements run straight through asyncpg (``store/pgdirect.py``). A connection whose
+        transaction could not be ended cleanly (lost, or a failed ROLLBACK) is never reused."""
+        from restcomm.store.pgdirect import PgConnection, discard, give_back, reusable
+
+        pool = self._pg
+        raw = await pool.acquire()
+        conn = PgConnection(raw, self._pg_compiler)
+        clean = False
+        try:
+            await conn.run_sql("BEGIN ISOLATION LEVEL READ COMMITTED")
+            try:
+                yield conn
+            except BaseException:
+                try:
+                    await conn.run_sql("ROLLBACK")
+                except Exception:  # noqa: S110 - the body's error is what the caller gets
+                    pass
+                else:
+                    clean = True
+                raise
+            await conn.run_sql("COMMIT")
+            clean = True
+        finally:
+            if clean and reusable(raw):
+                await give_back(pool, raw)
+            else:
+                await discard(pool, raw)
+
     async def _commit(self, batch: list[_Job]) -> None:
+        if self._pg is not None and await self._pg_one_statement(batch):
+            return
         attempt = 0
         while True:
             results: list[tuple[_Job, Any, BaseException | None]] = []
@@ -572,6 +621,59 @@ class GroupCommitWriter:
                 job.future.set_exception(error)
             else:
                 job.future.set_result(value)
+
+    async def _pg_one_statement(self, batch: list[_Job]) -> bool:
+        """PostgreSQL, a batch of row inserts into one table (the API's sends below and at
+        saturation): one statement in autocommit mode, atomic on its own (asyncpg's executemany
+        sends all of its rows before one Sync: one implicit transaction), so no BEGIN and no COMMIT
+        round trips. True when done (every job answered). False when it must take the usual path
+        instead: other kinds of job, several tables, or a row that conflicts (nothing was written:
+        the usual path inserts job by job so only the offender fails). A connection lost under the
+        statement leaves it in doubt (it may have committed): the jobs get the error and are not
+        run again, as for a COMMIT that got no answer."""
+        table = None
+        rows: list[dict[str, Any]] = []
+        for job in batch:
+            if job.fn is not None:
+                return False
+            for t, r in job.inserts:
+                if table is None:
+                    table = t
+                elif t is not table:
+                    return False
+                rows.extend(r)
+        if table is None:
+            return False
+        from restcomm.store.pgdirect import PgConnection, discard, give_back, reusable
+
+        pool = self._pg
+        try:
+            raw = await pool.acquire()
+        except Exception as exc:
+            if not _lost(exc):
+                raise
+            return False  # not sent: the usual path retries
+        clean = False
+        try:
+            await PgConnection(raw, self._pg_compiler).execute(insert(table), rows)
+            clean = True
+        except IntegrityError:
+            clean = True
+            return False
+        except Exception as exc:
+            self._failed(batch, exc)
+            return True
+        finally:
+            if clean and reusable(raw):
+                await give_back(pool, raw)
+            else:
+                await discard(pool, raw)
+        self.batches += 1
+        self.jobs += len(batch)
+        for job in batch:
+            if not job.future.done():
+                job.future.set_result(None)
+        return True
 
     def _failed(self, batch: list[_Job], exc: BaseException, logged: bool = True) -> None:
         """The transaction failed: nobody's work is durable."""

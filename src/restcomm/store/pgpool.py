@@ -58,8 +58,9 @@ def asyncpg_dsn(engine: AsyncEngine) -> str:
 class PgPool:
     """A lazily created asyncpg pool (made in the running loop at first use)."""
 
-    def __init__(self, dsn: str, max_size: int):
+    def __init__(self, dsn: str, max_size: int, key: str | None = None):
         self.dsn = dsn
+        self.key = key or dsn
         self.max_size = max(1, max_size)
         self.users = 0
         self._pool: Any = None
@@ -74,7 +75,10 @@ class PgPool:
             fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             self._creating = fut
             try:
-                pool = await asyncpg.create_pool(self.dsn, min_size=0, max_size=self.max_size, reset=_no_reset)
+                # More prepared statements cached per connection than asyncpg's 100: the API's and
+                # the pipeline's statement shapes exceed that.
+                pool = await asyncpg.create_pool(self.dsn, min_size=0, max_size=self.max_size, reset=_no_reset,
+                                                 statement_cache_size=STATEMENT_CACHE_SIZE)
             except BaseException as exc:
                 self._creating = None
                 fut.set_exception(exc)
@@ -105,6 +109,19 @@ class PgPool:
                     raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
         raise AssertionError("unreachable")
 
+    async def acquire(self) -> Any:
+        """A connection of the pool for the caller's own use (``store/session.py``); give it back
+        with ``give_back``."""
+        pool = await self._get()
+        return await pool.acquire()
+
+    async def give_back(self, conn: Any) -> None:
+        pool = self._pool
+        if pool is None:  # the pool was closed meanwhile (the process is stopping)
+            conn.terminate()
+            return
+        await pool.release(conn)
+
     async def fetchrow(self, sql: str, *args: Any) -> Any:
         rows = await self.fetch(sql, *args)
         return rows[0] if rows else None
@@ -114,14 +131,15 @@ class PgPool:
         self.users -= 1
         if self.users > 0:
             return
-        if _POOLS.get(self.dsn) is self:
-            del _POOLS[self.dsn]
+        if _POOLS.get(self.key) is self:
+            del _POOLS[self.key]
         if self._pool is not None:
             pool, self._pool = self._pool, None
             pool.terminate()
 
 
 _POOLS: dict[str, PgPool] = {}
+STATEMENT_CACHE_SIZE = 1000
 
 
 def shared_pool(engine: AsyncEngine) -> PgPool:
@@ -132,5 +150,34 @@ def shared_pool(engine: AsyncEngine) -> PgPool:
         # store.db.create_engine sizes the engine's pool at 2 x db_pool_size; this one gets db_pool_size.
         size = engine.pool.size() // 2 if hasattr(engine.pool, "size") else 5
         pool = _POOLS[dsn] = PgPool(dsn, size)
+    pool.users += 1
+    return pool
+
+
+def session_pool(engine: AsyncEngine) -> PgPool:
+    """The process's pool for API requests' sessions (``store/session.py`` ``EngineSession``): apart
+    from ``shared_pool``, since a request holds its session's connection while authentication and
+    the send checks take theirs (one pool for both deadlocked under load: every connection held by a
+    request waiting for another). At most 2 x ``db_pool_size`` connections, opened as needed; each
+    caller must ``release()`` it."""
+    dsn = asyncpg_dsn(engine)
+    key = "sessions " + dsn
+    pool = _POOLS.get(key)
+    if pool is None:
+        size = engine.pool.size() if hasattr(engine.pool, "size") else 10
+        pool = _POOLS[key] = PgPool(dsn, size, key)
+    pool.users += 1
+    return pool
+
+
+def writer_pool(engine: AsyncEngine, size: int) -> PgPool:
+    """The message writer's own pool (``messaging/writer.py``; one connection per concurrent batch):
+    apart from the sessions' pool, since API requests wait for the writer's commits while holding
+    their session's connection. Each caller must ``release()`` it."""
+    dsn = asyncpg_dsn(engine)
+    key = "writer " + dsn
+    pool = _POOLS.get(key)
+    if pool is None:
+        pool = _POOLS[key] = PgPool(dsn, size, key)
     pool.users += 1
     return pool

@@ -28,8 +28,8 @@ thread cost far more (a thread round trip per statement and the GIL traffic that
   thread: a worker thread runs a PASSIVE checkpoint on a connection of its own every
   ``CHECKPOINT_EVERY_COMMITS`` commits.
 
-PostgreSQL: the pooled async engine (a connection checked out on the first statement and kept
-for the rest of the request).
+PostgreSQL: an asyncpg connection of the sessions' pool (taken on the first statement and kept for
+the rest of the request), the statements run on it straight through asyncpg (``store/pgdirect.py``).
 
 Every statement and transaction boundary sent is counted (``store/trips.py``); a test pins the
 count per API request.
@@ -47,11 +47,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from restcomm.store import trips
 from restcomm.store.compiled import Query
 from restcomm.store.db import sqlite_pragmas
+from restcomm.store.pgdirect import Compiler, PgConnection, discard, give_back
 
 log = logging.getLogger("restcomm.store")
 
@@ -89,6 +90,20 @@ class Database:
         self._batch: list[asyncio.Future[None]] | None = None
         if self.sqlite:
             self._sync = loop_engine(engine, sqlite_synchronous)
+        self._pg_pool: Any = None  # PostgreSQL: the sessions' asyncpg pool (store/pgpool.py), on first use
+        self._pg_compiler: Compiler | None = None
+
+    def pg_sessions(self) -> Any:
+        if self._pg_pool is None:
+            from restcomm.store.pgpool import session_pool
+
+            self._pg_pool = session_pool(self.engine)
+        return self._pg_pool
+
+    def pg_compiler(self) -> Compiler:
+        if self._pg_compiler is None:
+            self._pg_compiler = Compiler(self.engine.dialect)
+        return self._pg_compiler
 
     @property
     def dialect(self) -> Any:
@@ -240,6 +255,9 @@ class Database:
             self._leave()
 
     def close(self) -> None:
+        if self._pg_pool is not None:
+            pool, self._pg_pool = self._pg_pool, None
+            pool.release()
         for conn in (self._read, self._write):
             if conn is not None:
                 conn.close()
@@ -362,30 +380,51 @@ class SqliteSession(Session):
 
 
 class EngineSession(Session):
-    """PostgreSQL (and any other server database): one pooled connection for the whole request,
-    checked out at its first statement. Reads run in autocommit mode: no BEGIN and no ROLLBACK
-    round trips around them (each statement sees the latest commit, as on SQLite); ``begin`` opens
-    a real transaction (READ COMMITTED, the server's default) and returns to autocommit after it."""
+    """PostgreSQL: one connection of the sessions' asyncpg pool (``store/pgpool.py``) for the whole
+    request, taken at its first statement; statements run on it straight through asyncpg
+    (``store/pgdirect.py``: compiled once per shape, asyncpg's prepared-statement cache, no greenlet,
+    no execution context, no liveness ping at checkout). Reads run in autocommit mode: no BEGIN and
+    no ROLLBACK round trips around them (each statement sees the latest commit, as on SQLite);
+    ``begin`` opens a real transaction (READ COMMITTED) and commits it at the end of the block.
+
+    A read outside a transaction, or the BEGIN, that meets a connection the server dropped (restart,
+    failover) runs once more on a fresh connection (nothing was done on the dead one); a second
+    failure propagates, and the API answers 503 (``store.db.database_unavailable``)."""
 
     def __init__(self, db: Database):
         super().__init__(db)
-        self._conn: AsyncConnection | None = None
+        self._conn: PgConnection | None = None
         self._tx = False
+        self._busy = False  # a statement in flight (a cancelled request leaves the connection unusable)
 
-    async def _connection(self) -> AsyncConnection:
+    async def _connection(self) -> PgConnection:
         if self._conn is None:
-            conn = await self.db.engine.connect()
-            try:
-                await conn.execution_options(isolation_level="AUTOCOMMIT")  # no round trip (asyncpg)
-            except BaseException:
-                await conn.close()
-                raise
-            self._conn = conn
+            raw = await self.db.pg_sessions().acquire()
+            self._conn = PgConnection(raw, self.db.pg_compiler())
         return self._conn
+
+    async def _discard(self) -> None:
+        """Drop the connection (lost, or in an unknown state): never handed out again."""
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await discard(self.db.pg_sessions(), conn.raw)
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
         conn = self._conn or await self._connection()
-        return await conn.execute(statement, parameters)
+        self._busy = True
+        try:
+            return await conn.execute(statement, parameters)
+        except Exception as exc:
+            if self._tx or not _lost(exc) or not getattr(statement, "is_select", False):
+                if _lost(exc):
+                    self._busy = False
+                    await self._discard()
+                raise
+            await self._discard()
+            conn = await self._connection()
+            return await conn.execute(statement, parameters)
+        finally:
+            self._busy = False
 
     def in_transaction(self) -> bool:
         return self._tx
@@ -395,24 +434,49 @@ class EngineSession(Session):
 
     async def close(self) -> None:
         if self._conn is not None:
+            if self._busy or self._tx:  # cancelled mid-statement: the connection's state is unknown
+                await self._discard()
+                return
             conn, self._conn = self._conn, None
-            await conn.close()
+            await give_back(self.db.pg_sessions(), conn.raw)
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[Session]:
         if self._tx:
             raise RuntimeError("a write transaction is already open in this request")
         conn = await self._connection()
-        if conn.in_transaction():
-            await conn.commit()  # the autocommit reads' bookkeeping; nothing is sent
-        await conn.execution_options(isolation_level="READ COMMITTED")
+        try:
+            await conn.run_sql(_BEGIN)
+        except Exception as exc:
+            if not _lost(exc):
+                raise
+            await self._discard()
+            conn = await self._connection()
+            await conn.run_sql(_BEGIN)
         self._tx = True
         try:
-            async with conn.begin():
-                yield self
+            yield self
+        except BaseException:
+            try:
+                await conn.run_sql("ROLLBACK")
+            except BaseException:
+                await self._discard()
+            raise
+        else:
+            try:
+                await conn.run_sql("COMMIT")
+            except BaseException:
+                await self._discard()  # in doubt, or the connection is gone: never reused
+                raise
         finally:
             self._tx = False
-            if not conn.invalidated and not conn.closed:
-                if conn.in_transaction():
-                    await conn.rollback()
-                await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
+_BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED"
+
+
+def _lost(exc: BaseException) -> bool:
+    from restcomm.store.db import database_unavailable
+    from restcomm.store.pgpool import _lost as pool_lost
+
+    return pool_lost(exc) or database_unavailable(exc)
