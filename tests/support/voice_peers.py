@@ -140,7 +140,12 @@ def start_voice_server(tmp: Path, backend: str, config: str = VOICE_CONFIG) -> V
     srv = launch(tmp / "server", backend=backend, config=config,
                  env={"RESTCOMM_SIP_LISTEN": f"127.0.0.1:{port}", "RESTCOMM_RTP_PORTS": f"{base}-{base + 400}"})
     app = AppServer().start()
-    sid, token, _, _ = new_account(srv, "voice")
+    try:
+        sid, token, _, _ = new_account(srv, "voice")
+    except BaseException:  # the fixture never yields: nothing else would stop them
+        app.stop()
+        srv.close()
+        raise
     return VoiceServer(srv, port, app, sid, token, tmp)
 
 
