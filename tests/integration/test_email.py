@@ -29,7 +29,6 @@ from tests.support.server import (
     Tenant,
     base_env,
     make_tenant,
-    migrate,
     smtp_section,
     start_server,
     stop_server,
@@ -281,10 +280,10 @@ def test_smtp_down_retries_then_fails_and_recovers_when_back(
 
 def _node_env(server: Server, tmp_path: Any, config: Any) -> tuple[str | None, dict[str, str]]:
     """A node of the test's own: its environment, on SQLite under ``tmp_path`` or on a throwaway
-    PostgreSQL database (its name returned; the caller drops it)."""
+    PostgreSQL database at the schema's head (its name returned; the caller drops it)."""
     db_name = database_url = None
     if server.backend == "postgres":
-        db_name, database_url = pg_create_database()
+        db_name, database_url = pg_create_database(migrated=True)
     return db_name, base_env(tmp_path / "data", database_url, config)
 
 
@@ -299,8 +298,6 @@ def test_queued_emails_survive_a_crash_and_are_sent_after_restart(server: Server
     sink = SmtpSink(smtp_port)
     proc = None
     try:
-        if db_name:
-            migrate(env)
         proc, base, _ = start_server(env, tmp_path)
         auth = ("admin@example.com", "Adm1n-Pa55word!")
         marker = tag()
@@ -357,8 +354,6 @@ def test_two_server_processes_share_the_outbox_without_sending_twice(server: Ser
     sink.start()
     procs = []
     try:
-        if db_name:
-            migrate(env)
         for _ in range(2):
             procs.append(start_server(env, tmp_path))
         auth = ("admin@example.com", "Adm1n-Pa55word!")
@@ -419,8 +414,6 @@ def test_one_accounts_backlog_does_not_hold_back_another_accounts_email(server: 
     sink = SmtpSink(smtp_port)
     proc = None
     try:
-        if db_name:
-            migrate(env)
         proc, base, _ = start_server(env, tmp_path)
         own = Server(server.backend, base, env, tmp_path, proc)
         me = httpx.get(f"{own.api}/Accounts/{ADMIN_EMAIL}.json", auth=(ADMIN_EMAIL, ADMIN_PASSWORD), timeout=30).json()

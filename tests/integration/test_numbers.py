@@ -31,7 +31,6 @@ from tests.support.server import (
     Tenant,
     base_env,
     make_tenant,
-    migrate,
     start_server,
     stop_server,
 )
@@ -511,11 +510,9 @@ def routing_server(server: Server, tmp_path_factory: pytest.TempPathFactory) -> 
     config.write_text(TEST_CONFIG)
     db_name = database_url = None
     if server.backend == "postgres":
-        db_name, database_url = pg_create_database()
+        db_name, database_url = pg_create_database(migrated=True)
     env = base_env(data_dir, database_url, config)
     try:
-        if database_url:
-            migrate(env)
         proc, base, log_path = start_server(env, data_dir)
         srv = Server(server.backend, base, env, data_dir, proc, log_path=log_path)
         srv.extra["database_url"] = database_url

@@ -29,7 +29,7 @@ from tests.peers.smsc import Smsc
 from tests.support import waiting
 from tests.support.metrics import metrics
 from tests.support.postgres import pg_create_database, require_postgres
-from tests.support.server import API, base_env, migrate, start_server
+from tests.support.server import API, base_env, start_server
 from tests.support.sms_app import Answer, AppServer
 
 
@@ -71,10 +71,8 @@ def srv(request: pytest.FixtureRequest, smsc: Smsc, tmp_path_factory: pytest.Tem
     db_name = database_url = None
     if request.param == "postgres":
         require_postgres()
-        db_name, database_url = pg_create_database()
+        db_name, database_url = pg_create_database(migrated=True)
     env = base_env(data_dir, database_url, path)
-    if database_url:
-        migrate(env)
     env["RESTCOMM_WORKERS"] = "2"
     server = CarrierServer(request.param, data_dir, config, env=env, db_name=db_name).start()
     yield server

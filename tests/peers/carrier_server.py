@@ -24,7 +24,6 @@ from tests.support.server import (
     ADMIN_PASSWORD,
     API,
     base_env,
-    migrate,
     start_server,
     stop_server,
 )
@@ -99,10 +98,8 @@ class CarrierServer:
         if not self.env:
             database_url = None
             if self.backend == "postgres":
-                self.db_name, database_url = pg_create_database()
+                self.db_name, database_url = pg_create_database(migrated=True)
             self.env = base_env(self.data_dir, database_url, path)
-            if self.backend == "postgres":
-                migrate(self.env)
         self.proc, self.base_url, _ = start_server(self.env, self.data_dir, port=self.port)
         self.port = int(self.base_url.rsplit(":", 1)[1])
         if not self.admin_sid:

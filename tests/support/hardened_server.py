@@ -22,7 +22,7 @@ import httpx
 
 from tests.support.ports import free_port
 from tests.support.postgres import pg_create_database, pg_drop_database
-from tests.support.server import ADMIN_EMAIL, ADMIN_PASSWORD, Server, base_env, migrate, stop_server
+from tests.support.server import ADMIN_EMAIL, ADMIN_PASSWORD, Server, base_env, stop_server
 
 
 @dataclass
@@ -104,11 +104,9 @@ def launch(data_dir: Path, *, backend: str = "sqlite", config: str = "", env: di
     config_path.write_text(config)
     db_name = database_url = None
     if backend == "postgres":
-        db_name, database_url = pg_create_database()
+        db_name, database_url = pg_create_database(migrated=True)
     full_env = base_env(data_dir, database_url, config_path)
     full_env.update(env or {})
-    if backend == "postgres":
-        migrate(full_env)
     argv = list(args)
     verify: Any = True
     scheme = "http"

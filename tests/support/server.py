@@ -288,16 +288,14 @@ def migrate(env: dict[str, str]) -> None:
 @contextlib.contextmanager
 def database_env(backend: str, data_dir: Path, config: Path | None = None) -> Iterator[dict[str, str]]:
     """A server environment on its own database: the SQLite file in data_dir, or a throwaway
-    PostgreSQL database (migrated with `restcomm db upgrade`, dropped afterwards)."""
+    PostgreSQL database (a copy of one migrated by `restcomm db upgrade`, dropped afterwards)."""
     if backend == "sqlite":
         yield base_env(data_dir, None, config)
         return
     require_postgres()
-    name, url = pg_create_database()
+    name, url = pg_create_database(migrated=True)
     try:
-        env = base_env(data_dir, url, config)
-        migrate(env)
-        yield env
+        yield base_env(data_dir, url, config)
     finally:
         pg_drop_database(name)
 

@@ -449,10 +449,14 @@ class MoParts(PollingWorker):
         return self._due - loop.time()
 
     async def pause(self, delay: float | None) -> None:
-        """Until the planned sweep: a wake re-reads the plan (``add`` moved it nearer) rather than ending the wait."""
+        """Until the planned sweep: a wake re-reads the plan (``add`` moved it nearer) rather than ending the wait.
+
+        Ends at once when the loop is stopping: ``stop_loop`` sets the wake event and cancels the task,
+        and on Python 3.11 ``asyncio.wait_for`` drops a cancellation that meets an already-set event,
+        so without the check the next round of this loop waited out the plan (up to 10 s) at shutdown."""
         loop = asyncio.get_running_loop()
         assert self._due is not None
-        while loop.time() < self._due:
+        while loop.time() < self._due and not self.stopping:
             self.wake_event.clear()
             await wake_or_poll(self.wake_event, self._due - loop.time())
 
