@@ -107,6 +107,9 @@ def base_env(data_dir: Path, database_url: str | None = None, config: Path | Non
         RESTCOMM_ADMIN_PASSWORD=ADMIN_PASSWORD,
         RESTCOMM_LOG_LEVEL="WARNING",
         RESTCOMM_SIP_LISTEN="127.0.0.1:0",  # any free port: servers of parallel tests never collide on 5080
+        # PostgreSQL: a node may open up to ~5.5 x db_pool_size connections (docs/performance.md); three
+        # test processes, each with multi-node and multi-worker servers, share one max_connections = 100.
+        RESTCOMM_DB_POOL_SIZE="5",
         PYTHONUNBUFFERED="1",
     )
     if database_url:
