@@ -13,10 +13,10 @@ from sqlalchemy import func, insert, select
 
 from restcomm.config import load_settings
 from restcomm.messaging import model as m
-from restcomm.messaging.writer import GroupCommitWriter, sqlite_sync_engine
 from restcomm.store import db, session
 from restcomm.store.schema import messages
 from restcomm.store.session import Database
+from tests.support.writer import sqlite_writer
 
 
 def _row(n: int) -> dict[str, Any]:
@@ -43,13 +43,7 @@ def test_writer_batch_joins_the_transaction_after_the_commit_in_flight(
     monkeypatch.setattr(session, "INLINE_PROBE_SECONDS", 1e12)
 
     async def run() -> None:
-        settings = load_settings(env={"RESTCOMM_DATA_DIR": str(tmp_path)})
-        engine = db.create_engine(settings)
-        await db.upgrade(engine)
-        shared = Database(engine)
-        writer = GroupCommitWriter(engine, sync_engine=sqlite_sync_engine(engine, "FULL"), shared=shared)
-        await writer.start()
-        try:
+        async with sqlite_writer(tmp_path) as (engine, shared, writer):
             first = asyncio.ensure_future(writer.insert((messages, [_row(1)])))
             # The first batch's COMMIT holds the write connection, its transaction no longer open to join.
             await _until(lambda: shared._busy and shared._batch is None)
@@ -68,28 +62,16 @@ def test_writer_batch_joins_the_transaction_after_the_commit_in_flight(
                 return int((await conn.execute(select(func.count()).select_from(messages))).scalar_one())
 
             assert await writer.run(count) == 3
-        finally:
-            await writer.stop()
-            shared.close()
-            await engine.dispose()
 
     asyncio.run(run())
 
 
 def test_shared_writer_runs_two_tasks_and_stops_cleanly(tmp_path: Path) -> None:
     async def run() -> None:
-        settings = load_settings(env={"RESTCOMM_DATA_DIR": str(tmp_path)})
-        engine = db.create_engine(settings)
-        await db.upgrade(engine)
-        shared = Database(engine)
-        writer = GroupCommitWriter(engine, sync_engine=sqlite_sync_engine(engine, "FULL"), shared=shared)
-        await writer.start()
-        assert writer.concurrency == 2
-        results = await asyncio.gather(*(writer.insert((messages, [_row(i)])) for i in range(200)))
-        assert results == [None] * 200
-        await writer.stop()
-        shared.close()
-        await engine.dispose()
+        async with sqlite_writer(tmp_path) as (engine, shared, writer):
+            assert writer.concurrency == 2
+            results = await asyncio.gather(*(writer.insert((messages, [_row(i)])) for i in range(200)))
+            assert results == [None] * 200
 
     asyncio.run(run())
 

@@ -13,13 +13,11 @@ import pytest
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
-from restcomm.config import load_settings
 from restcomm.messaging import model as m
 from restcomm.messaging import store
-from restcomm.messaging.writer import _FAST, GroupCommitWriter, LoopConnection, sqlite_sync_engine
-from restcomm.store import db
+from restcomm.messaging.writer import _FAST, LoopConnection
 from restcomm.store.schema import messages
-from restcomm.store.session import Database
+from tests.support.writer import sqlite_writer
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, 123456)
 
@@ -32,22 +30,11 @@ def _row(n: int, **extra: Any) -> dict[str, Any]:
     return row
 
 
-async def _writer(tmp_path: Path) -> tuple[Any, Database, GroupCommitWriter]:
-    settings = load_settings(env={"RESTCOMM_DATA_DIR": str(tmp_path)})
-    engine = db.create_engine(settings)
-    await db.upgrade(engine)
-    shared = Database(engine)
-    writer = GroupCommitWriter(engine, sync_engine=sqlite_sync_engine(engine, "FULL"), shared=shared)
-    await writer.start()
-    return engine, shared, writer
-
-
 def test_precompiled_statements_answer_as_sqlalchemy_does(tmp_path: Path) -> None:
     """Rows, mappings, scalars, type processing (datetimes) and rowcounts: the direct path and
     SQLAlchemy's give the same, and a statement the direct path cannot run falls back."""
     async def run() -> None:
-        engine, shared, writer = await _writer(tmp_path)
-        try:
+        async with sqlite_writer(tmp_path) as (engine, shared, writer):
             assert id(store.INSERT_MESSAGES) in _FAST and id(store._TAKE) in _FAST
 
             async def job(conn: Any) -> None:
@@ -87,18 +74,13 @@ def test_precompiled_statements_answer_as_sqlalchemy_does(tmp_path: Path) -> Non
             with pytest.raises(IntegrityError):  # the driver's error, as SQLAlchemy's type
                 await writer.insert((messages, [_row(0)]))
             assert isinstance(LoopConnection, type)
-        finally:
-            await writer.stop()
-            shared.close()
-            await engine.dispose()
 
     asyncio.run(run())
 
 
 def test_a_job_with_within_joins_the_next_batch_or_commits_alone_in_time(tmp_path: Path) -> None:
     async def run() -> None:
-        engine, shared, writer = await _writer(tmp_path)
-        try:
+        async with sqlite_writer(tmp_path) as (engine, shared, writer):
             async def mark(conn: Any) -> None:
                 await conn.execute(update(messages).values(body="marked"))
 
@@ -119,18 +101,13 @@ def test_a_job_with_within_joins_the_next_batch_or_commits_alone_in_time(tmp_pat
             slow = asyncio.ensure_future(writer.run(mark, within=60))
             quick = asyncio.ensure_future(writer.run(mark, within=0))
             await asyncio.wait_for(asyncio.gather(slow, quick), 30)
-        finally:
-            await writer.stop()
-            shared.close()
-            await engine.dispose()
 
     asyncio.run(run())
 
 
 def test_a_failing_job_alone_in_its_batch_rolls_back_only_itself(tmp_path: Path) -> None:
     async def run() -> None:
-        engine, shared, writer = await _writer(tmp_path)
-        try:
+        async with sqlite_writer(tmp_path) as (engine, shared, writer):
             async def bad(conn: Any) -> None:
                 await conn.execute(store.INSERT_MESSAGES, [_row(7)])
                 raise ValueError("no")
@@ -143,9 +120,5 @@ def test_a_failing_job_alone_in_its_batch_rolls_back_only_itself(tmp_path: Path)
                 return [s for (s,) in await conn.execute(select(messages.c.sid))]
 
             assert await writer.run(sids) == [f"SM{8:032d}"]
-        finally:
-            await writer.stop()
-            shared.close()
-            await engine.dispose()
 
     asyncio.run(run())
